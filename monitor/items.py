@@ -1,0 +1,57 @@
+"""Plain frozen dataclasses that travel between the pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# The text fields a rule may look at, in the order they are shown to people.
+ARTICLE_FIELDS: tuple[str, ...] = ("title", "summary", "content", "link", "author", "categories")
+DEFAULT_MATCH_FIELDS: tuple[str, ...] = ("title", "summary", "content")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One feed item as parsed: plain text for matching and display, plus identity keys."""
+
+    guid: str | None  # the item's own id, meaningful only within its feed
+    link: str | None  # as the feed gave it (absolute), for display
+    canonical_link: str | None  # identity across feeds; see parse.canonical_link
+    title: str
+    summary: str  # plain text (HTML removed)
+    content: str  # plain text of content:encoded, "" when absent
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None  # aware UTC
+    fallback_key: str = ""  # hash of title + published, used when guid and link are missing
+    content_hash: str = ""  # hash of the text fields, to notice edits
+
+    def field_text(self, name: str) -> str:
+        """Given a field name from ARTICLE_FIELDS, return that field as one string."""
+        if name == "categories":
+            return "\n".join(self.categories)
+        value = getattr(self, name)
+        return value or ""
+
+    def texts(self, names: tuple[str, ...] = ARTICLE_FIELDS) -> dict[str, str]:
+        return {name: self.field_text(name) for name in names}
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """A rule that matched an article, and why."""
+
+    rule_name: str
+    # field name -> the rule terms (as the user wrote them) found in that field
+    terms_by_field: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # (field, character offset) of the earliest hit, for the excerpt shown in alerts. The
+    # offset is into the normalised text, which keeps the original's length for CJK text.
+    first_hit: tuple[str, int] | None = None
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for terms in self.terms_by_field.values():
+            for term in terms:
+                seen.setdefault(term, None)
+        return tuple(seen)
