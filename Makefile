@@ -1,0 +1,34 @@
+# Each target creates the virtualenv it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config/monitor.yaml
+BENCH_ARGS ?=
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/news-monitor: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/news-monitor
+	$(BIN)/news-monitor run --config $(CONFIG)
+
+test: $(BIN)/news-monitor
+	$(BIN)/pytest
+
+lint: $(BIN)/news-monitor
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/news-monitor
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(BIN)/news-monitor
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) state .pytest_cache .ruff_cache

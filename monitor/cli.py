@@ -1,0 +1,225 @@
+"""Commands and exit codes only: 0 ok, 1 runtime failure, 2 bad config or usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor import __version__
+from monitor.config import Config, default_config_path, load_config
+from monitor.errors import ConfigError, StoreError
+from monitor.log import SECRETS, configure_logging
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="main config file (default: $NEWS_MONITOR_CONFIG, ./config/monitor.yaml, "
+        "/etc/news-monitor/monitor.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="news-monitor",
+        description="Watch news feeds, match watch rules, alert through Apprise.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[common], help="poll feeds on schedule, match rules, send alerts"
+    )
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    run.add_argument(
+        "--dry-run", action="store_true", help="send nothing and mark nothing delivered"
+    )
+
+    commands.add_parser("check", parents=[common], help="validate config and rules")
+
+    status = commands.add_parser("status", parents=[common], help="feeds and deliveries")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    notify = commands.add_parser("notify", parents=[common], help="notification channels")
+    notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    notify_test = notify_commands.add_parser(
+        "test", parents=[common], help="send a test alert through one channel"
+    )
+    notify_test.add_argument("channel", help="channel name from the config")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
+    config_path = getattr(arguments, "config", None) or default_config_path()
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(SECRETS.apply(str(problem)), file=sys.stderr)
+        print(f"{len(error.problems)} problem(s) in the configuration", file=sys.stderr)
+        return EXIT_USAGE
+    SECRETS.update(config.secrets)
+    try:
+        if arguments.command == "check":
+            return _check(config)
+        if arguments.command == "run":
+            return _run(config, once=arguments.once, dry_run=arguments.dry_run)
+        if arguments.command == "status":
+            return _status(config, as_json=arguments.json)
+        if arguments.command == "notify":
+            return _notify_test(config, arguments.channel)
+    except StoreError as error:
+        logger.error("store status=unavailable error=%r", str(error))
+        return EXIT_FAILURE
+    parser.error(f"unknown command {arguments.command}")
+    return EXIT_USAGE
+
+
+def _check(config: Config) -> int:
+    from monitor.daemon import Runtime
+
+    try:
+        Runtime.build(config)
+    except ValueError as error:
+        print(f"{config.path}: {SECRETS.apply(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"{config.path}: ok ({len(config.feeds)} feeds, {len(config.channels)} channels, "
+        f"{len(config.rules)} rules)"
+    )
+    return EXIT_OK
+
+
+def _run(config: Config, *, once: bool, dry_run: bool) -> int:
+    from monitor.daemon import Monitor
+
+    monitor = Monitor(config, dry_run=dry_run)
+    try:
+        if once:
+            monitor.run_once()
+        else:
+            monitor.run_forever()
+    finally:
+        monitor.close()
+    return EXIT_OK
+
+
+def _status(config: Config, *, as_json: bool) -> int:
+    from monitor.store import Store
+
+    store = Store(config.database_url)
+    store.create_schema()
+    try:
+        states = {status.state.name: status for status in store.feed_statuses()}
+        counts = store.delivery_counts()
+        recent_errors = store.last_delivery_errors()
+    finally:
+        store.close()
+    feeds = []
+    for feed in config.feeds:
+        status = states.get(feed.name)
+        state = status.state if status else None
+        entry: dict[str, object] = {
+            "name": feed.name,
+            "url": SECRETS.apply(feed.url),
+            "enabled": feed.enabled,
+            "last_poll": _iso(state.last_poll_at) if state else None,
+            "http_status": state.http_status if state else None,
+            "error": SECRETS.apply(state.error) if state and state.error else None,
+            "error_streak": state.error_streak if state else 0,
+            "new_items": state.last_new_count if state else 0,
+            "items": state.last_item_count if state else 0,
+            "articles": status.articles if status else 0,
+            "next_poll": _iso(state.next_poll_at) if state else None,
+        }
+        if state and state.redirected_to:
+            entry["redirected_to"] = SECRETS.apply(state.redirected_to)
+        feeds.append(entry)
+    if as_json:
+        print(json.dumps({"feeds": feeds, "deliveries": counts}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    rows = [("FEED", "LAST POLL", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL", "ERROR")]
+    for entry in feeds:
+        rows.append(
+            (
+                str(entry["name"]),
+                _short_time(entry["last_poll"]),
+                str(entry["http_status"] or "-"),
+                f"{entry['new_items']}/{entry['items']}",
+                str(entry["articles"]),
+                _short_time(entry["next_poll"]),
+                _feed_problem(entry),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]
+        )
+    print()
+    print("deliveries: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    for rule, channel, error in recent_errors:
+        print(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
+    return EXIT_OK
+
+
+def _feed_problem(entry: dict[str, object]) -> str:
+    parts = []
+    if entry["error"]:
+        parts.append(f"{entry['error']} (x{entry['error_streak']})")
+    if entry.get("redirected_to"):
+        parts.append(f"moved to {entry['redirected_to']}: update the url in the config")
+    if not entry["enabled"]:
+        parts.append("disabled")
+    return "; ".join(parts) or "-"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _short_time(value: object) -> str:
+    return str(value)[:19].replace("T", " ") if value else "-"
+
+
+def _notify_test(config: Config, channel_name: str) -> int:
+    from zoneinfo import ZoneInfo
+
+    from monitor.notify import Alert, Notifier, render_alert
+
+    if config.channel(channel_name) is None:
+        known = ", ".join(channel.name for channel in config.channels)
+        print(f"unknown channel {channel_name!r} (known: {known})", file=sys.stderr)
+        return EXIT_USAGE
+    notifier = Notifier(config.channels)
+    alert = Alert(
+        rule_name="test",
+        title="news-monitor test alert",
+        link="https://example.org/news-monitor-test",
+        feed_name="test",
+        published=datetime.now(UTC),
+        matched_terms=("test",),
+        excerpt=f"If you can read this, channel {channel_name} works.",
+    )
+    result = notifier.send(channel_name, render_alert(alert, ZoneInfo(config.timezone)))
+    for service in result.services:
+        print(f"{service.service}  {service.url}  {'ok' if service.ok else 'FAILED'}")
+    if not result.ok:
+        print(f"channel {channel_name}: {SECRETS.apply(result.error)}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK

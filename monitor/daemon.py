@@ -1,0 +1,352 @@
+"""Scheduler jobs, signals and reload: decides *when* each stage runs, never *how*."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from monitor.config import Config, FeedConfig, load_config
+from monitor.deliver import DeliveryReport, send_due_deliveries
+from monitor.errors import ConfigError, StoreError
+from monitor.fetch import Fetcher
+from monitor.log import SECRETS
+from monitor.notify import Notifier
+from monitor.pipeline import PollResult, Rules, refresh_feed
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+# A failing feed waits interval * 2^(errors - 1), but never longer than this.
+MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0
+SENDER_INTERVAL_SECONDS = 10.0
+CONFIG_WATCH_INTERVAL_SECONDS = 2.0
+# Fetches run in parallel up to this many (and at most 2 per origin, see fetch.py).
+MAXIMUM_CONCURRENT_POLLS = 8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything derived from one valid configuration; replaced as a whole on reload."""
+
+    config: Config
+    rules: Rules
+    notifier: Notifier
+    timezone: ZoneInfo
+
+    @classmethod
+    def build(cls, config: Config) -> Runtime:
+        return cls(
+            config=config,
+            rules=Rules.compile(config.rules),
+            notifier=Notifier(config.channels),
+            timezone=ZoneInfo(config.timezone),
+        )
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    polls: tuple[PollResult, ...]
+    delivery: DeliveryReport
+
+
+class Monitor:
+    """The running service: one store, one fetcher, and the current runtime."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        SECRETS.update(config.secrets)
+        self.dry_run = dry_run
+        self.clock = clock
+        self.runtime = Runtime.build(config)
+        self.store = Store(config.database_url)
+        self.store.create_schema()
+        self.fetcher = Fetcher()
+        self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
+        self._scheduler = None  # set by run_forever
+        self._watched_mtimes = _mtimes(config.source_files)
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.store.close()
+
+    # --- one feed, one sender pass ---------------------------------------------------
+
+    def poll(self, feed: FeedConfig) -> PollResult:
+        """Poll one feed and log one line about it. A bug in one feed's processing is
+        logged and reported as that feed's failure; a database failure propagates."""
+        runtime = self.runtime
+        try:
+            result = refresh_feed(
+                feed, store=self.store, fetcher=self.fetcher, rules=runtime.rules, now=self.clock()
+            )
+        except StoreError:
+            raise
+        except Exception as error:  # one feed's bug must never stop the others
+            logger.exception("poll feed=%s status=crashed", feed.name)
+            return PollResult(feed.name, ok=False, http_status=None, error=repr(error))
+        _log_poll(result)
+        return result
+
+    def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
+        runtime = self.runtime
+        return send_due_deliveries(
+            self.store,
+            runtime.notifier,
+            timezone=runtime.timezone,
+            config=runtime.config.delivery,
+            now=self.clock,
+            ignore_backoff=ignore_backoff,
+            dry_run=self.dry_run,
+            stop=self.stop_requested,
+        )
+
+    # --- run --once ----------------------------------------------------------------
+
+    def run_once(self) -> CycleReport:
+        """Poll every enabled feed once (ignoring schedules and backoff), then attempt
+        every pending delivery (ignoring retry backoff)."""
+        feeds = [feed for feed in self.runtime.config.feeds if feed.enabled]
+        workers = max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            polls = tuple(pool.map(self.poll, feeds))
+        for feed in feeds:
+            self.store.set_next_poll(feed.name, None)
+        delivery = self.send_due(ignore_backoff=True)
+        counts = self.store.delivery_counts()
+        logger.info(
+            "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
+            "retrying=%d failed=%d pending=%d",
+            len(polls),
+            sum(not poll.ok for poll in polls),
+            sum(poll.new_articles for poll in polls),
+            sum(poll.matches for poll in polls),
+            delivery.sent,
+            delivery.retrying,
+            delivery.failed,
+            counts["pending"],
+        )
+        return CycleReport(polls, delivery)
+
+    # --- the daemon ----------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run the scheduler until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={
+                "default": {"type": "threadpool", "max_workers": MAXIMUM_CONCURRENT_POLLS},
+                # Sending never waits behind slow fetches, and vice versa.
+                "sender": {"type": "threadpool", "max_workers": 1},
+            },
+            # The built-in misfire_grace_time of 1 s silently skips late polls.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._scheduler = scheduler
+        self._install_signal_handlers()
+        self._schedule_feeds(self.runtime.config, previous=None)
+        scheduler.add_job(
+            self._sender_job,
+            "interval",
+            seconds=SENDER_INTERVAL_SECONDS,
+            id="sender",
+            executor="sender",
+            next_run_time=self.clock(),
+        )
+        scheduler.add_job(
+            self._watch_config_job,
+            "interval",
+            seconds=CONFIG_WATCH_INTERVAL_SECONDS,
+            id="config-watcher",
+            executor="sender",
+        )
+        scheduler.start()
+        logger.info(
+            "started feeds=%d rules=%d channels=%d dry_run=%s",
+            len(self.runtime.config.feeds),
+            len(self.runtime.config.rules),
+            len(self.runtime.config.channels),
+            self.dry_run,
+        )
+        while not self.stop_requested.wait(0.5):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
+        logger.info("stopping: waiting for running polls and sends to finish")
+        scheduler.shutdown(wait=True)
+        logger.info("stopped")
+
+    def _install_signal_handlers(self) -> None:
+        # Handlers only set flags; the main loop acts on them outside signal context.
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_requested.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+
+    def _schedule_feeds(self, config: Config, previous: Config | None) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        scheduler = self._scheduler
+        assert scheduler is not None
+        wanted = {feed.name: feed for feed in config.feeds if feed.enabled}
+        old = {feed.name: feed for feed in previous.feeds if feed.enabled} if previous else {}
+        for name in old.keys() - wanted.keys():
+            with contextlib.suppress(JobLookupError):
+                scheduler.remove_job(f"feed:{name}")
+        for name, feed in wanted.items():
+            if old.get(name) == feed:
+                continue
+            # A new or changed feed polls at once; jobs reschedule themselves after each poll.
+            scheduler.add_job(
+                self._poll_job,
+                "interval",
+                seconds=feed.interval_seconds,
+                args=[name],
+                id=f"feed:{name}",
+                replace_existing=True,
+                next_run_time=self.clock(),
+            )
+
+    def _poll_job(self, feed_name: str) -> None:
+        if self.stop_requested.is_set():
+            return
+        feed = self.runtime.config.feed(feed_name)
+        if feed is None or not feed.enabled:
+            return
+        try:
+            result = self.poll(feed)
+        except StoreError as error:
+            logger.error("poll feed=%s status=store_error error=%r", feed_name, str(error))
+            return
+        delay = next_poll_delay_seconds(feed, result, random.random())
+        next_poll_at = self.clock() + timedelta(seconds=delay)
+        scheduler = self._scheduler
+        if scheduler is not None and not self.stop_requested.is_set():
+            job = scheduler.get_job(f"feed:{feed_name}")
+            if job is not None:
+                job.modify(next_run_time=next_poll_at)
+        self.store.set_next_poll(feed_name, next_poll_at)
+        if result.deliveries and scheduler is not None:
+            # New alerts go out now, not at the sender's next tick.
+            sender = scheduler.get_job("sender")
+            if sender is not None:
+                sender.modify(next_run_time=self.clock())
+
+    def _sender_job(self) -> None:
+        try:
+            self.send_due(ignore_backoff=False)
+        except StoreError as error:
+            logger.error("deliver status=store_error error=%r", str(error))
+
+    def _watch_config_job(self) -> None:
+        mtimes = _mtimes(self.runtime.config.source_files)
+        if mtimes != self._watched_mtimes:
+            self._watched_mtimes = mtimes
+            self.reload_requested.set()
+
+    def reload(self) -> bool:
+        """Load the configuration again; on any error keep the running one. Return True if
+        the new configuration was applied."""
+        previous = self.runtime.config
+        try:
+            config = load_config(previous.path)
+            runtime = Runtime.build(config)
+        except ConfigError as error:
+            for problem in error.problems:
+                logger.error("reload status=rejected problem=%r", str(problem))
+            logger.error("reload status=rejected keeping=previous configuration")
+            return False
+        except (ValueError, OSError) as error:
+            logger.error("reload status=rejected error=%r", str(error))
+            return False
+        if config.database_url != previous.database_url:
+            logger.warning("reload database_changed=true note='restart to use the new database'")
+        SECRETS.update(previous.secrets | config.secrets)
+        self.runtime = runtime
+        self._watched_mtimes = _mtimes(config.source_files)
+        if self._scheduler is not None:
+            self._schedule_feeds(config, previous)
+        logger.info(
+            "reload status=applied feeds=%d rules=%d channels=%d",
+            len(config.feeds),
+            len(config.rules),
+            len(config.channels),
+        )
+        return True
+
+
+def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:
+    """Given a poll's result, return seconds until the next poll: never sooner than the
+    interval, later when the feed asks (ttl, Retry-After) or keeps failing. Jitter only
+    ever delays."""
+    delay = feed.interval_seconds
+    if result.ttl_seconds:
+        delay = max(delay, result.ttl_seconds)
+    if not result.ok:
+        backoff = feed.interval_seconds * 2 ** max(result.error_streak - 1, 0)
+        delay = max(delay, min(backoff, MAXIMUM_BACKOFF_SECONDS))
+        if result.retry_after_seconds:
+            delay = max(delay, result.retry_after_seconds)
+    return delay + feed.jitter_seconds * jitter_fraction
+
+
+def _log_poll(result: PollResult) -> None:
+    elapsed_milliseconds = round(result.elapsed_seconds * 1000)
+    if result.ok:
+        logger.info(
+            "poll feed=%s status=%s items=%d new=%d new_articles=%d matches=%d "
+            "deliveries=%d baseline=%s elapsed_ms=%d",
+            result.feed_name,
+            "not_modified" if result.not_modified else (result.http_status or "ok"),
+            result.items,
+            result.new_items,
+            result.new_articles,
+            result.matches,
+            result.deliveries,
+            str(result.baseline).lower(),
+            elapsed_milliseconds,
+        )
+    else:
+        logger.warning(
+            "poll feed=%s status=error http_status=%s error_streak=%d elapsed_ms=%d error=%r",
+            result.feed_name,
+            result.http_status if result.http_status is not None else "-",
+            result.error_streak,
+            elapsed_milliseconds,
+            result.error,
+        )
+    if result.permanent_redirect_to:
+        logger.warning(
+            "poll feed=%s moved_permanently_to=%s hint='update the feed url in the config'",
+            result.feed_name,
+            result.permanent_redirect_to,
+        )
+
+
+def _mtimes(paths: tuple[Path, ...]) -> tuple[float | None, ...]:
+    def mtime(path: Path) -> float | None:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    return tuple(mtime(path) for path in paths)

@@ -1,0 +1,95 @@
+"""Logging for operators: key=value lines or JSON on stderr, secrets masked.
+
+Named log.py, not logging.py, so it never shadows the standard library module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+MASK = "****"
+# key=value pairs in our own messages; values may be quoted with repr().
+_FIELD = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""")
+# Secrets shorter than this are too likely to occur in ordinary text to be masked safely.
+MINIMUM_SECRET_LENGTH = 4
+
+
+class SecretMask:
+    """The set of secret values to hide; replaced on every configuration (re)load."""
+
+    def __init__(self) -> None:
+        self._pattern: re.Pattern[str] | None = None
+
+    def update(self, secrets: Iterable[str]) -> None:
+        values = sorted(
+            {secret for secret in secrets if len(secret) >= MINIMUM_SECRET_LENGTH},
+            key=len,
+            reverse=True,
+        )
+        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def apply(self, text: str) -> str:
+        return self._pattern.sub(MASK, text) if self._pattern else text
+
+
+SECRETS = SecretMask()
+
+
+class _TextFormatter(logging.Formatter):
+    def __init__(self, with_time: bool) -> None:
+        prefix = "%(asctime)s " if with_time else ""
+        super().__init__(f"{prefix}%(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return SECRETS.apply(super().format(record))
+
+
+class _JsonFormatter(logging.Formatter):
+    def __init__(self, with_time: bool) -> None:
+        super().__init__()
+        self.with_time = with_time
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = SECRETS.apply(record.getMessage())
+        entry: dict[str, object] = {}
+        if self.with_time:
+            entry["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
+        entry.update(level=record.levelname.lower(), logger=record.name, message=message)
+        for key, value in _FIELD.findall(message):
+            if key not in entry:
+                entry[key] = _unquote(value)
+        if record.exc_info:
+            entry["exception"] = SECRETS.apply(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Send logs to stderr as text or JSON; no timestamps under journald, which adds its own."""
+    with_time = "JOURNAL_STREAM" not in os.environ
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonFormatter(with_time) if log_format == "json" else _TextFormatter(with_time)
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # APScheduler logs every job run at INFO; our own poll lines say what matters.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,235 @@
+"""refresh_feed(): the one place where fetch, parse, store and match meet.
+
+A feed's failure is recorded in its state and returned, never raised, so one broken feed
+never touches another. Only systemic failures (the database) propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.config import FeedConfig, RuleConfig
+from monitor.errors import FetchError, ParseError
+from monitor.fetch import Fetcher
+from monitor.items import Article, RuleMatch
+from monitor.parse import parse_feed
+from monitor.rules import RuleSet
+from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
+
+logger = logging.getLogger(__name__)
+
+EXCERPT_CHARACTERS_BEFORE = 40
+EXCERPT_CHARACTERS_AFTER = 120
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The compiled matcher with the rule options delivery needs, swapped as one piece."""
+
+    matcher: RuleSet
+    by_name: Mapping[str, RuleConfig]
+
+    @classmethod
+    def compile(cls, rules: tuple[RuleConfig, ...]) -> Rules:
+        return cls(RuleSet.compile(rules), {rule.name: rule for rule in rules})
+
+
+@dataclass(frozen=True)
+class PollResult:
+    feed_name: str
+    ok: bool
+    http_status: int | None
+    not_modified: bool = False
+    items: int = 0  # items in the document
+    new_items: int = 0  # items this feed had not carried before
+    new_articles: int = 0  # articles new to the store
+    matches: int = 0
+    deliveries: int = 0
+    baseline: bool = False
+    error: str | None = None
+    error_streak: int = 0  # consecutive failed polls, this one included
+    retry_after_seconds: float | None = None
+    ttl_seconds: float | None = None
+    permanent_redirect_to: str | None = None
+    elapsed_seconds: float = 0.0
+
+
+def refresh_feed(
+    feed: FeedConfig,
+    *,
+    store: Store,
+    fetcher: Fetcher,
+    rules: Rules,
+    now: datetime,
+) -> PollResult:
+    """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
+    deliveries in the same transaction as the articles. Return what happened."""
+    started = time.monotonic()
+    state = store.feed_state(feed.name)
+    # Validators belong to the URL that issued them; a changed URL starts afresh.
+    same_url = state is not None and state.url == feed.url
+    try:
+        fetched = fetcher.fetch(
+            feed.url,
+            etag=state.etag if same_url and state else None,
+            last_modified=state.last_modified if same_url and state else None,
+            timeout_seconds=feed.timeout_seconds,
+            max_bytes=feed.max_bytes,
+        )
+    except FetchError as error:
+        return _record_failure(
+            store, feed, state, now, started, str(error), error.status, error.retry_after_seconds
+        )
+
+    if fetched.not_modified:
+        with store.transaction() as transaction:
+            transaction.update_feed_state(
+                feed.name,
+                feed.url,
+                last_poll_at=now,
+                last_success_at=now,
+                http_status=fetched.status,
+                error=None,
+                error_streak=0,
+                last_new_count=0,
+            )
+        return PollResult(
+            feed.name,
+            ok=True,
+            http_status=fetched.status,
+            not_modified=True,
+            items=state.last_item_count if state else 0,
+            ttl_seconds=state.ttl_seconds if state else None,
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+    try:
+        parsed = parse_feed(
+            fetched.body or b"",
+            content_type=fetched.content_type,
+            content_location=fetched.content_location,
+            feed_url=fetched.url,
+        )
+    except ParseError as error:
+        return _record_failure(store, feed, state, now, started, str(error), fetched.status, None)
+    if parsed.bozo_reason:
+        logger.debug("parse feed=%s bozo=%r", feed.name, parsed.bozo_reason)
+
+    baseline = not feed.notify_existing and not (state and state.baseline_done)
+    oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
+    with store.transaction() as transaction:
+        changes, new_items = transaction.upsert_articles(
+            feed.name, parsed.articles, baseline=baseline, now=now
+        )
+        matches = deliveries = 0
+        for change in changes:
+            if change.baseline or _too_old(change.article, oldest_notified):
+                continue
+            hits = _match(change, feed.name, rules, transaction)
+            matches += len(hits)
+            deliveries += transaction.record_hits(change.article_id, feed.name, hits, now)
+        transaction.update_feed_state(
+            feed.name,
+            feed.url,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            last_poll_at=now,
+            last_success_at=now,
+            http_status=fetched.status,
+            error=None,
+            error_streak=0,
+            last_new_count=new_items,
+            last_item_count=len(parsed.articles),
+            baseline_done=True,
+            redirected_to=fetched.permanent_redirect_to,
+            ttl_seconds=parsed.ttl_seconds,
+        )
+    return PollResult(
+        feed.name,
+        ok=True,
+        http_status=fetched.status,
+        items=len(parsed.articles),
+        new_items=new_items,
+        new_articles=sum(change.is_new for change in changes),
+        matches=matches,
+        deliveries=deliveries,
+        baseline=baseline,
+        ttl_seconds=parsed.ttl_seconds,
+        permanent_redirect_to=fetched.permanent_redirect_to,
+        elapsed_seconds=time.monotonic() - started,
+    )
+
+
+def _too_old(article: Article, oldest_notified: datetime) -> bool:
+    return article.published is not None and article.published < oldest_notified
+
+
+def _match(
+    change: ArticleChange, feed_name: str, rules: Rules, transaction: StoreTransaction
+) -> list[HitToRecord]:
+    matched = rules.matcher.match(change.article, feed_name)
+    if not matched:
+        return []
+    # An edited article re-runs every rule, but a rule notifies at most once per article.
+    already = transaction.known_rule_hits(change.article_id) if not change.is_new else set()
+    return [
+        HitToRecord(
+            rule_name=match.rule_name,
+            terms=match.matched_terms,
+            excerpt=excerpt(change.article, match),
+            channels=rules.by_name[match.rule_name].notify,
+        )
+        for match in matched
+        if match.rule_name not in already
+    ]
+
+
+def excerpt(article: Article, match: RuleMatch) -> str:
+    """Given an article and a rule match, return a short plain-text excerpt around the first
+    hit (the start of the summary when the hit's place is unknown)."""
+    field, offset = match.first_hit or ("summary", 0)
+    text = article.field_text(field) or article.summary or article.title
+    if field in ("link",) or not text:
+        text, offset = article.summary or article.title, 0
+    offset = min(max(offset, 0), len(text))
+    start = max(0, offset - EXCERPT_CHARACTERS_BEFORE)
+    end = min(len(text), offset + EXCERPT_CHARACTERS_AFTER)
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    return f"{prefix}{text[start:end].strip()}{suffix}"
+
+
+def _record_failure(
+    store: Store,
+    feed: FeedConfig,
+    state: FeedState | None,
+    now: datetime,
+    started: float,
+    error: str,
+    http_status: int | None,
+    retry_after_seconds: float | None,
+) -> PollResult:
+    error_streak = (state.error_streak if state else 0) + 1
+    with store.transaction() as transaction:
+        transaction.update_feed_state(
+            feed.name,
+            feed.url,
+            last_poll_at=now,
+            http_status=http_status,
+            error=error,
+            error_streak=error_streak,
+            last_new_count=0,
+        )
+    return PollResult(
+        feed.name,
+        ok=False,
+        http_status=http_status,
+        error=error,
+        error_streak=error_streak,
+        retry_after_seconds=retry_after_seconds,
+        elapsed_seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,593 @@
+"""SQLModel tables and every query; the only module that imports sqlmodel.
+
+Identity (DESIGN.md section 10): an item is a known article if its feed gave the same guid
+before, or if any feed gave the same canonical link; otherwise it is new. Each such key is
+a row of `article_key`, whose primary key makes the database itself enforce the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Index, UniqueConstraint, event, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
+
+from monitor.errors import StoreError
+from monitor.items import Article
+
+logger = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+class FeedStateRow(SQLModel, table=True):
+    __tablename__ = "feed_state"
+
+    name: str = Field(primary_key=True, max_length=200)
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+    error_streak: int = 0
+    last_new_count: int = 0
+    last_item_count: int = 0
+    next_poll_at: datetime | None = None
+    baseline_done: bool = False
+    redirected_to: str | None = None
+    ttl_seconds: float | None = None
+
+
+class ArticleRow(SQLModel, table=True):
+    __tablename__ = "article"
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_feed: str = Field(max_length=200)
+    title: str = ""
+    link: str | None = None
+    canonical_link: str | None = None
+    summary: str = ""
+    content: str = ""
+    author: str = ""
+    categories_json: str = "[]"
+    published_at: datetime | None = None
+    first_seen_at: datetime
+    updated_at: datetime
+    content_hash: str = Field(default="", max_length=64)
+    # Recorded by a feed's first (baseline) poll: such an article never alerts.
+    baseline: bool = False
+
+
+class ArticleKeyRow(SQLModel, table=True):
+    __tablename__ = "article_key"
+
+    # sha256 of "guid\0<feed>\0<guid>", "link\0<canonical link>" or "hash\0<feed>\0<key>":
+    # fixed length whatever the URL, and one namespace for all three kinds.
+    key: str = Field(primary_key=True, max_length=64)
+    article_id: int = Field(foreign_key="article.id", index=True)
+
+
+class FeedArticleRow(SQLModel, table=True):
+    __tablename__ = "feed_article"
+
+    feed_name: str = Field(primary_key=True, max_length=200)
+    article_id: int = Field(primary_key=True, foreign_key="article.id")
+    first_seen_at: datetime
+
+
+class RuleHitRow(SQLModel, table=True):
+    __tablename__ = "rule_hit"
+    # A rule notifies at most once per article, ever.
+    __table_args__ = (UniqueConstraint("rule_name", "article_id", name="uq_rule_hit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_name: str = Field(max_length=200)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    feed_name: str = Field(max_length=200)
+    terms_json: str = "[]"
+    excerpt: str = ""
+    matched_at: datetime
+
+
+class DeliveryRow(SQLModel, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("hit_id", "channel", name="uq_delivery_hit_channel"),
+        Index("ix_delivery_status_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    hit_id: int = Field(foreign_key="rule_hit.id")
+    channel: str = Field(max_length=200)
+    status: str = Field(default=PENDING, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+# --- values handed to other modules -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    http_status: int | None
+    error: str | None
+    error_streak: int
+    last_new_count: int
+    last_item_count: int
+    next_poll_at: datetime | None
+    baseline_done: bool
+    redirected_to: str | None
+    ttl_seconds: float | None
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    state: FeedState
+    articles: int  # distinct articles this feed has carried
+
+
+@dataclass(frozen=True)
+class ArticleChange:
+    """An article that rules must look at: new to the store, or known and edited."""
+
+    article_id: int
+    article: Article
+    is_new: bool
+    baseline: bool  # recorded by a baseline: never alerts
+
+
+@dataclass(frozen=True)
+class HitToRecord:
+    rule_name: str
+    terms: tuple[str, ...]
+    excerpt: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    delivery_id: int
+    channel: str
+    attempts: int
+    rule_name: str
+    feed_name: str
+    terms: tuple[str, ...]
+    excerpt: str
+    title: str
+    link: str | None
+    published: datetime | None
+
+
+# --- engine -------------------------------------------------------------------------------
+
+
+def make_engine(database_url: str) -> Engine:
+    """Given a SQLAlchemy URL, return an engine; SQLite gets WAL, a busy timeout and
+    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(database_url, pool_pre_ping=True)
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        database_url,
+        connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000,
+            "check_same_thread": False,
+        },
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event emit BEGIN; pysqlite's own implicit BEGIN is
+        # deferred and lets read-then-write transactions lose updates.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def identity_keys(feed_name: str, article: Article) -> list[str]:
+    """Given an item of a feed, return its identity keys, strongest first."""
+    keys = []
+    if article.guid:
+        keys.append(_key("guid", feed_name, article.guid))
+    if article.canonical_link:
+        keys.append(_key("link", article.canonical_link))
+    if not keys:
+        keys.append(_key("hash", feed_name, article.fallback_key))
+    return keys
+
+
+class Store:
+    """The database: one per process, safe to use from several threads."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        try:
+            self.engine = make_engine(database_url)
+        except (SQLAlchemyError, OSError, ValueError) as error:
+            raise StoreError(f"cannot open database: {type(error).__name__}") from error
+
+    def create_schema(self) -> None:
+        """Create missing tables. Raise StoreError if the database cannot be reached."""
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except (SQLAlchemyError, OSError) as error:
+            raise StoreError(f"cannot use database: {_describe(error)}") from error
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        """One write transaction: everything in it is stored, or nothing is.
+
+        Raise StoreError if the database fails; the transaction is rolled back."""
+        with self._session() as session:
+            yield StoreTransaction(session)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._session() as session:
+            yield session
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError, DatabaseError) as error:
+            # Connection lost, database locked past the busy timeout, disk full: systemic,
+            # so callers stop instead of recording it against one feed.
+            raise StoreError(f"database failure: {_describe(error)}") from error
+
+    # --- feeds ------------------------------------------------------------------------
+
+    def feed_state(self, name: str) -> FeedState | None:
+        with self._reading() as session:
+            row = session.get(FeedStateRow, name)
+            return _feed_state(row) if row else None
+
+    def feed_statuses(self) -> list[FeedStatus]:
+        with self._reading() as session:
+            counts = dict(
+                session.exec(
+                    select(FeedArticleRow.feed_name, func.count()).group_by(
+                        FeedArticleRow.feed_name
+                    )
+                ).all()
+            )
+            rows = session.exec(select(FeedStateRow).order_by(FeedStateRow.name)).all()
+            return [FeedStatus(_feed_state(row), counts.get(row.name, 0)) for row in rows]
+
+    def set_next_poll(self, name: str, next_poll_at: datetime | None) -> None:
+        with self.transaction() as transaction:
+            transaction.session.exec(
+                update(FeedStateRow)
+                .where(col(FeedStateRow.name) == name)
+                .values(next_poll_at=next_poll_at)
+            )
+
+    # --- deliveries -------------------------------------------------------------------
+
+    def due_deliveries(
+        self, now: datetime, *, ignore_backoff: bool = False, limit: int = 500
+    ) -> list[DueDelivery]:
+        """Return pending deliveries whose time has come (all pending ones if
+        ignore_backoff), oldest first."""
+        statement = (
+            select(DeliveryRow, RuleHitRow, ArticleRow)
+            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryRow.hit_id)
+            .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
+            .where(DeliveryRow.status == PENDING)
+            .order_by(col(DeliveryRow.id))
+            .limit(limit)
+        )
+        if not ignore_backoff:
+            statement = statement.where(col(DeliveryRow.next_attempt_at) <= now)
+        with self._reading() as session:
+            return [
+                DueDelivery(
+                    delivery_id=delivery.id or 0,
+                    channel=delivery.channel,
+                    attempts=delivery.attempts,
+                    rule_name=hit.rule_name,
+                    feed_name=hit.feed_name,
+                    terms=tuple(json.loads(hit.terms_json)),
+                    excerpt=hit.excerpt,
+                    title=article.title,
+                    link=article.link,
+                    published=article.published_at,
+                )
+                for delivery, hit, article in session.exec(statement).all()
+            ]
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        with self.transaction() as transaction:
+            transaction.session.exec(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.id) == delivery_id)
+                .values(
+                    status=SENT,
+                    sent_at=now,
+                    attempts=DeliveryRow.attempts + 1,
+                    last_error=None,
+                )
+            )
+
+    def mark_attempt_failed(
+        self, delivery_id: int, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        """Record a failed try; with no next attempt time the delivery is failed for good."""
+        values: dict[str, object] = {"attempts": DeliveryRow.attempts + 1, "last_error": error}
+        if next_attempt_at is None:
+            values["status"] = FAILED
+        else:
+            values["next_attempt_at"] = next_attempt_at
+        with self.transaction() as transaction:
+            transaction.session.exec(
+                update(DeliveryRow).where(col(DeliveryRow.id) == delivery_id).values(**values)
+            )
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._reading() as session:
+            rows = session.exec(
+                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+            ).all()
+        counts = {PENDING: 0, "held": 0, SENT: 0, FAILED: 0}
+        counts.update(dict(rows))
+        return counts
+
+    def last_delivery_errors(self, limit: int = 5) -> list[tuple[str, str, str]]:
+        """Return (rule, channel, last error) of the most recent failed or retrying deliveries."""
+        statement = (
+            select(RuleHitRow.rule_name, DeliveryRow.channel, DeliveryRow.last_error)
+            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryRow.hit_id)
+            .where(col(DeliveryRow.last_error).is_not(None))
+            .where(DeliveryRow.status != SENT)
+            .order_by(col(DeliveryRow.id).desc())
+            .limit(limit)
+        )
+        with self._reading() as session:
+            rows = session.exec(statement).all()
+        return [(rule, channel, error or "") for rule, channel, error in rows]
+
+    def article_count(self) -> int:
+        with self._reading() as session:
+            return session.exec(select(func.count()).select_from(ArticleRow)).one()
+
+
+class StoreTransaction:
+    """Methods that must run together in one write transaction (see Store.transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _insert(self, model: type[SQLModel]):  # type: ignore[no-untyped-def]
+        dialect = self.session.get_bind().dialect.name
+        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        return insert(model)
+
+    def upsert_articles(
+        self, feed_name: str, articles: Sequence[Article], *, baseline: bool, now: datetime
+    ) -> tuple[list[ArticleChange], int]:
+        """Store a feed's items. Return (the changes rules must see, how many items were new
+        to this feed). A change is a new article, or a known one whose text was edited."""
+        changes: list[ArticleChange] = []
+        items_by_key: dict[str, int] = {}
+        keys_per_item = [identity_keys(feed_name, article) for article in articles]
+        all_keys = {key for keys in keys_per_item for key in keys}
+        if all_keys:
+            for key, article_id in self.session.exec(
+                select(ArticleKeyRow.key, ArticleKeyRow.article_id).where(
+                    col(ArticleKeyRow.key).in_(all_keys)
+                )
+            ).all():
+                items_by_key[key] = article_id
+        feed_article_ids: list[int] = []
+        for article, keys in zip(articles, keys_per_item, strict=True):
+            # The guid key comes first, so an edited item whose link changed stays itself.
+            article_id = next((items_by_key[key] for key in keys if key in items_by_key), None)
+            if article_id is None:
+                article_id = self._insert_article(feed_name, article, baseline=baseline, now=now)
+                changes.append(ArticleChange(article_id, article, is_new=True, baseline=baseline))
+            else:
+                change = self._update_if_edited(article_id, article, now)
+                if change is not None:
+                    changes.append(change)
+            new_keys = [key for key in keys if key not in items_by_key]
+            if new_keys:
+                self.session.exec(
+                    self._insert(ArticleKeyRow)
+                    .values([{"key": key, "article_id": article_id} for key in new_keys])
+                    .on_conflict_do_nothing(index_elements=["key"])
+                )
+                items_by_key.update(dict.fromkeys(new_keys, article_id))
+            feed_article_ids.append(article_id)
+        new_to_feed = self._link_feed_articles(feed_name, feed_article_ids, now)
+        return changes, new_to_feed
+
+    def _insert_article(
+        self, feed_name: str, article: Article, *, baseline: bool, now: datetime
+    ) -> int:
+        row = ArticleRow(first_feed=feed_name, first_seen_at=now, updated_at=now, baseline=baseline)
+        _copy_article(article, row)
+        self.session.add(row)
+        self.session.flush()
+        assert row.id is not None
+        return row.id
+
+    def _update_if_edited(
+        self, article_id: int, article: Article, now: datetime
+    ) -> ArticleChange | None:
+        row = self.session.get(ArticleRow, article_id)
+        if row is None or row.content_hash == article.content_hash:
+            return None
+        _copy_article(article, row)
+        row.updated_at = now
+        self.session.add(row)
+        return ArticleChange(article_id, article, is_new=False, baseline=row.baseline)
+
+    def _link_feed_articles(self, feed_name: str, article_ids: list[int], now: datetime) -> int:
+        """Insert-or-ignore (feed, article) rows; return how many were new to the feed."""
+        if not article_ids:
+            return 0
+        rows = [
+            {"feed_name": feed_name, "article_id": article_id, "first_seen_at": now}
+            for article_id in dict.fromkeys(article_ids)
+        ]
+        inserted = self.session.exec(
+            self._insert(FeedArticleRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["feed_name", "article_id"])
+            .returning(FeedArticleRow.article_id)
+        )
+        return len(inserted.all())
+
+    def record_hits(
+        self, article_id: int, feed_name: str, hits: Sequence[HitToRecord], now: datetime
+    ) -> int:
+        """Record rule hits and their pending deliveries; a rule that already hit this
+        article is ignored. Return the number of deliveries created."""
+        created = 0
+        for hit in hits:
+            inserted = (
+                self.session.exec(
+                    self._insert(RuleHitRow)
+                    .values(
+                        rule_name=hit.rule_name,
+                        article_id=article_id,
+                        feed_name=feed_name,
+                        terms_json=json.dumps(list(hit.terms), ensure_ascii=False),
+                        excerpt=hit.excerpt,
+                        matched_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["rule_name", "article_id"])
+                    .returning(RuleHitRow.id)
+                )
+                .scalars()
+                .all()
+            )
+            if not inserted or not hit.channels:
+                continue
+            hit_id = inserted[0]
+            self.session.exec(
+                self._insert(DeliveryRow).values(
+                    [
+                        {
+                            "hit_id": hit_id,
+                            "channel": channel,
+                            "status": PENDING,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
+                        for channel in dict.fromkeys(hit.channels)
+                    ]
+                )
+            )
+            created += len(set(hit.channels))
+        return created
+
+    def known_rule_hits(self, article_id: int) -> set[str]:
+        return set(
+            self.session.exec(
+                select(RuleHitRow.rule_name).where(RuleHitRow.article_id == article_id)
+            ).all()
+        )
+
+    def update_feed_state(self, name: str, url: str, **values: object) -> FeedState:
+        """Create or update a feed's state row with the given column values."""
+        row = self.session.get(FeedStateRow, name)
+        if row is None:
+            row = FeedStateRow(name=name, url=url)
+        row.url = url
+        for column, value in values.items():
+            if not hasattr(row, column):
+                raise AttributeError(f"feed_state has no column {column}")
+            setattr(row, column, value)
+        self.session.add(row)
+        self.session.flush()
+        return _feed_state(row)
+
+    def feed_state(self, name: str) -> FeedState | None:
+        row = self.session.get(FeedStateRow, name)
+        return _feed_state(row) if row else None
+
+
+def _copy_article(article: Article, row: ArticleRow) -> None:
+    row.title = article.title
+    row.link = article.link
+    row.canonical_link = article.canonical_link
+    row.summary = article.summary
+    row.content = article.content
+    row.author = article.author
+    row.categories_json = json.dumps(list(article.categories), ensure_ascii=False)
+    row.published_at = article.published
+    row.content_hash = article.content_hash
+
+
+def _feed_state(row: FeedStateRow) -> FeedState:
+    return FeedState(
+        name=row.name,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_poll_at=row.last_poll_at,
+        last_success_at=row.last_success_at,
+        http_status=row.http_status,
+        error=row.error,
+        error_streak=row.error_streak,
+        last_new_count=row.last_new_count,
+        last_item_count=row.last_item_count,
+        next_poll_at=row.next_poll_at,
+        baseline_done=row.baseline_done,
+        redirected_to=row.redirected_to,
+        ttl_seconds=row.ttl_seconds,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    # The driver's message can name the host and user but not a password; the URL itself
+    # (which can hold one) is never part of it.
+    message = str(getattr(error, "orig", None) or error).splitlines()[0]
+    return f"{type(error).__name__}: {message}"[:300]

@@ -1,0 +1,65 @@
+"""Shared fixtures: config files written to tmp_path, a real SQLite file per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.log import SECRETS
+
+ConfigWriter = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A developer's own settings must never leak into a test.
+    for name in ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    SECRETS.update(())
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> ConfigWriter:
+    """Return a function that writes monitor.yaml (+ rules.yaml) and returns its path.
+
+    feeds: {name: url or dict of feed keys}; channels: {name: url or list}; rules: list of
+    rule dicts; anything else becomes a top-level key.
+    """
+
+    def write(
+        *,
+        feeds: dict[str, Any],
+        channels: dict[str, Any] | None = None,
+        rules: list[dict[str, Any]] | None = None,
+        directory: Path = tmp_path,
+        **top_level: Any,
+    ) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        feed_list = []
+        for name, spec in feeds.items():
+            entry = {"name": name, **(spec if isinstance(spec, dict) else {"url": spec})}
+            feed_list.append(entry)
+        document: dict[str, Any] = {
+            "database": "sqlite:///state/monitor.db",
+            "timezone": "Asia/Shanghai",
+            "defaults": {"interval": "1s", "jitter": "0s", "timeout": "5s"},
+            "feeds": feed_list,
+            "channels": channels or {},
+            "rules_files": ["rules.yaml"],
+        }
+        document.update(top_level)
+        (directory / "rules.yaml").write_text(
+            yaml.safe_dump(rules or [], allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+        path = directory / "monitor.yaml"
+        path.write_text(
+            yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+        return path
+
+    return write

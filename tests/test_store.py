@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from feeds import fixture
+
+from monitor.errors import StoreError
+from monitor.parse import parse_feed
+from monitor.store import HitToRecord, Store
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path}/state/monitor.db")
+    store.create_schema()
+    yield store
+    store.close()
+
+
+def _cn_articles():
+    return parse_feed(fixture("rfi-cn-rss.xml")).articles
+
+
+def test_upsert_articles_with_known_items_returns_only_new(store: Store) -> None:
+    articles = _cn_articles()
+    with store.transaction() as transaction:
+        first, new_to_feed = transaction.upsert_articles("cn", articles, baseline=False, now=NOW)
+    with store.transaction() as transaction:
+        second, again_new = transaction.upsert_articles("cn", articles, baseline=False, now=NOW)
+
+    assert [change.is_new for change in first] == [True, True] and new_to_feed == 2
+    assert second == [] and again_new == 0
+    assert store.article_count() == 2
+
+
+def test_upsert_articles_with_same_link_in_two_feeds_stores_once(store: Store) -> None:
+    articles = _cn_articles()
+    # The same article reached through a section feed: another guid, the same link.
+    in_asia = [replace(article, guid=f"asia-{article.guid}") for article in articles]
+    with store.transaction() as transaction:
+        transaction.upsert_articles("cn", articles, baseline=False, now=NOW)
+        changes, new_to_feed = transaction.upsert_articles(
+            "cn-asia", in_asia, baseline=False, now=NOW
+        )
+
+    assert changes == [] and new_to_feed == 2
+    assert store.article_count() == 2
+
+
+def test_upsert_articles_with_edited_item_under_same_guid_is_a_change(store: Store) -> None:
+    (article, _) = _cn_articles()
+    edited = replace(
+        article, link="https://www.rfi.fr/cn/moved", canonical_link="https://www.rfi.fr/cn/moved",
+        title="新标题", content_hash="different",
+    )  # fmt: skip
+    with store.transaction() as transaction:
+        transaction.upsert_articles("cn", [article], baseline=True, now=NOW)
+        changes, _ = transaction.upsert_articles("cn", [edited], baseline=False, now=NOW)
+
+    (change,) = changes
+    assert not change.is_new and change.baseline  # a baseline article stays silent
+    assert store.article_count() == 1
+
+
+def test_record_hits_with_same_rule_twice_creates_deliveries_once(store: Store) -> None:
+    hit = HitToRecord("korea-japan", ("韩日",), "…韩日…", ("console", "mail"))
+    with store.transaction() as transaction:
+        (change, _), _ = transaction.upsert_articles("cn", _cn_articles(), baseline=False, now=NOW)
+        created = transaction.record_hits(change.article_id, "cn", [hit], NOW)
+        again = transaction.record_hits(change.article_id, "cn", [hit], NOW)
+
+    assert (created, again) == (2, 0)
+    due = store.due_deliveries(NOW)
+    assert [(d.rule_name, d.channel, d.terms) for d in due] == [
+        ("korea-japan", "console", ("韩日",)),
+        ("korea-japan", "mail", ("韩日",)),
+    ]
+    assert store.delivery_counts() == {"pending": 2, "held": 0, "sent": 0, "failed": 0}
+
+
+def test_mark_attempt_failed_with_later_retry_is_not_due_until_then(store: Store) -> None:
+    with store.transaction() as transaction:
+        (change, _), _ = transaction.upsert_articles("cn", _cn_articles(), baseline=False, now=NOW)
+        transaction.record_hits(change.article_id, "cn", [HitToRecord("r", (), "", ("c",))], NOW)
+    (due,) = store.due_deliveries(NOW)
+    later = NOW.replace(hour=9)
+
+    store.mark_attempt_failed(due.delivery_id, "connection refused", later)
+
+    assert store.due_deliveries(NOW) == []
+    assert [d.attempts for d in store.due_deliveries(later)] == [1]
+    assert [d.delivery_id for d in store.due_deliveries(NOW, ignore_backoff=True)] == [
+        due.delivery_id
+    ]
+    store.mark_attempt_failed(due.delivery_id, "connection refused", None)
+    assert store.delivery_counts()["failed"] == 1
+    assert store.last_delivery_errors() == [("r", "c", "connection refused")]
+
+
+def test_transaction_from_many_threads_stores_each_article_once(store: Store) -> None:
+    articles = _cn_articles()
+    errors: list[BaseException] = []
+
+    def poll(feed_name: str) -> None:
+        try:
+            with store.transaction() as transaction:
+                transaction.upsert_articles(feed_name, articles, baseline=False, now=NOW)
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=poll, args=(f"feed-{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert store.article_count() == 2
+
+
+def test_store_with_unusable_path_raises_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+
+    with pytest.raises(StoreError):
+        store = Store(f"sqlite:///{blocker}/monitor.db")
+        store.create_schema()
