@@ -218,7 +218,8 @@ def _notify_test(config: Config, channel_name: str) -> int:
     )
     result = notifier.send(channel_name, render_alert(alert, ZoneInfo(config.timezone)))
     for service in result.services:
-        print(f"{service.service}  {service.url}  {'ok' if service.ok else 'FAILED'}")
+        outcome = "ok" if service.ok else "FAILED"
+        print(f"{service.service}  {SECRETS.apply(service.url)}  {outcome}")
     if not result.ok:
         print(f"channel {channel_name}: {SECRETS.apply(result.error)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -2,14 +2,48 @@
 
 The dataclasses below are the contract the rest of the program reads. load_config() is the
 only way to build them from files.
+
+How loading works: each file is composed into data plus the line of every key and value
+(monitor.yamlpos), `${...}` references are substituted, and pydantic models validate the
+result. Every problem (YAML, substitution, validation, cross-references, duplicates) is
+collected with its location; only when there is none are the dataclasses built.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from monitor.items import DEFAULT_MATCH_FIELDS
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from monitor.errors import ConfigError, ConfigProblem
+from monitor.items import ARTICLE_FIELDS, DEFAULT_MATCH_FIELDS
+from monitor.yamlpos import (
+    YamlDocument,
+    YamlSyntaxError,
+    describe,
+    error_location,
+    error_message,
+    key_path,
+    load_yaml,
+)
 
 DEFAULT_INTERVAL_SECONDS = 600.0
 DEFAULT_JITTER_SECONDS = 30.0
@@ -87,3 +121,850 @@ class Config:
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((feed for feed in self.feeds if feed.name == name), None)
+
+
+DEFAULT_CONFIG_PATHS = (Path("config/monitor.yaml"), Path("/etc/news-monitor/monitor.yaml"))
+CONFIG_PATH_VARIABLE = "NEWS_MONITOR_CONFIG"
+# Field names a rule may use besides ARTICLE_FIELDS, and what they stand for.
+FIELD_ALIASES = {"category": "categories"}
+# Secrets shorter than this are not masked in messages: masking "1" would garble every
+# line number and index, and a one- or two-character value protects nothing.
+MIN_MASKED_SECRET_LENGTH = 3
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Given the main configuration file, return the validated Config.
+
+    `environ` supplies ${NAME}, $STATE_DIRECTORY and $CREDENTIALS_DIRECTORY (default:
+    os.environ). Raise ConfigError carrying every problem found in every file, sorted by
+    file then line; no message contains a substituted value.
+    """
+    environ = os.environ if environ is None else environ
+    loading = _Loading(environ)
+    config = _load(Path(path), loading)
+    if loading.problems or config is None:
+        raise ConfigError(_finished_problems(loading.problems, loading.secrets))
+    return config
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Given a duration, return it in seconds. Raise ValueError if it is not one.
+
+    Accepted: a number with a unit (s, m, h, d, w), decimals and sums included ("30s",
+    "10m", "1.5h", "1h30m", "1d"), or a bare number of seconds (90, "90", 2.5).
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"expected a duration such as 30s, 10m, 2h or 1d, got {describe(text)}")
+    seconds = _duration_text_seconds(text) if isinstance(text, str) else float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite number of seconds, at least 0, not {text}")
+    return seconds
+
+
+def parse_size(text: str | int) -> int:
+    """Given a size, return it in bytes. Raise ValueError if it is not one.
+
+    Units are binary, whatever their spelling: KB = KiB = K = 1024 bytes, MB = MiB = M =
+    2^20, GB = GiB = G = 2^30 (case does not matter). A bare integer, or B, means bytes.
+    Decimals are allowed with a unit ("1.5MB") and rounded down to whole bytes.
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"expected a size such as 512KB or 5MB, got {describe(text)}")
+    if isinstance(text, int):
+        size = text
+    else:
+        match = _SIZE_TEXT.fullmatch(text.strip().lower())
+        if match is None or match["unit"] not in _SIZE_UNITS:
+            raise ValueError(f"{text!r} is not a size; write e.g. 512KB, 5MB or 1GB")
+        if not match["unit"] and "." in match["number"]:
+            raise ValueError(f"{text!r} is not a whole number of bytes")
+        size = int(float(match["number"]) * _SIZE_UNITS[match["unit"]])
+    if size < 0:
+        raise ValueError(f"a size cannot be negative: {text}")
+    return size
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the configuration file to use when --config is not given.
+
+    $NEWS_MONITOR_CONFIG if set, else ./config/monitor.yaml if it exists, else
+    /etc/news-monitor/monitor.yaml (whether or not it exists: the caller reports that).
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(CONFIG_PATH_VARIABLE):
+        return Path(environ[CONFIG_PATH_VARIABLE])
+    local, system = DEFAULT_CONFIG_PATHS
+    return local if local.is_file() else system
+
+
+# ------------------------------------------------------------------ durations and sizes
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_NUMBER = r"\d+(?:\.\d+)?"
+_DURATION_PART = re.compile(rf"({_NUMBER})\s*([smhdw])")
+_DURATION_TEXT = re.compile(rf"(?:{_NUMBER}\s*[smhdw]\s*)+")
+_SIZE_TEXT = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[a-z]*)")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    **{
+        spelling: 1024**power
+        for power, letter in enumerate("kmgt", 1)
+        for spelling in (letter, f"{letter}b", f"{letter}ib")
+    },
+}
+
+
+def _duration_text_seconds(text: str) -> float:
+    cleaned = text.strip().lower()
+    if re.fullmatch(_NUMBER, cleaned):
+        return float(cleaned)
+    if _DURATION_TEXT.fullmatch(cleaned):
+        return sum(
+            float(number) * _DURATION_UNITS[unit]
+            for number, unit in _DURATION_PART.findall(cleaned)
+        )
+    raise ValueError(
+        f"{text!r} is not a duration; write a number and a unit, such as 30s, 10m, 2h or 1d"
+    )
+
+
+# ------------------------------------------------------------ value checks for the models
+# Each takes the value as YAML gave it and returns it (possibly normalised), or raises
+# ValueError with a message that names what is wrong but never echoes a secret-bearing URL.
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _non_empty_list(items: list[Any]) -> list[Any]:
+    if not items:
+        raise ValueError("must not be an empty list (leave the key out to get the default)")
+    return items
+
+
+def _duration_at_least(minimum: float, reason: str) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds < minimum:
+            raise ValueError(reason)
+        return seconds
+
+    return check
+
+
+def _check_count(value: Any) -> int:
+    # Accepts digit strings too, so that `max_per_hour: ${ALERTS_PER_HOUR}` works.
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {describe(value)}")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _check_byte_size(value: Any) -> int:
+    size = parse_size(value)
+    if size < 1:
+        raise ValueError("must be at least 1 byte")
+    return size
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai"
+        ) from None
+    return name
+
+
+def _check_database_url(url: str) -> str:
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
+        raise ValueError("expected a database URL such as sqlite:///state/monitor.db")
+    return url
+
+
+def _check_feed_url(url: str) -> str:
+    # The message shows the scheme only: a private feed's URL may carry a token.
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise ValueError(f"a feed URL must start with http://, https:// or file:// (got {shown})")
+    if scheme != "file" and not parts.hostname:
+        raise ValueError(f"a feed URL needs a host after {scheme}://")
+    if scheme == "file" and not parts.path:
+        raise ValueError("a file:// feed URL needs a path")
+    return url
+
+
+def _check_channel_url(url: str) -> str:
+    from monitor.notify import check_apprise_url  # imported late: notify may import config
+
+    problem = check_apprise_url(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _number_as_text(value: Any) -> Any:
+    # `any: [G7, 2024]`: YAML reads 2024 as a number, but the user means the word.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _check_term(term: str) -> str:
+    from monitor.rules import term_problem  # imported late: rules may import config
+
+    problem = term_problem(term)
+    if problem is not None:
+        raise ValueError(problem)
+    return term
+
+
+def _check_field_name(name: str) -> str:
+    name = FIELD_ALIASES.get(name, name)
+    if name not in ARTICLE_FIELDS:
+        raise ValueError(f"unknown field {name!r}; fields are {', '.join(ARTICLE_FIELDS)}")
+    return name
+
+
+def _check_feed_reference(name: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("feeds")
+    if known is not None and name not in known:
+        raise ValueError(f"no feed is named {name!r}")
+    return name
+
+
+def _check_channel_reference(name: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("channels")
+    if known is not None and name not in known:
+        raise ValueError(f"no channel is named {name!r}; define it under channels:")
+    return name
+
+
+def _check_digest(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration or a cron expression, got {describe(value)}")
+    if len(value.split()) == 5:
+        _check_cron(value)
+        return value
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            "expected a duration such as 1h or a 5-field cron expression such as '0 9 * * *'"
+        ) from None
+    if seconds <= 0:
+        raise ValueError("a digest period must be more than 0s")
+    return value
+
+
+def _check_cron(expression: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as error:
+        raise ValueError(f"invalid cron expression: {error}") from None
+
+
+_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+
+
+def _check_quiet_hours(text: str) -> str:
+    match = _QUIET_HOURS.fullmatch(text.strip())
+    if match is None:
+        raise ValueError('expected "HH:MM-HH:MM", such as "23:00-07:00"')
+    start_hour, start_minute, end_hour, end_minute = (int(part) for part in match.groups())
+    if max(start_hour, end_hour) > 23 or max(start_minute, end_minute) > 59:
+        raise ValueError("hours run from 00 to 23 and minutes from 00 to 59")
+    if (start_hour, start_minute) == (end_hour, end_minute):
+        raise ValueError("the start and the end of quiet hours must differ")
+    return text
+
+
+def _check_listen(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise ValueError('expected "host:port", such as "127.0.0.1:9464"')
+    if host.startswith("[") != host.endswith("]"):
+        raise ValueError('write an IPv6 host in brackets, such as "[::1]:9464"')
+    return text
+
+
+def _query_not_available(_value: Any) -> Any:
+    raise ValueError("the query form is not available yet; use any/all/none")
+
+
+Name = Annotated[str, AfterValidator(_non_blank)]
+Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
+Jitter = Annotated[float, PlainValidator(parse_duration)]
+PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
+ByteSize = Annotated[int, PlainValidator(_check_byte_size)]
+Count = Annotated[int, PlainValidator(_check_count)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
+ChannelUrl = Annotated[str, AfterValidator(_check_channel_url)]
+# One URL or a list of them; a single string becomes a one-item list.
+ChannelUrls = Annotated[
+    list[ChannelUrl], BeforeValidator(_one_or_many), AfterValidator(_non_empty_list)
+]
+Term = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_term)]
+FieldName = Annotated[str, AfterValidator(_check_field_name)]
+FeedReference = Annotated[str, AfterValidator(_check_feed_reference)]
+ChannelReference = Annotated[str, AfterValidator(_check_channel_reference)]
+Digest = Annotated[str, PlainValidator(_check_digest)]
+QuietHours = Annotated[str, AfterValidator(_check_quiet_hours)]
+Listen = Annotated[str, AfterValidator(_check_listen)]
+
+
+# ------------------------------------------------------------------------- file schemas
+# These mirror the YAML exactly (key names included). A key set to null counts as absent.
+
+
+class _Strict(BaseModel):
+    # strict: YAML already typed every value; "5" where a number is due is a mistake, and
+    # so is a string where a list is due.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Defaults(_Strict):
+    interval: Interval | None = None
+    jitter: Jitter | None = None
+    timeout: PositiveDuration | None = None
+    max_bytes: ByteSize | None = None
+    max_age: PositiveDuration | None = None
+
+
+class _Feed(_Strict):
+    name: Name
+    url: FeedUrl
+    interval: Interval | None = None
+    jitter: Jitter | None = None
+    timeout: PositiveDuration | None = None
+    max_bytes: ByteSize | None = None
+    max_age: PositiveDuration | None = None
+    notify_existing: bool = False
+    enabled: bool = True
+
+
+class _Rule(_Strict):
+    name: Name
+    any_terms: list[Term] | None = Field(None, alias="any")
+    all_terms: list[Term] | None = Field(None, alias="all")
+    none_terms: list[Term] | None = Field(None, alias="none")
+    fields: Annotated[list[FieldName], AfterValidator(_non_empty_list)] | None = None
+    feeds: Annotated[list[FeedReference], AfterValidator(_non_empty_list)] | None = None
+    notify: Annotated[list[ChannelReference], AfterValidator(_non_empty_list)] | None = None
+    enabled: bool = True
+    digest: Digest | None = None
+    quiet_hours: QuietHours | None = None
+    max_per_hour: Count | None = None
+    template: str | None = None
+    # Recognised so that the user learns it is coming, rather than "unknown key".
+    query: Annotated[Any, PlainValidator(_query_not_available)] = None
+
+
+class _Delivery(_Strict):
+    retry_base: PositiveDuration | None = None
+    retry_cap: PositiveDuration | None = None
+    attempts: Count | None = None
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> _Delivery:
+        base = self.retry_base if self.retry_base is not None else DEFAULT_RETRY_BASE_SECONDS
+        cap = self.retry_cap if self.retry_cap is not None else DEFAULT_RETRY_CAP_SECONDS
+        if cap < base:
+            raise ValueError("retry_cap must not be below retry_base")
+        return self
+
+
+class _Http(_Strict):
+    listen: Listen
+
+
+class _MainFile(_Strict):
+    database: DatabaseUrl | None = None
+    state_dir: Name | None = None
+    timezone: TimeZone | None = None
+    defaults: _Defaults | None = None
+    feeds: list[_Feed] | None = None
+    channels: dict[Name, ChannelUrls] | None = None
+    rules_files: list[Name] | None = None
+    rules: list[_Rule] | None = None
+    delivery: _Delivery | None = None
+    http: _Http | None = None
+
+
+class _RulesFile(_Strict):
+    rules: list[_Rule] | None = None
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+@dataclass
+class _Loading:
+    """What one load_config() call accumulates across files."""
+
+    environ: Mapping[str, str]
+    problems: list[ConfigProblem] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Source:
+    """One YAML file being loaded."""
+
+    display: str  # the path as shown in messages: as given, or joined to the main file's
+    path: Path  # absolute
+    document: YamlDocument
+    # Paths whose ${...} failed: their own problem is reported, validation's is not.
+    unresolved: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def problem(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> ConfigProblem:
+        line = self.document.line_for(path, key=key)
+        return ConfigProblem(self.display, line, key_path(path, self.document.data), message)
+
+
+def _load(path: Path, loading: _Loading) -> Config | None:
+    main = _read_source(path, str(path), loading)
+    if main is None:
+        return None
+    if main.document.data is None:  # an empty file: every setting at its default
+        main.document.data = {}
+    if not isinstance(main.document.data, dict):
+        loading.problems.append(
+            main.problem((), "the main configuration file must be a mapping of settings")
+        )
+        return None
+    context = _reference_names(main.document.data)
+    main_model = _validate(_MainFile, main, context, loading)
+    rules_files = _read_rules_files(main, loading)
+    rules_models = [_validate(_RulesFile, source, context, loading) for source in rules_files]
+    rule_sources = [main, *rules_files]
+    for source in rule_sources:
+        loading.problems.extend(_rule_shape_problems(source))
+    loading.problems.extend(_duplicate_feed_problems(main))
+    loading.problems.extend(_duplicate_rule_problems(rule_sources))
+    if loading.problems or main_model is None or None in rules_models:
+        return None
+    rules_by_source = [(main, main_model.rules or [])]
+    rules_by_source += [
+        (source, model.rules or []) for source, model in zip(rules_files, rules_models, strict=True)
+    ]
+    return _build_config(main, main_model, rules_by_source, loading)
+
+
+def _read_source(
+    path: Path, display: str, loading: _Loading, *, rules_file: bool = False
+) -> _Source | None:
+    """Given a file, return it composed and substituted, or None if it cannot be read."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        text = absolute.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        reason = f"cannot read the file: {error.strerror or error}"
+        loading.problems.append(ConfigProblem(display, None, "", reason))
+        return None
+    except UnicodeDecodeError:
+        loading.problems.append(ConfigProblem(display, None, "", "the file is not UTF-8 text"))
+        return None
+    try:
+        document = load_yaml(text)
+    except YamlSyntaxError as error:
+        loading.problems.append(ConfigProblem(display, error.line, "", error.message))
+        return None
+    # A rules file may be a bare list; seen as {rules: [...]}, its rules are located and
+    # named exactly like inline rules (rules[1] (name)).
+    if rules_file and (document.data is None or isinstance(document.data, list)):
+        document = document.nested_under("rules")
+    source = _Source(display, absolute, document)
+    for duplicate in document.duplicate_keys:
+        message = f"duplicate key; it first appears on line {duplicate.first_line}"
+        loading.problems.append(source.problem(duplicate.path, message, key=True))
+    document.data = _substitute_tree(document.data, (), source, loading)
+    return source
+
+
+def _read_rules_files(main: _Source, loading: _Loading) -> list[_Source]:
+    """Read every file named under rules_files; a missing one is reported at its entry."""
+    entries = main.document.data.get("rules_files")
+    if not isinstance(entries, list):
+        return []
+    sources: list[_Source] = []
+    seen: set[Path] = set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, str) or not entry.strip():
+            continue  # validation reports it
+        location = ("rules_files", index)
+        absolute = Path(os.path.abspath(main.folder / entry))
+        display = str(Path(main.display).parent / entry)
+        if absolute.resolve() == main.path.resolve():
+            loading.problems.append(main.problem(location, "this is the main file itself"))
+            continue
+        if absolute.resolve() in seen:
+            loading.problems.append(main.problem(location, "this rules file is already listed"))
+            continue
+        seen.add(absolute.resolve())
+        if not absolute.is_file():
+            loading.problems.append(main.problem(location, f"no such rules file: {display}"))
+            continue
+        source = _read_source(absolute, display, loading, rules_file=True)
+        if source is None:
+            continue
+        if not isinstance(source.document.data, dict):
+            message = "a rules file holds a list of rules (or a mapping with one key, rules:)"
+            loading.problems.append(source.problem((), message))
+            continue
+        sources.append(source)
+    return sources
+
+
+def _validate(
+    model: type[BaseModel], source: _Source, context: dict[str, set[str]], loading: _Loading
+) -> Any:
+    """Validate a file's data; return the model, or None after recording every problem."""
+    try:
+        return model.model_validate(source.document.data, context=context)
+    except ValidationError as error:
+        for detail in error.errors(include_url=False):
+            location, about_key = error_location(detail, source.document)
+            # A failed ${...} is reported already; the text it left behind is not a problem.
+            if any(location[: len(path)] == path for path in source.unresolved):
+                continue
+            message = error_message(detail, model, location)
+            loading.problems.append(source.problem(location, message, key=about_key))
+        return None
+
+
+def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
+    """Collect the feed and channel names rules may refer to, even from invalid entries.
+
+    Taken from the raw data so that one feed with a bad interval does not also make every
+    rule that names it fail with "unknown feed".
+    """
+    feeds = data.get("feeds")
+    channels = data.get("channels")
+    feed_names = {
+        feed["name"]
+        for feed in (feeds if isinstance(feeds, list) else [])
+        if isinstance(feed, dict) and isinstance(feed.get("name"), str)
+    }
+    channel_names = (
+        {name for name in channels if isinstance(name, str)}
+        if isinstance(channels, dict)
+        else set()
+    )
+    return {"feeds": feed_names, "channels": channel_names | {"console"}}
+
+
+# ------------------------------------------------------------------------- substitution
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading: _Loading) -> Any:
+    """Return `value` with ${...} replaced in every string; keys are left as written."""
+    if isinstance(value, str):
+        result, errors, substituted = _substitute_string(value, source.folder, loading.environ)
+        loading.secrets.update(substituted)
+        for message in errors:
+            loading.problems.append(source.problem(path, message))
+        if errors:
+            source.unresolved.append(path)
+        return result
+    if isinstance(value, list):
+        return [
+            _substitute_tree(item, (*path, index), source, loading)
+            for index, item in enumerate(value)
+        ]
+    if isinstance(value, dict):
+        return {
+            key: _substitute_tree(item, (*path, key), source, loading)
+            for key, item in value.items()
+        }
+    return value
+
+
+def _substitute_string(
+    text: str, folder: Path, environ: Mapping[str, str]
+) -> tuple[str, list[str], list[str]]:
+    """Given a string, return it substituted, the problems met, and the values inserted."""
+    errors: list[str] = []
+    values: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            value = _resolve_reference(match.group(1), folder, environ)
+        except ValueError as error:
+            errors.append(str(error))
+            return match.group(0)
+        values.append(value)
+        return value
+
+    result = _REFERENCE.sub(replace, text)
+    if "${" in _REFERENCE.sub("", text):
+        errors.append("unterminated ${: write ${NAME}, ${file:PATH} or ${cred:NAME}")
+    return result, errors, values
+
+
+def _resolve_reference(reference: str, folder: Path, environ: Mapping[str, str]) -> str:
+    """Given what is inside ${...}, return its value. Raise ValueError if there is none."""
+    kind, colon, argument = reference.partition(":")
+    if not colon:
+        if not _VARIABLE_NAME.fullmatch(reference):
+            raise ValueError(f"${{{reference}}} is not a valid environment variable name")
+        if reference not in environ:
+            raise ValueError(f"environment variable {reference} is not set")
+        return environ[reference]
+    if kind == "file":
+        if not argument:
+            raise ValueError("${file:} needs a path")
+        return _read_secret_file(folder / argument, f"${{file:{argument}}}")
+    if kind == "cred":
+        return _read_credential(argument, environ)
+    raise ValueError(
+        f"unknown reference ${{{kind}:...}}; use ${{NAME}}, ${{file:PATH}} or ${{cred:NAME}}"
+    )
+
+
+def _read_credential(name: str, environ: Mapping[str, str]) -> str:
+    # systemd's LoadCredential= puts each credential in a file of that name there.
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"${{cred:{name}}}: a credential name is a plain file name")
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise ValueError(f"credential {name}: $CREDENTIALS_DIRECTORY is not set")
+    return _read_secret_file(Path(directory) / name, f"credential {name}")
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: {path} is not UTF-8 text") from None
+    # Files written by editors and `echo` end with a newline that is not part of the value.
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text.removesuffix("\n")
+
+
+# ------------------------------------------------------------------- cross-entry checks
+
+
+def _rule_list(source: _Source) -> list[Any]:
+    rules = source.document.data.get("rules")
+    return rules if isinstance(rules, list) else []
+
+
+def _rule_shape_problems(source: _Source) -> list[ConfigProblem]:
+    """Report rules without any positive term: with only `none`, a rule matches everything."""
+    problems = []
+    for index, rule in enumerate(_rule_list(source)):
+        if not isinstance(rule, dict) or "query" in rule:
+            continue  # a query-only rule already gets its own problem
+        terms = [rule.get("any"), rule.get("all")]
+        if all(value is None or value == [] for value in terms):
+            message = "a rule needs at least one term under any or all"
+            if rule.get("none"):
+                message += " (with only none it would match every article)"
+            problems.append(source.problem(("rules", index), message))
+    return problems
+
+
+def _duplicate_feed_problems(main: _Source) -> list[ConfigProblem]:
+    feeds = main.document.data.get("feeds")
+    problems = []
+    first_lines: dict[str, int | None] = {}
+    for index, feed in enumerate(feeds if isinstance(feeds, list) else []):
+        name = feed.get("name") if isinstance(feed, dict) else None
+        if not isinstance(name, str):
+            continue
+        location = ("feeds", index, "name")
+        if name in first_lines:
+            message = f"another feed is already named {name!r} (line {first_lines[name]})"
+            problems.append(main.problem(location, message))
+        else:
+            first_lines[name] = main.document.line_for(location)
+    return problems
+
+
+def _duplicate_rule_problems(sources: list[_Source]) -> list[ConfigProblem]:
+    """Rule names must be unique across all files: deliveries are recorded per rule name."""
+    problems = []
+    first_places: dict[str, str] = {}
+    for source in sources:
+        for index, rule in enumerate(_rule_list(source)):
+            name = rule.get("name") if isinstance(rule, dict) else None
+            if not isinstance(name, str):
+                continue
+            location = ("rules", index, "name")
+            if name in first_places:
+                message = f"another rule is already named {name!r} ({first_places[name]})"
+                problems.append(source.problem(location, message))
+            else:
+                first_places[name] = f"{source.display}:{source.document.line_for(location)}"
+    return problems
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _build_config(
+    main: _Source,
+    model: _MainFile,
+    rules_by_source: list[tuple[_Source, list[_Rule]]],
+    loading: _Loading,
+) -> Config:
+    state_dir = _state_dir(model.state_dir, main.folder, loading.environ)
+    return Config(
+        path=main.path,
+        database_url=_database_url(model.database, main.folder, state_dir),
+        state_dir=state_dir,
+        timezone=model.timezone or "UTC",
+        feeds=tuple(_build_feed(feed, model.defaults) for feed in model.feeds or []),
+        channels=_build_channels(model.channels or {}),
+        rules=tuple(
+            _build_rule(rule, source, index)
+            for source, rules in rules_by_source
+            for index, rule in enumerate(rules)
+        ),
+        delivery=_build_delivery(model.delivery),
+        http_listen=model.http.listen if model.http else None,
+        secrets=frozenset(secret for secret in loading.secrets if secret),
+        source_files=tuple(dict.fromkeys(source.path.resolve() for source, _ in rules_by_source)),
+    )
+
+
+def _state_dir(configured: str | None, folder: Path, environ: Mapping[str, str]) -> Path:
+    # systemd sets $STATE_DIRECTORY, colon-separated when StateDirectory= lists several.
+    from_systemd = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if from_systemd:
+        return Path(os.path.abspath(from_systemd))
+    if configured:
+        return Path(os.path.abspath(folder / configured))
+    return Path(os.path.abspath("state"))
+
+
+_SQLITE_URL = re.compile(r"(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?", re.S)
+
+
+def _database_url(configured: str | None, folder: Path, state_dir: Path) -> str:
+    """Return the database URL with a relative SQLite path made absolute from `folder`."""
+    if configured is None:
+        return f"sqlite:///{state_dir / 'monitor.db'}"
+    match = _SQLITE_URL.fullmatch(configured)
+    if match is None:
+        return configured  # PostgreSQL and others: passed through as written
+    path = match["path"]
+    if not path or path.startswith("/") or path == ":memory:" or path.startswith("file:"):
+        return configured
+    absolute = os.path.abspath(folder / path)
+    return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
+
+
+def _build_feed(feed: _Feed, defaults: _Defaults | None) -> FeedConfig:
+    def setting(name: str, builtin: Any) -> Any:
+        for layer in (feed, defaults):
+            value = getattr(layer, name, None) if layer is not None else None
+            if value is not None:
+                return value
+        return builtin
+
+    return FeedConfig(
+        name=feed.name,
+        url=feed.url,
+        interval_seconds=setting("interval", DEFAULT_INTERVAL_SECONDS),
+        jitter_seconds=setting("jitter", DEFAULT_JITTER_SECONDS),
+        timeout_seconds=setting("timeout", DEFAULT_TIMEOUT_SECONDS),
+        max_bytes=setting("max_bytes", DEFAULT_MAX_BYTES),
+        max_age_seconds=setting("max_age", DEFAULT_MAX_AGE_SECONDS),
+        notify_existing=feed.notify_existing,
+        enabled=feed.enabled,
+    )
+
+
+def _build_channels(channels: dict[str, list[str]]) -> tuple[ChannelConfig, ...]:
+    built = [ChannelConfig(name, tuple(urls)) for name, urls in channels.items()]
+    if "console" not in channels:
+        built.append(ChannelConfig("console", ("console://",)))
+    return tuple(built)
+
+
+def _build_rule(rule: _Rule, source: _Source, index: int) -> RuleConfig:
+    return RuleConfig(
+        name=rule.name,
+        any_terms=tuple(rule.any_terms or ()),
+        all_terms=tuple(rule.all_terms or ()),
+        none_terms=tuple(rule.none_terms or ()),
+        # dict.fromkeys: `[category, categories]` names one field once.
+        fields=tuple(dict.fromkeys(rule.fields)) if rule.fields else DEFAULT_MATCH_FIELDS,
+        feeds=tuple(rule.feeds or ()),
+        notify=tuple(rule.notify) if rule.notify else ("console",),
+        enabled=rule.enabled,
+        digest=rule.digest,
+        quiet_hours=rule.quiet_hours,
+        max_per_hour=rule.max_per_hour,
+        template=rule.template,
+        source_file=source.display,
+        source_line=source.document.line_for(("rules", index)),
+    )
+
+
+def _build_delivery(delivery: _Delivery | None) -> DeliveryConfig:
+    if delivery is None:
+        return DeliveryConfig()
+    return DeliveryConfig(
+        retry_base_seconds=delivery.retry_base or DEFAULT_RETRY_BASE_SECONDS,
+        retry_cap_seconds=delivery.retry_cap or DEFAULT_RETRY_CAP_SECONDS,
+        attempts=delivery.attempts or DEFAULT_DELIVERY_ATTEMPTS,
+    )
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+def _finished_problems(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
+    """Mask every secret in the problems, drop repeats, and sort them by file and line."""
+    masked = sorted(
+        (secret for secret in secrets if len(secret) >= MIN_MASKED_SECRET_LENGTH),
+        key=len,
+        reverse=True,
+    )
+    # Case-insensitive: a message may quote a value lower-cased (an Apprise scheme is).
+    pattern = re.compile("|".join(map(re.escape, masked)), re.IGNORECASE) if masked else None
+
+    def mask(text: str) -> str:
+        return pattern.sub("***", text) if pattern is not None else text
+
+    cleaned = {
+        ConfigProblem(
+            mask(problem.file), problem.line, mask(problem.key_path), mask(problem.message)
+        ): None
+        for problem in problems
+    }
+    return sorted(cleaned, key=lambda problem: (problem.file, problem.line or 0))

@@ -45,7 +45,8 @@ class RuleMatch:
     # field name -> the rule terms (as the user wrote them) found in that field
     terms_by_field: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # (field, character offset) of the earliest hit, for the excerpt shown in alerts. The
-    # offset is into the normalised text, which keeps the original's length for CJK text.
+    # offset counts characters of the normalised text, which can differ in length from the
+    # original (NFKC turns …… into six dots): map it with text.normalize_with_offsets.
     first_hit: tuple[str, int] | None = None
 
     @property

@@ -44,19 +44,19 @@ def parse_feed(
 ) -> ParsedFeed:
     """Given a feed body and its response headers, return its articles.
 
-    Raise ParseError if the body parses to no items and feedparser flagged it as malformed
-    (an HTML error page, a truncated download), since an empty result would otherwise look
-    like a feed that emptied itself.
+    Raise ParseError if the body is no feed at all (an HTML error page, a truncated
+    download): feedparser then recognises no feed format and finds no items, which would
+    otherwise look like a feed that emptied itself.
     """
     # BytesIO, never bytes or str: feedparser treats a str as a URL or path to open itself.
     # Sanitising and relative-URI resolution are feedparser's slowest passes and we turn
     # HTML into plain text ourselves, so both are off.
+    headers = {"content-location": content_location or feed_url}
+    if content_type:  # without one (file://), feedparser sniffs the document itself
+        headers["content-type"] = content_type
     document = feedparser.parse(
         io.BytesIO(body),
-        response_headers={
-            "content-type": content_type,
-            "content-location": content_location or feed_url,
-        },
+        response_headers=headers,
         sanitize_html=False,
         resolve_relative_uris=False,
     )
@@ -64,8 +64,8 @@ def parse_feed(
     if document.get("bozo"):
         exception = document.get("bozo_exception")
         bozo_reason = f"{type(exception).__name__}: {exception}"[:300]
-    if not document.entries and bozo_reason is not None:
-        raise ParseError(f"not a feed ({bozo_reason})")
+    if not document.entries and not document.get("version"):
+        raise ParseError(f"not a feed ({bozo_reason or 'no feed format recognised'})")
     base_url = content_location or feed_url
     articles = tuple(_article_from_entry(entry, base_url) for entry in document.entries)
     return ParsedFeed(

@@ -17,13 +17,15 @@ from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.items import Article, RuleMatch
 from monitor.parse import parse_feed
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, parse_term, term_problem
 from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
+from monitor.text import normalize, normalize_with_offsets
 
 logger = logging.getLogger(__name__)
 
 EXCERPT_CHARACTERS_BEFORE = 40
 EXCERPT_CHARACTERS_AFTER = 120
+BODY_FIELDS = ("summary", "content")
 
 
 @dataclass(frozen=True)
@@ -189,18 +191,35 @@ def _match(
 
 
 def excerpt(article: Article, match: RuleMatch) -> str:
-    """Given an article and a rule match, return a short plain-text excerpt around the first
-    hit (the start of the summary when the hit's place is unknown)."""
-    field, offset = match.first_hit or ("summary", 0)
-    text = article.field_text(field) or article.summary or article.title
-    if field in ("link",) or not text:
-        text, offset = article.summary or article.title, 0
-    offset = min(max(offset, 0), len(text))
+    """Given an article and a rule match, return a short plain-text excerpt of the body
+    around the first hit, or the start of the summary when the body has no hit.
+
+    The alert already shows the title, so a hit in the title is looked for in the body.
+    """
+    field, offset = match.first_hit or ("", 0)
+    if field not in BODY_FIELDS:
+        field, offset = _first_body_hit(article, match.matched_terms)
+    text = article.field_text(field)
+    if offset:
+        # Offsets count characters of the normalised text; map back to the original.
+        _, origins = normalize_with_offsets(text)
+        offset = origins[min(offset, len(origins) - 1)]
     start = max(0, offset - EXCERPT_CHARACTERS_BEFORE)
     end = min(len(text), offset + EXCERPT_CHARACTERS_AFTER)
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
     return f"{prefix}{text[start:end].strip()}{suffix}"
+
+
+def _first_body_hit(article: Article, terms: tuple[str, ...]) -> tuple[str, int]:
+    """Return (field, offset in its normalised text) of the earliest term in the body."""
+    wanted = [parse_term(term).text for term in terms if term_problem(term) is None]
+    for field in BODY_FIELDS:
+        normalised = normalize(article.field_text(field))
+        offsets = [position for term in wanted if (position := normalised.find(term)) >= 0]
+        if offsets:
+            return field, min(offsets)
+    return ("summary" if article.summary else "content"), 0
 
 
 def _record_failure(

@@ -85,6 +85,12 @@ def test_parse_feed_with_relative_link_resolves_against_feed_url() -> None:
     assert article.link == "https://www.rfi.fr/cn/a"
 
 
+def test_parse_feed_with_empty_feed_and_no_content_type_returns_no_articles() -> None:
+    parsed = parse_feed(rss([]))
+
+    assert parsed.articles == () and parsed.title == "Test feed"
+
+
 def test_parse_feed_with_html_page_raises_parse_error() -> None:
     with pytest.raises(ParseError, match="not a feed"):
         parse_feed(b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")

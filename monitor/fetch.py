@@ -1,0 +1,712 @@
+"""HTTP (and file://) fetching of feeds: deadlines, body caps, conditional GET, backoff hints.
+
+One job: turn a feed URL into bytes plus the few response facts the pipeline needs, or a
+`FetchError` with a short message that is safe to log. Nothing here parses feeds or decides
+when to poll; `Retry-After` is only reported, the scheduler acts on it.
+
+Why redirects are followed by hand instead of by requests: `Session.send` reads the whole
+body of every 3xx response (`resp.content`, even with `stream=True` and even with
+`allow_redirects=False`, because it precomputes `Response.next`), with no size cap and no
+total deadline. A hostile redirect could stream forever. Following them here also lets each
+hop count against the per-origin limit of the host it actually goes to, and lets a redirect
+to `file://` be refused.
+
+Why a watchdog: socket timeouts bound each `recv`, not their sum. A server that sends one
+header byte per second, or gzip padding that decodes to nothing, keeps every `recv` short
+and the fetch alive for ever; the body loop's own deadline check cannot run while urllib3
+is still inside one `read1` call. So each fetch arms a timer that shuts the socket down when
+the total deadline passes, which wakes the blocked read with an error we report as a
+timeout. DNS resolution (`getaddrinfo`) happens before there is a socket and is not covered.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.utils import get_auth_from_url, requote_uri
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from monitor import __version__
+from monitor.errors import FetchError
+
+DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_PER_ORIGIN_LIMIT = 2
+# Connecting is quick or hopeless; a long connect wait only eats the budget for the body.
+MAX_CONNECT_TIMEOUT_SECONDS = 10.0
+MAX_REDIRECTS = 5
+# read1() returns as soon as some bytes are available, at most this many decoded bytes, so
+# the deadline and the size cap are checked at least once per 64 KiB.
+READ_CHUNK_BYTES = 64 * 1024
+
+# Feeds first, then generic XML, then anything: some servers send RSS as text/html.
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/feed+json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+
+_HTTP_SCHEMES = ("http", "https")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Only these tell a client the resource moved for good (RFC 9110 15.4.2, 15.4.9).
+_PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
+# RFC 9110 10.2.3 defines Retry-After for 503 and RFC 6585 4 for 429.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one successful fetch returned; `body` is None when the server said 304.
+
+    URL fields are left out of repr(): feed URLs may carry tokens, and a repr ends up in
+    logs sooner or later. The body is left out because it is large.
+    """
+
+    url: str = field(repr=False)
+    status: int | None
+    body: bytes | None = field(repr=False)
+    content_type: str
+    content_location: str
+    etag: str | None
+    last_modified: str | None
+    permanent_redirect_to: str | None = field(repr=False)
+    elapsed_seconds: float
+    # Cache-Control max-age of this response (200 or 304): DESIGN.md 5 says the scheduler
+    # honours it, never polling faster than configured. Last, with a default, so code that
+    # builds a FetchResult from the fields above keeps working.
+    max_age_seconds: float | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        """Return True when the server answered 304, so the stored items are still current."""
+        return self.status == 304
+
+
+class Fetcher:
+    """Fetches feeds for many threads at once, politely and within hard limits.
+
+    Each thread gets its own `requests.Session` because Session thread safety is not
+    documented (psf/requests#2766). The per-origin limit is shared by all threads, since
+    politeness is about what the server sees, not about which worker asked.
+    """
+
+    def __init__(
+        self,
+        user_agent: str | None = None,
+        per_origin_limit: int = DEFAULT_PER_ORIGIN_LIMIT,
+    ) -> None:
+        """Given an optional User-Agent and a per-origin limit, prepare an idle fetcher.
+
+        Raise ValueError if `per_origin_limit` is below 1, which would block every fetch.
+        """
+        if per_origin_limit < 1:
+            raise ValueError("per_origin_limit must be at least 1")
+        self.user_agent = user_agent or f"news-monitor/{__version__}"
+        self.per_origin_limit = per_origin_limit
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # Weak, so the session of a worker thread that exits is collected with it.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        # Bumped by close() so every thread notices its session is gone and makes another.
+        self._generation = 0
+        self._origin_slots: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> FetchResult:
+        """Given a feed URL and the validators stored from its last 200, return the response.
+
+        `timeout_seconds` bounds the whole call: waiting for a free slot on the origin,
+        every redirect hop, connecting, the headers and the body. `max_bytes` caps the
+        decoded body. Raise FetchError, whose message never contains the URL (it may
+        carry credentials), for every network failure, timeout, oversized body, redirect
+        problem and non-2xx status other than 304.
+        """
+        started = time.monotonic()
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:
+            raise FetchError("invalid URL") from None
+        if scheme == "file":
+            return _fetch_file(url, max_bytes=max_bytes, started=started)
+        if scheme not in _HTTP_SCHEMES:
+            raise FetchError("unsupported URL scheme (use http, https or file)")
+
+        deadline = _Deadline(timeout_seconds)
+        _active.deadline = deadline
+        try:
+            return self._fetch_http(
+                url,
+                etag=etag,
+                last_modified=last_modified,
+                deadline=deadline,
+                max_bytes=max_bytes,
+                started=started,
+            )
+        finally:
+            _active.deadline = None
+            deadline.finish()
+
+    def close(self) -> None:
+        """Close every thread's session and its pooled connections.
+
+        The fetcher stays usable: a thread that fetches again gets a fresh session. That
+        way a close() racing with a fetch in another thread cannot make the fetch crash.
+        """
+        with self._lock:
+            sessions = list(self._sessions)
+            self._sessions.clear()
+            self._generation += 1
+        for session in sessions:
+            session.close()
+
+    def _session(self) -> requests.Session:
+        """Return this thread's session, creating it on first use or after close()."""
+        generation = self._generation
+        session = getattr(self._local, "session", None)
+        if session is not None and getattr(self._local, "generation", None) == generation:
+            return session
+        session = requests.Session()
+        # max_retries=0: the scheduler polls again later, and urllib3 retries would both
+        # break the deadline and sleep for a server-chosen Retry-After inside a worker.
+        adapter = _WatchedAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": self.user_agent, "Accept": ACCEPT})
+        with self._lock:
+            self._sessions.add(session)
+        self._local.session = session
+        self._local.generation = generation
+        return session
+
+    @contextmanager
+    def _origin_slot(self, url: str, deadline: _Deadline) -> Iterator[None]:
+        """Hold one of the origin's request slots for the duration of the block.
+
+        Raise FetchError if no slot frees up before the deadline.
+        """
+        origin = _origin(url)
+        with self._lock:
+            slot = self._origin_slots.get(origin)
+            if slot is None:
+                slot = threading.BoundedSemaphore(self.per_origin_limit)
+                self._origin_slots[origin] = slot
+        if not slot.acquire(timeout=deadline.remaining()):
+            raise FetchError(
+                f"{deadline.message()} waiting for a turn "
+                f"(at most {self.per_origin_limit} requests at once per host)"
+            )
+        try:
+            yield
+        finally:
+            slot.release()
+
+    def _fetch_http(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        deadline: _Deadline,
+        max_bytes: int,
+        started: float,
+    ) -> FetchResult:
+        """Given an http(s) URL, follow up to MAX_REDIRECTS redirects and return the result."""
+        session = self._session()
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+
+        current_url = url
+        auth: tuple[str, str] | None = None
+        permanent_target: str | None = None
+        # Only an unbroken run of permanent redirects from the configured URL moves the
+        # feed: after a 302 the client must keep asking the URL that answered 302.
+        all_permanent_so_far = True
+        for _hop in range(MAX_REDIRECTS + 1):
+            with self._origin_slot(current_url, deadline):
+                response = _send(session, current_url, headers, auth, deadline)
+                with response:
+                    status = response.status_code
+                    location = session.get_redirect_target(response)
+                    if status in _REDIRECT_STATUSES and location:
+                        next_url = _resolve_redirect(current_url, location)
+                    elif status == 304:
+                        return FetchResult(
+                            url=current_url,
+                            status=status,
+                            body=None,
+                            content_type=response.headers.get("Content-Type", ""),
+                            content_location=response.headers.get("Content-Location", ""),
+                            etag=None,
+                            last_modified=None,
+                            permanent_redirect_to=permanent_target,
+                            elapsed_seconds=time.monotonic() - started,
+                            max_age_seconds=_parse_max_age(response.headers.get("Cache-Control")),
+                        )
+                    elif 200 <= status < 300:
+                        body = _read_body(response, deadline, max_bytes)
+                        return FetchResult(
+                            url=current_url,
+                            status=status,
+                            body=body,
+                            content_type=response.headers.get("Content-Type", ""),
+                            content_location=response.headers.get("Content-Location", ""),
+                            etag=response.headers.get("ETag"),
+                            last_modified=response.headers.get("Last-Modified"),
+                            permanent_redirect_to=permanent_target,
+                            elapsed_seconds=time.monotonic() - started,
+                            max_age_seconds=_parse_max_age(response.headers.get("Cache-Control")),
+                        )
+                    else:
+                        raise _status_error(response)
+            # Redirect: decide what carries over to the next hop. The response is closed
+            # unread, so a 3xx body costs nothing.
+            if status in _PERMANENT_REDIRECT_STATUSES and all_permanent_so_far:
+                permanent_target = next_url
+            else:
+                all_permanent_so_far = False
+            auth = _auth_for_redirect(session, current_url, next_url, auth)
+            current_url = next_url
+        raise FetchError("too many redirects")
+
+
+class _Deadline:
+    """The total time budget of one fetch, and a watchdog that enforces it on the socket.
+
+    See the module docstring for why socket timeouts alone are not enough.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._expires_at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._timer: threading.Timer | None = None
+        self._expired = False
+        self._finished = False
+
+    def remaining(self) -> float:
+        """Return the seconds left, never negative."""
+        return max(0.0, self._expires_at - time.monotonic())
+
+    def exceeded(self) -> bool:
+        """Return True once the budget is spent (or the watchdog has fired)."""
+        return self.fired() or self.remaining() <= 0
+
+    def fired(self) -> bool:
+        """Return True if the watchdog shut a socket down (or would have, had there been one)."""
+        return self._expired
+
+    def message(self) -> str:
+        """Return the error message for a spent budget, e.g. 'timed out after 20s'."""
+        return f"timed out after {self.seconds:g}s"
+
+    def watch(self, sock: socket.socket) -> None:
+        """Given the socket about to be read, make it the one the watchdog shuts down.
+
+        The timer starts on the first call, so fetches that never reach the network
+        (file://, a bad URL) cost no thread.
+        """
+        with self._lock:
+            if self._finished:
+                return
+            self._socket = sock
+            if self._expired:
+                _shutdown(sock)
+            elif self._timer is None:
+                self._timer = threading.Timer(self.remaining(), self._expire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def finish(self) -> None:
+        """Disarm the watchdog; after this it never touches a socket again.
+
+        This matters because the socket goes back to the pool and may serve this thread's
+        next fetch.
+        """
+        with self._lock:
+            self._finished = True
+            self._socket = None
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._expired = True
+            if self._socket is not None:
+                _shutdown(self._socket)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Wake any thread blocked reading `sock`; urllib3's own HTTPResponse.shutdown does this."""
+    # OSError: already closed or never connected, so there is nothing left to wake.
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# The deadline of the fetch running on this thread, for the connection classes below:
+# urllib3 gives no other way to reach a connection's socket before the headers arrive.
+_active = threading.local()
+
+
+class _WatchedConnectionMixin:
+    """Hand the socket to the current fetch's watchdog just before waiting for headers."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> Any:
+        deadline: _Deadline | None = getattr(_active, "deadline", None)
+        if deadline is not None and self.sock is not None:
+            deadline.watch(self.sock)
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOL_CLASSES = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections report their sockets to the fetch's watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # SOCKS managers bring their own connection classes; they keep them and rely on the
+        # body-phase watch in _read_body instead.
+        if isinstance(manager, urllib3.ProxyManager):
+            manager.pool_classes_by_scheme = _WATCHED_POOL_CLASSES
+        return manager
+
+
+def _send(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    auth: tuple[str, str] | None,
+    deadline: _Deadline,
+) -> requests.Response:
+    """Send one GET without following redirects and return the response, body unread.
+
+    Raise FetchError for network failures and timeouts.
+    """
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise FetchError(deadline.message())
+    connect_timeout = min(remaining, MAX_CONNECT_TIMEOUT_SECONDS)
+    try:
+        prepared = session.prepare_request(requests.Request("GET", url, headers=headers, auth=auth))
+        prepared_url = prepared.url or url
+        # The same environment handling (proxies, REQUESTS_CA_BUNDLE) Session.request does.
+        settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
+        response = session.get_adapter(prepared_url).send(
+            prepared,
+            stream=True,
+            timeout=(connect_timeout, remaining),
+            verify=settings["verify"],
+            cert=settings["cert"],
+            proxies=settings["proxies"],
+        )
+    except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
+        raise FetchError("invalid URL") from None
+    except requests.RequestException as error:
+        # `from None`: the original exception's text includes the URL, and a traceback
+        # printed by the caller's logger would show it.
+        raise FetchError(_network_error_message(error, deadline, connect_timeout)) from None
+    extract_cookies_to_jar(session.cookies, prepared, response.raw)
+    return response
+
+
+def _read_body(response: requests.Response, deadline: _Deadline, max_bytes: int) -> bytes:
+    """Return the decoded body, reading it in chunks so the deadline and cap always hold.
+
+    Raise FetchError if the body is larger than `max_bytes` once decoded (a gzip bomb is
+    stopped after `max_bytes`, not after inflating), or the deadline passes.
+    """
+    too_large = f"body larger than {max_bytes} bytes"
+    declared = response.headers.get("Content-Length", "").strip()
+    if _DIGITS.fullmatch(declared) and int(declared) > max_bytes:
+        raise FetchError(too_large)
+
+    raw = response.raw
+    connection = getattr(raw, "connection", None)
+    if connection is not None and getattr(connection, "sock", None) is not None:
+        # Normally already watched since getresponse(); this covers connection classes we
+        # do not control (SOCKS proxies).
+        deadline.watch(connection.sock)
+
+    body = bytearray()
+    try:
+        while True:
+            if deadline.exceeded():
+                raise FetchError(deadline.message())
+            # read1, unlike iter_content(n), returns as soon as some bytes arrive, so a
+            # server dripping one byte a second cannot hold us past the deadline; with
+            # decode_content it returns at most READ_CHUNK_BYTES of *decoded* data.
+            chunk = raw.read1(READ_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > max_bytes:
+                raise FetchError(too_large)
+        # A body delimited by the connection closing looks complete when the watchdog
+        # shuts the socket down; it is a truncated body, not a feed.
+        if deadline.fired():
+            raise FetchError(deadline.message())
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise FetchError(_network_error_message(error, deadline, None)) from None
+    except ValueError:
+        # A read on a TLS socket the watchdog shut down can raise ValueError.
+        if deadline.exceeded():
+            raise FetchError(deadline.message()) from None
+        raise
+    return bytes(body)
+
+
+def _status_error(response: requests.Response) -> FetchError:
+    """Given a non-2xx, non-304 response, return the FetchError that describes it."""
+    status = response.status_code
+    if status in _REDIRECT_STATUSES:
+        return FetchError(f"HTTP {status} without a Location header", status=status)
+    retry_after = None
+    if status in _RETRY_AFTER_STATUSES:
+        retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+    return FetchError(f"HTTP {status}", status=status, retry_after_seconds=retry_after)
+
+
+def _parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Given a Retry-After header value, return the seconds to wait, or None if unusable.
+
+    RFC 9110 10.2.3 allows delta-seconds or an HTTP-date; a date in the past means 0.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if _DIGITS.fullmatch(value):
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # parsedate_to_datetime returns a naive datetime for "-0000"; HTTP dates are GMT.
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_max_age(value: str | None) -> float | None:
+    """Given a Cache-Control header value, return its max-age in seconds, or None.
+
+    RFC 9111 5.2: directives are comma-separated and case-insensitive; the argument may be
+    quoted. An unusable max-age is ignored rather than treated as 0, so a broken header
+    can never make us poll faster.
+    """
+    if not value:
+        return None
+    for directive in value.split(","):
+        name, _, argument = directive.strip().partition("=")
+        if name.strip().lower() == "max-age":
+            argument = argument.strip().strip('"')
+            return float(int(argument)) if _DIGITS.fullmatch(argument) else None
+    return None
+
+
+def _resolve_redirect(current_url: str, location: str) -> str:
+    """Given the URL that redirected and its Location, return the absolute next URL.
+
+    Raise FetchError for anything but http(s): a feed server must not be able to make us
+    read a local file.
+    """
+    next_url = urljoin(current_url, requote_uri(location))
+    if urlsplit(next_url).scheme.lower() not in _HTTP_SCHEMES:
+        raise FetchError("redirect to an unsupported URL scheme")
+    return next_url
+
+
+def _auth_for_redirect(
+    session: requests.Session,
+    current_url: str,
+    next_url: str,
+    auth: tuple[str, str] | None,
+) -> tuple[str, str] | None:
+    """Return the credentials to send to `next_url`, with requests' rules for stripping.
+
+    Credentials from URL userinfo survive a same-host redirect (http to https included)
+    and are dropped when the host changes, as requests does for its own redirects.
+    """
+    if session.should_strip_auth(current_url, next_url):
+        return None
+    if urlsplit(next_url).username is not None:
+        return None  # the next URL brings its own userinfo
+    if auth is not None:
+        return auth
+    username, password = get_auth_from_url(current_url)
+    return (username, password) if username or password else None
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """Given an http(s) URL, return its origin (scheme, host, port) for the politeness limit.
+
+    Raise FetchError if the URL has no host or a bad port.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise FetchError("invalid URL") from None
+    scheme = parts.scheme.lower()
+    if not parts.hostname:
+        raise FetchError("invalid URL: no host")
+    return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]
+
+
+def _network_error_message(
+    error: BaseException, deadline: _Deadline, connect_timeout: float | None
+) -> str:
+    """Given a requests/urllib3/socket error, return a short message without the URL.
+
+    The exceptions' own text is never used: urllib3 puts the host, path and query in it.
+    """
+    causes = list(_exception_chain(error))
+
+    def caused_by(*types: type[BaseException]) -> bool:
+        return any(isinstance(cause, types) for cause in causes)
+
+    if deadline.exceeded():
+        return deadline.message()
+    if caused_by(requests.exceptions.ConnectTimeout) and connect_timeout is not None:
+        return f"timed out connecting after {connect_timeout:g}s"
+    if caused_by(ConnectionRefusedError):
+        return "connection refused"
+    if caused_by(urllib3.exceptions.NameResolutionError, socket.gaierror):
+        return "host name could not be resolved"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted: {cause.verify_message}"
+    if caused_by(ssl.SSLError, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if caused_by(requests.exceptions.ProxyError):
+        return "proxy error"
+    if caused_by(http.client.RemoteDisconnected):
+        return "server closed the connection without a response"
+    if caused_by(http.client.IncompleteRead, urllib3.exceptions.IncompleteRead):
+        return "server closed the connection before the body was complete"
+    if caused_by(ConnectionResetError):
+        return "connection reset by the server"
+    # urllib3's NewConnectionError subclasses its TimeoutError for backward compatibility,
+    # so "no route to host" would otherwise be reported as a timeout.
+    if any(
+        isinstance(cause, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError)
+        and not isinstance(cause, urllib3.exceptions.NewConnectionError)
+        for cause in causes
+    ) or caused_by(TimeoutError):
+        return deadline.message()
+    if caused_by(urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError):
+        return "could not decode the compressed body"
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"network error: {cause.strerror.lower()}"
+    if caused_by(urllib3.exceptions.ProtocolError, http.client.HTTPException):
+        return "invalid or broken response from the server"
+    return f"request failed ({type(error).__name__})"
+
+
+def _exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """Yield `error` and everything it wraps (cause, context, urllib3 `reason`, args)."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped.extend(current.args)
+        pending.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def _fetch_file(url: str, *, max_bytes: int, started: float) -> FetchResult:
+    """Given a file:// URL, return the file's bytes as a FetchResult with status None.
+
+    Local feeds have no validators, so there is no conditional GET; the size cap still
+    applies. Raise FetchError if the file cannot be read or is too large.
+    """
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise FetchError("file URL must not name a remote host")
+    # Percent-decode to bytes, then to a filesystem path, so any file name round-trips.
+    path = os.fsdecode(unquote_to_bytes(parts.path))
+    try:
+        with open(path, "rb") as handle:
+            body = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FetchError("file not found") from None
+    except IsADirectoryError:
+        raise FetchError("file URL names a directory") from None
+    except PermissionError:
+        raise FetchError("permission denied reading the file") from None
+    except OSError as error:
+        raise FetchError(f"could not read the file: {(error.strerror or '').lower()}") from None
+    if len(body) > max_bytes:
+        raise FetchError(f"body larger than {max_bytes} bytes")
+    return FetchResult(
+        url=url,
+        status=None,
+        body=body,
+        content_type="",
+        content_location="",
+        etag=None,
+        last_modified=None,
+        permanent_redirect_to=None,
+        elapsed_seconds=time.monotonic() - started,
+    )

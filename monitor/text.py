@@ -1,0 +1,200 @@
+"""Text normalisation for matching: NFKC, Traditional -> Simplified (OpenCC t2s), casefold.
+
+The normalised text is a matching copy only; alerts and excerpts show the original. Offsets
+reported by the matcher point into the normalised text, so this module also says how to get
+back to the original:
+
+- For Han, kana, hangul, ASCII, full-width forms (ＡＩ, ５, ，) and CJK punctuation (、。「」),
+  normalisation maps every character to exactly one character, so an offset into the
+  normalised text is the same offset into the original. t2s is always one-to-one: every
+  entry of OpenCC's t2s dictionaries (phrases included) has the same length on both sides.
+- Some characters common in Chinese news do change length: NFKC turns the ellipsis … into
+  "...", ℃ into "°C", ㎡ into "m2", ⑩ into "10" and ½ into "1⁄2"; it composes e + U+0301
+  into é; casefold turns ß into "ss". Use normalize_with_offsets() to map such text back.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+
+import opencc
+
+_converter: opencc.OpenCC | None = None
+_converter_lock = threading.Lock()
+
+# Scripts written without spaces between words: a Latin term next to one of these characters
+# is at a word boundary. Han (with radicals, 〇 々 〆 and the compatibility blocks), kana,
+# hangul, bopomofo, Yi and the other East Asian ideographic scripts.
+_CJK_CHARACTER = re.compile(
+    "["
+    "\u1100-\u11ff"  # Hangul jamo
+    "\u2e80-\u2fdf"  # CJK and Kangxi radicals
+    "\u3005-\u3007"  # 々 〆 〇
+    "\u3021-\u3029\u3038-\u303b"  # Hangzhou numerals, 〻
+    "\u3040-\u30ff"  # Hiragana, Katakana (including ー)
+    "\u3100-\u312f\u3131-\u318f\u31a0-\u31bf"  # Bopomofo, Hangul compatibility jamo
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3400-\u4dbf\u4e00-\u9fff"  # CJK unified ideographs, extension A
+    "\ua000-\ua4cf"  # Yi
+    "\ua960-\ua97f\uac00-\ud7ff"  # Hangul jamo extended, syllables
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\uff66-\uff9f\uffa0-\uffdc"  # half-width katakana and hangul
+    "\U00016fe0-\U00018cff"  # Tangut, Khitan
+    "\U0001aff0-\U0001b2ff"  # Kana supplement and extensions, Nushu
+    "\U00020000-\U0003ffff"  # CJK extensions B and later, compatibility supplement
+    "]"
+)
+
+
+# Full-width ASCII forms and the ideographic space: the only characters NFKC changes in most
+# Chinese news text (，（）：). See _nfkc().
+_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+_FULL_WIDTH_TO_ASCII = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {
+    "\u3000": " "
+}
+
+
+def _t2s() -> opencc.OpenCC:
+    """Return the one shared t2s converter, created on first use.
+
+    Creation takes a few milliseconds and loads dictionaries, so it is done once; convert()
+    keeps no state between calls and is safe to call from several threads at once.
+    """
+    global _converter
+    if _converter is None:
+        with _converter_lock:
+            if _converter is None:
+                _converter = opencc.OpenCC("t2s")
+    return _converter
+
+
+def _to_simplified(text: str) -> str:
+    """Given text, return it with Traditional characters folded to Simplified."""
+    try:
+        return _t2s().convert(text)
+    except UnicodeEncodeError:
+        # OpenCC takes UTF-8, which cannot carry lone surrogates (broken input). Replacing each
+        # with "?" keeps the length, hence every offset.
+        repaired = text.encode("utf-8", "replace").decode("utf-8")
+        return _t2s().convert(repaired)
+
+
+def _nfkc(text: str) -> str:
+    """Given text, return unicodedata.normalize("NFKC", text), faster.
+
+    CPython's NFKC is slow (about 140 µs per 1,000 characters) as soon as one character needs
+    changing, and in Chinese text that is nearly always full-width punctuation (，（）).
+    Replacing a character by its compatibility decomposition (here plain ASCII) leaves the
+    text's NFKD, hence its NFKC, unchanged; afterwards the text is usually normalised
+    already, and checking that is cheap.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    folded = _FULL_WIDTH.sub(lambda found: _FULL_WIDTH_TO_ASCII[found.group()], text)
+    if unicodedata.is_normalized("NFKC", folded):
+        return folded
+    return unicodedata.normalize("NFKC", folded)
+
+
+def normalize(text: str) -> str:
+    """Given text, return its matching copy: NFKC, then OpenCC t2s, then casefold.
+
+    Rule terms and article text both go through this function, so ＡＩ matches AI, 韓日
+    matches 韩日 (and the other way round) and Latin matching ignores case.
+    """
+    if not text:
+        return ""
+    return _to_simplified(_nfkc(text)).casefold()
+
+
+def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+    """Given text, return (normalize(text), origins).
+
+    origins[i] is the index in text of the character that produced normalised character i;
+    it has one extra entry, len(text), so that an end offset maps too. A normalised span
+    [start, end) therefore comes from text[origins[start]:origins[end]] (widen end to the
+    next origin when it falls inside an expansion such as ... from …).
+
+    Slower than normalize() (a Python loop when NFKC or casefold changes anything), so call
+    it for the few texts that need an excerpt, not for every article.
+    """
+    nfkc, nfkc_origins = _nfkc_with_origins(text)
+    simplified = _to_simplified(nfkc)
+    if len(simplified) != len(nfkc):  # not expected: t2s is one-to-one (see module docstring)
+        simplified = nfkc
+    folded = simplified.casefold()
+    if len(folded) == len(simplified):
+        # casefold works character by character and only ever expands, so equal lengths
+        # mean every character was mapped to exactly one.
+        return folded, (*nfkc_origins, len(text))
+    pieces: list[str] = []
+    origins: list[int] = []
+    for char, origin in zip(simplified, nfkc_origins, strict=True):
+        piece = char.casefold()
+        pieces.append(piece)
+        origins.extend([origin] * len(piece))
+    return "".join(pieces), (*origins, len(text))
+
+
+def _nfkc_with_origins(text: str) -> tuple[str, list[int]]:
+    """Given text, return (NFKC(text), for each output character the input index it came from)."""
+    whole = unicodedata.normalize("NFKC", text)
+    if whole == text:
+        return whole, list(range(len(text)))
+    pieces: list[str] = []
+    origins: list[int] = []
+    for start, cluster in _clusters(text):
+        piece = unicodedata.normalize("NFKC", cluster)
+        pieces.append(piece)
+        origins.extend([start] * len(piece))
+    if "".join(pieces) != whole:
+        # Normalising cluster by cluster differed from normalising the whole (exotic reordering
+        # across clusters): fall back to an approximate map that at least stays in range.
+        return whole, [min(index, len(text) - 1) for index in range(len(whole))]
+    return whole, origins
+
+
+def _clusters(text: str) -> list[tuple[int, str]]:
+    """Given text, split it into (start index, substring) pieces that NFKC can treat separately.
+
+    A piece is a character plus whatever composes with it: combining marks, and starters such
+    as a half-width voicing mark or a Hangul vowel jamo that merge with the previous character.
+    """
+    clusters: list[tuple[int, str]] = []
+    for index, char in enumerate(text):
+        if clusters and not _starts_cluster(clusters[-1][1], char):
+            start, cluster = clusters[-1]
+            clusters[-1] = (start, cluster + char)
+        else:
+            clusters.append((index, char))
+    return clusters
+
+
+def _starts_cluster(previous: str, char: str) -> bool:
+    """Given the cluster so far and the next character, return whether NFKC can treat the
+    character apart from the cluster."""
+    decomposed = unicodedata.normalize("NFKD", char)
+    if decomposed and unicodedata.combining(decomposed[0]):
+        return False  # a combining mark: belongs to its base, and may be reordered with it
+    together = unicodedata.normalize("NFKC", previous + char)
+    apart = unicodedata.normalize("NFKC", previous) + unicodedata.normalize("NFKC", char)
+    return together == apart
+
+
+def is_cjk_char(char: str) -> bool:
+    """Given one character, return whether it belongs to a script written without spaces
+    (Han, kana, hangul, bopomofo, Yi, ...): such a character is always a word boundary."""
+    return _CJK_CHARACTER.match(char) is not None
+
+
+def is_latin_char(char: str) -> bool:
+    """Given one character, return whether it is "Latin" in the sense of the boundary rule
+    (DESIGN 10): any letter or digit that is not CJK, so é, ß, Ж and ５ count, 韩 and か don't.
+
+    A Latin term may not touch a Latin character on either side; anything else (CJK,
+    punctuation, spaces, symbols) is a boundary.
+    """
+    category = unicodedata.category(char)
+    return category[0] in "LN" and not is_cjk_char(char)

@@ -1,0 +1,217 @@
+"""The command line as a user runs it: real processes, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from feeds import Item, rss
+
+import monitor
+from monitor.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CONFIG = ROOT / "config" / "monitor.yaml"
+
+
+def run_cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY")
+    }
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_main_version_prints_version(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"news-monitor {monitor.__version__}"
+
+
+def test_check_bundled_config_is_valid(tmp_path: Path) -> None:
+    result = run_cli("check", "--config", str(BUNDLED_CONFIG), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "ok (4 feeds" in result.stdout
+
+
+def test_check_broken_config_reports_every_problem_with_location(tmp_path: Path) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "feeds:\n"
+        "  - name: cn\n"
+        "    url: https://www.rfi.fr/cn/rss\n"
+        "    interval: soon\n"
+        "channels:\n"
+        "  me: tgram://${TELEGRAM_BOT_TOKEN}/1\n"
+        "  bad: nosuchservice://x\n"
+        "rules_files: [rules.yaml]\n"
+        "colour: blue\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "- name: korea-japan\n"
+        "  any: [韩日]\n"
+        "  notify: [nobody]\n"
+        "- name: labour\n"
+        "  any: 强征劳工\n"
+        "  feeds: [nowhere]\n",
+        encoding="utf-8",
+    )
+
+    result = run_cli("check", "--config", "monitor.yaml", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for expected in (
+        "monitor.yaml:4: feeds[0].interval",
+        "monitor.yaml:6: channels.me",
+        "TELEGRAM_BOT_TOKEN",
+        "monitor.yaml:7: channels.bad",
+        "monitor.yaml:9: colour",
+        "rules.yaml:3: rules[0] (korea-japan).notify",
+        "rules.yaml:5: rules[1] (labour).any",
+        "rules.yaml:6: rules[1] (labour).feeds",
+    ):
+        assert expected in result.stderr, (expected, result.stderr)
+
+
+def test_run_once_prints_console_alert_for_new_matching_article(tmp_path: Path, write_config):
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    config = write_config(
+        feeds={"local": feed.as_uri()},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["console"]}],
+    )
+    baseline = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+    feed.write_bytes(
+        rss(
+            [
+                Item("韓日重啓戰略對話", link="https://e.org/2", guid="2", description="韓日兩國"),
+                Item("法国新闻", link="https://e.org/1", guid="1"),
+            ]
+        )
+    )
+
+    second = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+    third = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+
+    assert baseline.returncode == 0 and baseline.stdout == ""
+    assert second.returncode == 0, second.stderr
+    assert "[korea-japan] 韓日重啓戰略對話" in second.stdout
+    assert "https://e.org/2" in second.stdout
+    assert third.returncode == 0 and third.stdout == ""
+    assert (tmp_path / "state" / "monitor.db").exists()
+
+
+def test_run_once_with_unreachable_feeds_logs_each_error_and_exits_zero(
+    tmp_path: Path, write_config
+) -> None:
+    port = closed_port()
+    config = write_config(
+        feeds={"a": f"http://127.0.0.1:{port}/a", "b": f"http://127.0.0.1:{port}/b"}
+    )
+
+    result = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert "poll feed=a status=error" in result.stderr
+    assert "poll feed=b status=error" in result.stderr
+
+
+def test_run_once_with_unusable_database_exits_one(tmp_path: Path, write_config) -> None:
+    (tmp_path / "blocker").write_text("a file where a directory should be")
+    config = write_config(
+        feeds={"a": (tmp_path / "feed.xml").as_uri()},
+        database=f"sqlite:///{tmp_path}/blocker/monitor.db",
+    )
+
+    result = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_status_json_lists_feeds_and_deliveries_without_secrets(
+    tmp_path: Path, write_config
+) -> None:
+    secret = "s3cr3t-token-value"
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("韩日", link="https://e.org/1", guid="1")]))
+    config = write_config(
+        feeds={
+            "local": feed.as_uri(),
+            "down": f"http://127.0.0.1:{closed_port()}/rss?key=${{TOKEN}}",
+        },
+        channels={"hook": f"json://bot:${{TOKEN}}@127.0.0.1:{closed_port()}/x"},
+        rules=[{"name": "kj", "any": ["韩日"], "notify": ["hook"]}],
+    )
+    env = {"TOKEN": secret}
+    run = run_cli("run", "--once", "--config", str(config), cwd=tmp_path, env=env)
+
+    status = run_cli("status", "--json", "--config", str(config), cwd=tmp_path, env=env)
+    text = run_cli("status", "--config", str(config), cwd=tmp_path, env=env)
+
+    assert run.returncode == status.returncode == text.returncode == 0
+    for output in (run.stdout, run.stderr, status.stdout, text.stdout, text.stderr):
+        assert secret not in output
+    document = json.loads(status.stdout)
+    feeds = {feed["name"]: feed for feed in document["feeds"]}
+    assert set(feeds["local"]) >= {
+        "name", "url", "last_poll", "http_status", "error", "error_streak", "articles",
+        "next_poll",
+    }  # fmt: skip
+    assert feeds["local"]["articles"] == 1 and feeds["local"]["error"] is None
+    assert feeds["local"]["next_poll"] is None  # run --once schedules nothing
+    assert feeds["down"]["error"] and feeds["down"]["error_streak"] == 1
+    assert document["deliveries"] == {"pending": 0, "held": 0, "sent": 0, "failed": 0}
+    assert "local" in text.stdout and "deliveries: pending 0" in text.stdout
+
+
+def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config) -> None:
+    config = write_config(
+        feeds={"a": (tmp_path / "feed.xml").as_uri()},
+        channels={"hook": f"json://127.0.0.1:{closed_port()}/x"},
+    )
+
+    result = run_cli("notify", "test", "hook", "--config", str(config), cwd=tmp_path)
+    console = run_cli("notify", "test", "console", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 1 and "FAILED" in result.stdout
+    assert console.returncode == 0 and "news-monitor test alert" in console.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "check", "status", "notify"])
+def test_build_parser_every_command_is_in_readme(command: str) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+
+    assert f"news-monitor {command}" in readme
+    assert f"    {command} " in build_parser().format_help()
+
+
+def test_readme_opens_with_make_run_and_make_test() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```")[1]
+
+    assert "make run" in first_block and "make test" in first_block

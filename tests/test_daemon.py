@@ -1,0 +1,141 @@
+"""The daemon as a real process: schedule, alerts, reload, SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from feed_server import FeedServer
+from feeds import Item, rss
+from receivers import WebhookReceiver
+
+DEADLINE_SECONDS = 30.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, config: Path, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=config.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signal_number)
+        try:
+            return self.process.wait(timeout=DEADLINE_SECONDS)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as feed_server:
+        yield feed_server
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
+    daemons: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        daemon = Daemon(config, tmp_path / f"daemon-{len(daemons)}.log")
+        daemons.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        daemon.kill()
+
+
+def _item(number: int, title: str) -> Item:
+    return Item(title, link=f"https://e.org/{number}", guid=str(number))
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_polls_on_schedule_alerts_once_and_stops_on_signal(
+    server, hook, write_config, start_daemon, stop_signal: int
+) -> None:
+    server.add_feed("/cn", rss([_item(1, "法国新闻")]))
+    config = write_config(
+        feeds={"cn": server.url("/cn")},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}],
+    )
+    daemon = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 2, "two polls (the first is the baseline)")
+
+    server.add_feed("/cn", rss([_item(2, "韩日重启战略对话"), _item(1, "法国新闻")]))
+    (alert,) = hook.wait_for(1, timeout_seconds=DEADLINE_SECONDS)
+    polls_after_alert = server.hits("/cn")
+    wait_until(lambda: server.hits("/cn") >= polls_after_alert + 2, "two more polls")
+
+    assert alert.json["title"] == "[korea-japan] 韩日重启战略对话"
+    assert len(hook.requests) == 1  # later polls of the same article send nothing
+    assert daemon.stop(stop_signal) == 0
+    log = daemon.log()
+    assert "poll feed=cn status=200" in log and "deliver rule=korea-japan" in log
+    assert "stopped" in log and "Traceback" not in log
+
+
+def test_run_reloads_rules_on_sighup_and_keeps_them_after_a_broken_edit(
+    server, hook, write_config, start_daemon, tmp_path: Path
+) -> None:
+    server.add_feed("/cn", rss([]))
+    config = write_config(
+        feeds={"cn": server.url("/cn")},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}],
+    )
+    daemon = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 2, "two polls")
+    rules_path = tmp_path / "rules.yaml"
+    rules = [
+        {"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]},
+        {"name": "labour", "any": ["强征劳工"], "notify": ["hook"]},
+    ]
+    rules_path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload status=applied" in daemon.log(), "the reload")
+
+    rules_path.write_text("- name: labour\n  any: [强征劳工\n", encoding="utf-8")  # broken YAML
+    wait_until(lambda: "reload status=rejected" in daemon.log(), "the broken edit to be seen")
+    server.add_feed("/cn", rss([_item(3, "二战强征劳工索赔")]))
+    (alert,) = hook.wait_for(1, timeout_seconds=DEADLINE_SECONDS)
+
+    assert alert.json["title"] == "[labour] 二战强征劳工索赔"
+    assert "rules.yaml:3: YAML syntax error" in daemon.log()  # reported with its location
+    assert daemon.stop() == 0

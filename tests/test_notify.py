@@ -1,0 +1,507 @@
+"""monitor.notify: rendering, the console plugin, and delivery through real Apprise plugins.
+
+E-mail and JSON go to local servers (tests/receivers.py); Telegram and Slack are checked at
+the HTTP boundary: their plugins call requests.post / requests.request, which both end in
+requests.Session.request, so that is what gets replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from apprise.conversion import markdown_to_html
+from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
+
+from monitor.config import ChannelConfig
+from monitor.notify import (
+    Alert,
+    Notifier,
+    RenderedMessage,
+    SendResult,
+    check_apprise_url,
+    escape_markdown,
+    register_console_plugin,
+    render_alert,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PUBLISHED = datetime(2023, 10, 5, 9, 15, tzinfo=UTC)  # 17:15 in Shanghai
+LINK = "https://www.rfi.fr/cn/中国/20231005-韩日关系?xtor=RSS"
+TG_TOKEN = "123456789:AAHsecretBotTokenValue_xyz"
+TG_CHAT = "-1001234567890"
+SLACK_TOKENS = ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7")
+
+
+def make_alert(**changes: object) -> Alert:
+    fields: dict[str, object] = {
+        "rule_name": "korea-japan",
+        "title": "韩日关系：首脑会谈重启",
+        "link": LINK,
+        "feed_name": "rfi-cn",
+        "published": PUBLISHED,
+        "matched_terms": ("韩日", "首脑"),
+        "excerpt": "……两国外长表示，韩日首脑会谈将于下月重启……",
+    }
+    fields.update(changes)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+def message(alert: Alert | None = None) -> RenderedMessage:
+    return render_alert(alert or make_alert(), SHANGHAI)
+
+
+def all_log_text(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+class FakeHttp:
+    """Stands in for requests.Session.request: records each call, answers 200.
+
+    Set on the class, an instance is not bound to the session: it gets (method, url, ...).
+    """
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+        self.calls: list[dict[str, object]] = []
+
+    def __call__(self, method: str, url: str, **kwargs: object) -> object:
+        self.calls.append({"method": method.upper(), "url": url, **kwargs})
+        response = requests.Response()
+        response.status_code = 200
+        response._content = self.content
+        response.url = url
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    def payload(self, index: int = 0) -> dict[str, object]:
+        data = self.calls[index]["data"]
+        assert isinstance(data, str | bytes)
+        return json.loads(data)
+
+
+# --------------------------------------------------------------------------- render_alert
+
+
+def test_render_alert_title_has_rule_and_article_title_plain() -> None:
+    rendered = message(make_alert(title="  *bold*  _x_\n[link](http://evil)  "))
+
+    assert rendered.title == "[korea-japan] *bold* _x_ [link](http://evil)"
+
+
+def test_render_alert_markdown_in_article_text_is_escaped() -> None:
+    hostile = "*bold* _x_ [link](http://evil) <b>tag</b> `code` ~strike~"
+    rendered = message(make_alert(title=hostile, excerpt=hostile, feed_name="rfi_cn*"))
+
+    assert r"\*bold\* \_x\_ \[link\](http://evil) \<b\>tag\</b\> \`code\` \~strike\~" in (
+        rendered.body
+    )
+    assert "[link](http://evil)" not in rendered.body.replace(r"\[link\]", "")
+    assert r"rfi\_cn\*" in rendered.body
+    # What the Markdown renderer Apprise uses for e-mail makes of it: the text, no markup.
+    html = markdown_to_html(rendered.body)
+    assert "http://evil" not in html.split('href="', 1)[-1].split('"', 1)[0]
+    assert 'href="http://evil"' not in html
+    assert "<em>" not in html
+    assert "<b>" not in html and "<code>" not in html
+    assert "*bold* _x_ [link](http://evil) &lt;b&gt;tag&lt;/b&gt; `code` ~strike~" in html
+
+
+def test_render_alert_block_markers_at_excerpt_start_stay_text() -> None:
+    for excerpt in ("# 标题", "- 项目", "1. 第一", "> 引用", "+ 加", "=== 线"):
+        html = markdown_to_html(message(make_alert(excerpt=excerpt)).body)
+        assert "<h1>" not in html and "<li>" not in html and "<blockquote>" not in html, excerpt
+        assert excerpt.replace(">", "&gt;") in html, excerpt
+
+
+def test_render_alert_utc_time_shows_in_asia_shanghai() -> None:
+    body = message().body
+
+    assert "2023-10-05 17:15 CST (UTC+08:00)" in body
+    assert "09:15" not in body
+
+
+def test_render_alert_time_in_utc_or_fixed_offset_is_labelled() -> None:
+    in_utc = render_alert(make_alert(), UTC).body
+    in_offset = render_alert(make_alert(), timezone(timedelta(hours=-3, minutes=-30))).body
+
+    assert "2023-10-05 09:15 UTC" in in_utc
+    assert "2023-10-05 05:45 UTC-03:30" in in_offset
+
+
+def test_render_alert_body_has_feed_time_terms_excerpt_link() -> None:
+    body = message().body
+
+    assert "**Feed:** rfi-cn" in body
+    assert "**Published:** 2023-10-05 17:15" in body
+    assert "**Matched:** 韩日, 首脑" in body
+    assert "两国外长表示，韩日首脑会谈将于下月重启" in body
+    assert f"<{LINK}>" in body
+    assert body.index("Feed") < body.index("Published") < body.index("两国") < body.index(LINK)
+
+
+def test_render_alert_missing_time_link_and_terms_are_left_out() -> None:
+    body = message(make_alert(published=None, link=None, matched_terms=(), excerpt="")).body
+
+    assert "**Published:** unknown" in body
+    assert "Matched" not in body
+    assert "<" not in body
+
+
+def test_render_alert_link_with_spaces_or_no_scheme_cannot_inject_markup() -> None:
+    spaced = message(make_alert(link="https://example.com/a b<script>")).body
+    relative = message(make_alert(link="/cn/<b>x</b>")).body
+
+    assert "<https://example.com/a%20b%3Cscript%3E>" in spaced
+    assert r"\<b\>x\</b\>" in relative
+    assert "<b>" not in markdown_to_html(relative)
+
+
+def test_escape_markdown_plain_text_is_unchanged() -> None:
+    assert escape_markdown("韩日 relations 2023, (part 1): done!") == (
+        "韩日 relations 2023, (part 1): done!"
+    )
+
+
+# --------------------------------------------------------------------------- console://
+
+
+def test_register_console_plugin_called_twice_is_idempotent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    register_console_plugin()
+    with caplog.at_level(logging.WARNING, logger="apprise"):
+        register_console_plugin()
+
+    assert caplog.records == []
+    assert check_apprise_url("console://") is None
+
+
+def test_send_console_prints_title_then_body_then_blank_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    notifier = Notifier([ChannelConfig("console", ("console://",))])
+
+    result = notifier.send("console", message(make_alert(excerpt="a_b *c*")))
+
+    assert result == SendResult(ok=True, services=result.services, error="")
+    out = capsys.readouterr().out
+    lines = out.split("\n")
+    assert lines[0] == "[korea-japan] 韩日关系：首脑会谈重启"
+    assert "Feed: rfi-cn" in out
+    assert "2023-10-05 17:15 CST" in out
+    assert "a_b *c*" in out  # escapes resolved for a terminal
+    assert LINK in out
+    assert out.endswith("\n\n")
+
+
+def test_send_console_output_reaches_file_descriptor(capfd: pytest.CaptureFixture[str]) -> None:
+    notifier = Notifier([ChannelConfig("console", ("console://",))])
+
+    notifier.send("console", message())
+
+    assert "[korea-japan] 韩日关系：首脑会谈重启" in capfd.readouterr().out
+
+
+def test_send_console_twice_is_not_throttled(capsys: pytest.CaptureFixture[str]) -> None:
+    notifier = Notifier([ChannelConfig("console", ("console://",))])
+
+    started = time.monotonic()
+    results = [notifier.send("console", message()) for _ in range(3)]
+
+    assert all(result.ok for result in results)
+    assert time.monotonic() - started < 2.0
+    assert capsys.readouterr().out.count("[korea-japan]") == 3
+
+
+# --------------------------------------------------------------------------- check_apprise_url
+
+
+def test_check_apprise_url_valid_urls_return_none() -> None:
+    for url in (
+        "console://",
+        f"tgram://{TG_TOKEN}/{TG_CHAT}",
+        "slack://{}/{}/{}/#news".format(*SLACK_TOKENS),
+        "mailtos://user:pass@smtp.example.com?to=desk@example.com",
+        "json://127.0.0.1:8080/hook",
+    ):
+        assert check_apprise_url(url) is None, url
+
+
+def test_check_apprise_url_invalid_url_message_has_no_secret() -> None:
+    problem = check_apprise_url("tgram://not-a-token-s3cr3t/")
+
+    assert problem is not None
+    assert "tgram://" in problem
+    assert "s3cr3t" not in problem
+
+
+def test_check_apprise_url_unknown_scheme_or_garbage_is_rejected() -> None:
+    assert "nosuchservice://" in (check_apprise_url("nosuchservice://host/x") or "")
+    assert check_apprise_url("just text") is not None
+    assert check_apprise_url("") is not None
+
+
+# --------------------------------------------------------------------------- Notifier setup
+
+
+def test_notifier_init_rejected_url_raises_naming_channel_not_url() -> None:
+    channels = [
+        ChannelConfig("console", ("console://",)),
+        ChannelConfig("me", ("console://", "tgram://s3cr3t-but-invalid")),
+    ]
+
+    with pytest.raises(ValueError) as raised:
+        Notifier(channels)
+
+    text = str(raised.value)
+    assert "'me'" in text and "URL 2" in text
+    assert "s3cr3t" not in text
+
+
+def test_notifier_init_duplicate_or_empty_channel_raises() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        Notifier([ChannelConfig("a", ("console://",)), ChannelConfig("a", ("console://",))])
+    with pytest.raises(ValueError, match="no Apprise URL"):
+        Notifier([ChannelConfig("a", ())])
+
+
+def test_notifier_channel_names_in_config_order() -> None:
+    notifier = Notifier(
+        [ChannelConfig("team", ("console://",)), ChannelConfig("console", ("console://",))]
+    )
+
+    assert notifier.channel_names() == ("team", "console")
+
+
+def test_send_unknown_channel_returns_failure() -> None:
+    result = Notifier([]).send("nowhere", message())
+
+    assert result == SendResult(ok=False, services=(), error="unknown channel 'nowhere'")
+
+
+# --------------------------------------------------------------------------- e-mail
+
+
+def test_send_mailto_delivers_subject_and_utf8_body() -> None:
+    with SmtpReceiver() as smtp:
+        notifier = Notifier([ChannelConfig("team", (smtp.mailto_url(),))])
+
+        result = notifier.send("team", message())
+        [mail] = smtp.wait_for(1, timeout_seconds=10)
+
+    assert result.ok, result.error
+    assert [s.service for s in result.services] == ["E-Mail"]
+    assert mail.envelope_to == ("desk@example.org",)
+    assert "[korea-japan] 韩日关系：首脑会谈重启" in mail.subject
+    text = mail.part("text/plain")
+    assert text is not None
+    for expected in ("rfi-cn", "2023-10-05 17:15 CST", "韩日, 首脑", "两国外长表示", LINK):
+        assert expected in text, expected
+    html = mail.part("text/html")
+    assert html is not None and "<strong>Feed:</strong>" in html
+    assert mail.message["X-Application"] == "news-monitor"
+
+
+def test_send_smtp_down_fails_then_succeeds_when_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One Notifier sends twice through one e-mail service object: without this, Apprise
+    # sleeps 5.5 s before the second send (NotifyBase.request_rate_per_sec).
+    disable_apprise_throttle(monkeypatch)
+    with SmtpReceiver() as smtp:
+        notifier = Notifier([ChannelConfig("team", (smtp.mailto_url(),))], timeout_seconds=10)
+        smtp.stop()
+
+        started = time.monotonic()
+        down = notifier.send("team", message())
+        assert time.monotonic() - started < 5
+
+        smtp.start()
+        up = notifier.send("team", message())
+        smtp.wait_for(1, timeout_seconds=10)
+
+    assert not down.ok
+    assert down.error.startswith("1 of 1 services failed: E-Mail FAILURE")
+    assert [s.ok for s in down.services] == [False]
+    assert up.ok, up.error
+
+
+# --------------------------------------------------------------------------- JSON webhooks
+
+
+def test_send_json_posts_title_and_markdown_body() -> None:
+    with WebhookReceiver() as hook:
+        notifier = Notifier([ChannelConfig("hook", (hook.json_url("/alerts"),))])
+
+        result = notifier.send("hook", message())
+        [request] = hook.wait_for(1, timeout_seconds=10)
+
+    assert result.ok, result.error
+    assert request.method == "POST" and request.path == "/alerts"
+    assert request.json["title"] == "[korea-japan] 韩日关系：首脑会谈重启"
+    assert request.json["message"] == message().body
+    assert request.headers["User-Agent"] == "news-monitor"
+
+
+def test_send_two_urls_one_failing_reports_which_failed() -> None:
+    with WebhookReceiver() as hook:
+        hook.set_status(500, path="/broken")
+        notifier = Notifier(
+            [ChannelConfig("pair", (hook.json_url("/fine"), hook.json_url("/broken")))]
+        )
+
+        result = notifier.send("pair", message())
+        hook.wait_for(2, timeout_seconds=10)
+
+    assert not result.ok
+    by_path = {s.url.split("?", 1)[0].rsplit("/", 1)[-1]: s.ok for s in result.services}
+    assert by_path == {"fine": True, "broken": False}
+    assert result.error.startswith("1 of 2 services failed: JSON FAILURE")
+    assert "500" in result.error
+
+
+def test_send_failing_service_keeps_password_out_of_logs_and_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    password = "pw-Hunter2-s3cr3t"
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="apprise")
+    with WebhookReceiver() as hook:
+        hook.set_status(500)
+        notifier = Notifier(
+            [ChannelConfig("hook", (hook.json_url("/h", user="bot", password=password),))]
+        )
+
+        result = notifier.send("hook", message())
+        [request] = hook.wait_for(1, timeout_seconds=10)
+
+    assert request.headers["Authorization"].startswith("Basic ")  # it was used...
+    assert not result.ok and result.error
+    assert password not in repr(result)  # ...and shown nowhere
+    assert "****" in result.services[0].url
+    assert caplog.records
+    assert password not in all_log_text(caplog)
+    [line] = [r for r in caplog.records if r.name == "monitor.notify"]
+    assert line.levelno == logging.WARNING
+    assert line.getMessage().startswith("notify channel=hook service=JSON url=json://bot:****@")
+    assert line.getMessage().endswith(" status=FAILURE attempts=1")
+
+
+def test_send_success_logs_one_info_line_per_service(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.notify")
+    with WebhookReceiver() as hook:
+        notifier = Notifier(
+            [ChannelConfig("both", (hook.json_url("/a"), "console://"))],
+        )
+        notifier.send("both", message())
+
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "monitor.notify")
+    assert len(lines) == 2
+    assert (
+        lines[0] == "notify channel=both service=Console url=console:// status=SUCCESS attempts=1"
+    )
+    assert lines[1].startswith(f"notify channel=both service=JSON url=json://127.0.0.1:{hook.port}")
+    assert lines[1].endswith(" status=SUCCESS attempts=1")
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "monitor.notify")
+
+
+def test_send_channel_name_with_space_is_quoted_in_log(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.notify")
+    Notifier([ChannelConfig("night desk", ("console://",))]).send("night desk", message())
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "monitor.notify"]
+    assert line.startswith('notify channel="night desk" service=Console url=console://')
+
+
+def test_send_service_not_answering_times_out_within_bound() -> None:
+    with WebhookReceiver() as hook:
+        hook.set_delay(10)
+        notifier = Notifier([ChannelConfig("slow", (hook.json_url("/slow"),))], timeout_seconds=1)
+
+        started = time.monotonic()
+        result = notifier.send("slow", message())
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 3
+    assert not result.ok
+    assert "JSON TIMEOUT" in result.error
+
+
+def test_send_url_with_retry_parameter_is_tried_once() -> None:
+    with WebhookReceiver() as hook:
+        hook.set_status(500)
+        notifier = Notifier([ChannelConfig("hook", (hook.json_url("/r") + "?retry=3&wait=0",))])
+
+        result = notifier.send("hook", message())
+        hook.wait_for(1, timeout_seconds=10)
+
+    assert not result.ok
+    assert len(hook.requests) == 1
+
+
+# --------------------------------------------------------------------------- Telegram, Slack
+
+
+def test_send_telegram_posts_chat_id_and_text_to_bot_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeHttp(b'{"ok": true, "result": {"message_id": 7}}')
+    monkeypatch.setattr(requests.Session, "request", fake)
+    notifier = Notifier([ChannelConfig("me", (f"tgram://{TG_TOKEN}/{TG_CHAT}",))])
+
+    result = notifier.send("me", message())
+
+    assert result.ok, result.error
+    [call] = fake.calls
+    parsed = requests.utils.urlparse(str(call["url"]))
+    assert parsed.scheme == "https" and parsed.hostname == "api.telegram.org"
+    assert parsed.path == f"/bot{TG_TOKEN}/sendMessage"
+    payload = fake.payload()
+    assert str(payload["chat_id"]) == TG_CHAT
+    assert "[korea-japan] 韩日关系：首脑会谈重启" in str(payload["text"])
+    assert "两国外长表示" in str(payload["text"]) and "rfi-cn" in str(payload["text"])
+    [service] = result.services
+    assert service.service == "Telegram"
+    assert "AAHsecret" not in service.url
+
+
+def test_send_telegram_token_not_in_debug_logs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(requests.Session, "request", FakeHttp(b'{"ok": true}'))
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="apprise")
+    notifier = Notifier([ChannelConfig("me", (f"tgram://{TG_TOKEN}/{TG_CHAT}",))])
+
+    notifier.send("me", message())
+
+    text = all_log_text(caplog)
+    assert "Telegram POST URL" in text  # Apprise does log its request URL at DEBUG...
+    assert "AAHsecretBotTokenValue" not in text  # ...but not the token
+    assert "bot123456789" not in text
+
+
+def test_send_slack_posts_channel_and_text_to_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeHttp(b"ok")
+    monkeypatch.setattr(requests.Session, "request", fake)
+    url = "slack://{}/{}/{}/#news".format(*SLACK_TOKENS)
+    notifier = Notifier([ChannelConfig("desk-slack", (url,))])
+
+    result = notifier.send("desk-slack", message())
+
+    assert result.ok, result.error
+    [call] = fake.calls
+    parsed = requests.utils.urlparse(str(call["url"]))
+    assert parsed.hostname == "hooks.slack.com"
+    assert parsed.path == "/services/{}/{}/{}".format(*SLACK_TOKENS)
+    payload = fake.payload()
+    assert payload["channel"] == "#news"
+    posted = json.dumps(payload, ensure_ascii=False)
+    assert "[korea-japan] 韩日关系：首脑会谈重启" in posted
+    assert "两国外长表示" in posted
+    assert result.services[0].service == "Slack"
+    assert SLACK_TOKENS[2] not in result.services[0].url

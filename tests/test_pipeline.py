@@ -1,0 +1,335 @@
+"""The whole pipeline in-process: local feeds -> real SQLite -> rules -> real receivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from feed_server import FeedServer
+from feeds import Item, fixture, rss
+from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
+
+from monitor.config import load_config
+from monitor.daemon import Monitor
+
+KOREA_JAPAN = {"name": "korea-japan", "any": ["韩日", "日韩"], "notify": ["hook"]}
+
+
+class Clock:
+    """A clock the test moves by hand, so backoff is tested without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as feed_server:
+        yield feed_server
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def monitors() -> Iterator[list[Monitor]]:
+    created: list[Monitor] = []
+    yield created
+    for monitor in created:
+        monitor.close()
+
+
+@pytest.fixture
+def make_monitor(write_config, monitors, hook):
+    def make(*, feeds, rules=(KOREA_JAPAN,), channels=None, clock=None, **top_level) -> Monitor:
+        path = write_config(
+            feeds=feeds,
+            channels=channels or {"hook": hook.json_url("/alerts")},
+            rules=list(rules),
+            **top_level,
+        )
+        monitor = Monitor(load_config(path), **({"clock": clock} if clock else {}))
+        monitors.append(monitor)
+        return monitor
+
+    return make
+
+
+def _korean_item(number: int, **changes) -> Item:
+    values = {
+        "title": f"时隔9年韩日重启副外长级战略对话 {number}",
+        "link": f"https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/2023-korea-{number}",
+        "guid": f"korea-{number}",
+        "description": f"<p>韩日两国重启对话，第{number}次。</p>",
+    }
+    values.update(changes)
+    return Item(**values)
+
+
+def _other_item(number: int) -> Item:
+    return Item(
+        f"法国总统马克龙出席峰会 {number}",
+        link=f"https://www.rfi.fr/cn/france-{number}",
+        guid=f"france-{number}",
+        description="<p>欧洲政治共同体峰会。</p>",
+    )
+
+
+def test_run_once_first_poll_is_a_baseline_that_alerts_nothing(server, hook, make_monitor) -> None:
+    server.add_feed("/cn", rss([_korean_item(1), _other_item(1)]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+
+    report = monitor.run_once()
+
+    (poll,) = report.polls
+    assert poll.ok and poll.baseline and poll.new_articles == 2
+    assert hook.requests == []
+    assert monitor.store.delivery_counts()["pending"] == 0
+
+
+def test_run_once_new_matching_article_alerts_once_per_channel(server, hook, make_monitor) -> None:
+    server.add_feed("/cn", rss([_other_item(1)]), etag='"v1"')
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+    server.add_feed("/cn", rss([_korean_item(2), _other_item(1), _other_item(3)]), etag='"v2"')
+
+    report = monitor.run_once()
+    monitor.run_once()  # nothing new: nothing more is sent
+
+    assert report.delivery.sent == 1
+    (request,) = hook.requests
+    message = request.json
+    assert message["title"] == "[korea-japan] 时隔9年韩日重启副外长级战略对话 2"
+    body = message["message"]
+    assert "rfi-cn" in body  # the feed's configured name
+    assert "韩日" in body  # the matched term
+    assert "韩日两国重启对话" in body  # the excerpt
+    assert "https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/2023-korea-2" in body
+    assert "CST" in body  # published time in the configured timezone (Asia/Shanghai)
+    assert monitor.store.delivery_counts() == {"pending": 0, "held": 0, "sent": 1, "failed": 0}
+
+
+def test_run_once_same_article_in_two_feeds_alerts_once(server, hook, make_monitor) -> None:
+    server.add_feed("/cn", rss([]))
+    server.add_feed("/asia", rss([]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn"), "rfi-asia": server.url("/asia")})
+    monitor.run_once()
+    article = _korean_item(5)
+    # The section feed has its own guid and writes the link's escapes in lower case.
+    in_section = _korean_item(5, guid="asia-5", link=article.link.lower())
+    server.add_feed("/cn", rss([article]))
+    server.add_feed("/asia", rss([in_section]))
+
+    monitor.run_once()
+
+    assert len(hook.requests) == 1
+    assert monitor.store.article_count() == 1
+
+
+def test_run_once_traditional_article_matches_simplified_term(server, hook, make_monitor) -> None:
+    server.add_feed("/tw", rss([]))
+    rule = {"name": "korea-japan", "any": ["韩日"], "all": ["强征劳工"], "notify": ["hook"]}
+    monitor = make_monitor(
+        feeds={"rfi-tw": {"url": server.url("/tw"), "max_age": "100000d"}}, rules=[rule]
+    )
+    monitor.run_once()
+    server.add_feed("/tw", fixture("rfi-tw-rss.xml"))
+
+    monitor.run_once()
+
+    (request,) = hook.requests
+    assert request.json["title"] == "[korea-japan] 時隔9年韓日重啓副外長級戰略對話"
+    assert "韩日" in request.json["message"] and "强征劳工" in request.json["message"]
+
+
+@pytest.mark.parametrize(
+    ("title", "alerts"),
+    [("ＡＩ芯片出口管制", 1), ("用AI写新闻", 1), ("He said nothing new", 0), ("MAIL server", 0)],
+)
+def test_run_once_latin_term_matches_whole_words_only(
+    server, hook, make_monitor, title: str, alerts: int
+) -> None:
+    server.add_feed("/cn", rss([]))
+    rule = {"name": "ai", "any": ["AI"], "notify": ["hook"]}
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")}, rules=[rule])
+    monitor.run_once()
+    server.add_feed("/cn", rss([Item(title, link="https://e.org/1", guid="1")]))
+
+    monitor.run_once()
+
+    assert len(hook.requests) == alerts
+
+
+def test_run_once_second_poll_uses_conditional_get(server, make_monitor) -> None:
+    server.add_feed("/cn", rss([_other_item(1)]), etag='"v1"')
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+
+    (poll,) = monitor.run_once().polls
+
+    assert poll.not_modified and poll.http_status == 304
+    assert server.requests[-1][1].get("If-None-Match") == '"v1"'
+
+
+def test_run_once_failing_feed_is_recorded_and_others_still_alert(
+    server, hook, make_monitor
+) -> None:
+    server.add_feed("/cn", rss([]))
+    server.set_response("/broken", 503, b"down", {"Retry-After": "120"})
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn"), "broken": server.url("/broken")})
+    monitor.run_once()
+    server.add_feed("/cn", rss([_korean_item(7)]))
+
+    report = monitor.run_once()
+
+    by_name = {poll.feed_name: poll for poll in report.polls}
+    assert by_name["rfi-cn"].ok and not by_name["broken"].ok
+    assert by_name["broken"].retry_after_seconds == 120
+    assert len(hook.requests) == 1
+    state = monitor.store.feed_state("broken")
+    assert state.http_status == 503 and state.error_streak == 2 and "503" in state.error
+
+
+def test_run_once_edited_article_alerts_a_rule_that_newly_matches_once(
+    server, hook, make_monitor
+) -> None:
+    server.add_feed("/cn", rss([]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+    server.add_feed("/cn", rss([_other_item(8)]))
+    monitor.run_once()
+    assert hook.requests == []
+    edited = Item(
+        "法国与韩日举行三方会谈", link="https://www.rfi.fr/cn/france-8-v2", guid="france-8"
+    )
+    server.add_feed("/cn", rss([edited]))
+
+    monitor.run_once()
+    server.add_feed("/cn", rss([Item("法国与韩日举行三方会谈（更新）", guid="france-8")]))
+    monitor.run_once()
+
+    assert len(hook.requests) == 1
+    assert monitor.store.article_count() == 1
+
+
+def test_run_once_item_older_than_max_age_never_alerts(server, hook, make_monitor) -> None:
+    server.add_feed("/cn", rss([]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+    old = _korean_item(9, published=datetime.now(UTC) - timedelta(days=3))
+    server.add_feed("/cn", rss([old, _korean_item(10)]))
+
+    monitor.run_once()
+
+    (request,) = hook.requests
+    assert request.json["title"].endswith(" 10")
+
+
+def test_run_once_with_notify_existing_alerts_on_first_poll(server, hook, make_monitor) -> None:
+    server.add_feed("/cn", rss([_korean_item(11)]))
+    monitor = make_monitor(feeds={"rfi-cn": {"url": server.url("/cn"), "notify_existing": True}})
+
+    monitor.run_once()
+
+    assert len(hook.requests) == 1
+
+
+def test_run_once_with_dry_run_sends_nothing_and_keeps_pending(
+    server, hook, write_config, monitors
+) -> None:
+    server.add_feed("/cn", rss([_korean_item(12)]))
+    path = write_config(
+        feeds={"rfi-cn": {"url": server.url("/cn"), "notify_existing": True}},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[KOREA_JAPAN],
+    )
+    monitor = Monitor(load_config(path), dry_run=True)
+    monitors.append(monitor)
+
+    report = monitor.run_once()
+
+    assert report.delivery.attempted == 1 and report.delivery.sent == 0
+    assert hook.requests == []
+    assert monitor.store.delivery_counts()["pending"] == 1
+
+
+def test_send_due_with_smtp_down_retries_with_backoff_and_delivers_once(
+    server, make_monitor, monkeypatch
+) -> None:
+    disable_apprise_throttle(monkeypatch)
+    clock = Clock()
+    server.add_feed("/cn", rss([_korean_item(13)]))
+    with SmtpReceiver() as smtp:
+        monitor = make_monitor(
+            feeds={"rfi-cn": {"url": server.url("/cn"), "notify_existing": True}},
+            channels={"mail": smtp.mailto_url(to="desk@example.org")},
+            rules=[{**KOREA_JAPAN, "notify": ["mail"]}],
+            clock=clock,
+        )
+        smtp.stop()
+
+        first = monitor.run_once()
+        assert (first.delivery.attempted, first.delivery.retrying) == (1, 1)
+        assert monitor.store.delivery_counts()["pending"] == 1
+        # The daemon honours the backoff: 30 s after the first failure, not before.
+        assert monitor.send_due(ignore_backoff=False).attempted == 0
+        clock.advance(29)
+        assert monitor.send_due(ignore_backoff=False).attempted == 0
+        clock.advance(2)
+        assert monitor.send_due(ignore_backoff=False).retrying == 1  # still down
+        smtp.start()
+        clock.advance(61)
+
+        assert monitor.send_due(ignore_backoff=False).sent == 1
+        monitor.run_once()
+
+        (mail,) = smtp.wait_for(1)
+        assert mail.subject == "[korea-japan] 时隔9年韩日重启副外长级战略对话 13"
+        assert "rfi-cn" in mail.text() and "韩日" in mail.text()
+        assert monitor.store.delivery_counts() == {
+            "pending": 0,
+            "held": 0,
+            "sent": 1,
+            "failed": 0,
+        }
+
+
+def test_send_due_after_last_attempt_marks_failed_with_error(server, hook, make_monitor) -> None:
+    hook.set_status(500)
+    server.add_feed("/cn", rss([_korean_item(14)]))
+    monitor = make_monitor(
+        feeds={"rfi-cn": {"url": server.url("/cn"), "notify_existing": True}},
+        delivery={"attempts": 2},
+    )
+
+    monitor.run_once()
+    monitor.run_once()
+    monitor.run_once()  # a failed delivery is not tried again
+
+    assert len(hook.requests) == 2
+    assert monitor.store.delivery_counts()["failed"] == 1
+    ((rule, channel, error),) = monitor.store.last_delivery_errors()
+    assert (rule, channel) == ("korea-japan", "hook") and "500" in error
+
+
+def test_run_once_with_file_url_feed_polls_local_file(tmp_path: Path, hook, make_monitor) -> None:
+    feed_file = tmp_path / "feed.xml"
+    feed_file.write_bytes(rss([]))
+    monitor = make_monitor(feeds={"local": feed_file.as_uri()})
+    monitor.run_once()
+    feed_file.write_bytes(rss([_korean_item(15)]))
+
+    monitor.run_once()
+
+    assert len(hook.requests) == 1
