@@ -153,7 +153,7 @@ def _status(config: Config, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"feeds": feeds, "deliveries": counts}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    rows = [("FEED", "LAST POLL", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL", "ERROR")]
+    rows = [("FEED", "LAST POLL UTC", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL UTC", "ERROR")]
     for entry in feeds:
         rows.append(
             (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Index, UniqueConstraint, event, func
+from sqlalchemy import Index, UniqueConstraint, event, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
@@ -411,61 +411,131 @@ class StoreTransaction:
         self, feed_name: str, articles: Sequence[Article], *, baseline: bool, now: datetime
     ) -> tuple[list[ArticleChange], int]:
         """Store a feed's items. Return (the changes rules must see, how many items were new
-        to this feed). A change is a new article, or a known one whose text was edited."""
-        changes: list[ArticleChange] = []
-        items_by_key: dict[str, int] = {}
+        to this feed). A change is a new article, or a known one whose text was edited.
+
+        A few statements per feed, whatever its length: one lookup of every identity key,
+        one multi-row insert of the new articles, one of their keys, one of the feed links.
+        """
         keys_per_item = [identity_keys(feed_name, article) for article in articles]
-        all_keys = {key for keys in keys_per_item for key in keys}
-        if all_keys:
-            for key, article_id in self.session.exec(
-                select(ArticleKeyRow.key, ArticleKeyRow.article_id).where(
-                    col(ArticleKeyRow.key).in_(all_keys)
-                )
-            ).all():
-                items_by_key[key] = article_id
-        feed_article_ids: list[int] = []
+        known = self._known_keys({key for keys in keys_per_item for key in keys})
+        # Each item is a known article (its id) or a new one (its index in new_articles).
+        # Items of one document sharing a key are one article: the first of them is stored.
+        new_articles: list[Article] = []
+        new_index_by_key: dict[str, int] = {}
+        targets: list[tuple[int | None, int | None]] = []
         for article, keys in zip(articles, keys_per_item, strict=True):
             # The guid key comes first, so an edited item whose link changed stays itself.
-            article_id = next((items_by_key[key] for key in keys if key in items_by_key), None)
-            if article_id is None:
-                article_id = self._insert_article(feed_name, article, baseline=baseline, now=now)
-                changes.append(ArticleChange(article_id, article, is_new=True, baseline=baseline))
-            else:
-                change = self._update_if_edited(article_id, article, now)
-                if change is not None:
-                    changes.append(change)
-            new_keys = [key for key in keys if key not in items_by_key]
-            if new_keys:
-                self.session.exec(
-                    self._insert(ArticleKeyRow)
-                    .values([{"key": key, "article_id": article_id} for key in new_keys])
-                    .on_conflict_do_nothing(index_elements=["key"])
+            known_id = next((known[key] for key in keys if key in known), None)
+            if known_id is not None:
+                targets.append((known_id, None))
+                continue
+            index = next((new_index_by_key[key] for key in keys if key in new_index_by_key), None)
+            if index is None:
+                index = len(new_articles)
+                new_articles.append(article)
+            for key in keys:
+                new_index_by_key.setdefault(key, index)
+            targets.append((None, index))
+
+        new_ids = self._insert_articles(feed_name, new_articles, baseline=baseline, now=now)
+        article_ids = [
+            known_id if known_id is not None else new_ids[index]  # type: ignore[index]
+            for known_id, index in targets
+        ]
+        self._insert_keys(
+            {
+                key: article_id
+                for keys, article_id in zip(keys_per_item, article_ids, strict=True)
+                for key in keys
+                if key not in known
+            }
+        )
+        changes = [
+            ArticleChange(article_id, article, is_new=True, baseline=baseline)
+            for article_id, article in zip(new_ids, new_articles, strict=True)
+        ]
+        changes += self._update_edited(
+            [
+                (known_id, article)
+                for (known_id, _), article in zip(targets, articles, strict=True)
+                if known_id is not None
+            ],
+            now,
+        )
+        return changes, self._link_feed_articles(feed_name, article_ids, now)
+
+    def _known_keys(self, keys: set[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        rows = self.session.exec(
+            select(ArticleKeyRow.key, ArticleKeyRow.article_id).where(
+                col(ArticleKeyRow.key).in_(keys)
+            )
+        ).all()
+        return dict(rows)
+
+    def _insert_articles(
+        self, feed_name: str, articles: list[Article], *, baseline: bool, now: datetime
+    ) -> list[int]:
+        """Insert articles; return their ids in the same order."""
+        if not articles:
+            return []
+        rows = [
+            {
+                "first_feed": feed_name,
+                "first_seen_at": now,
+                "updated_at": now,
+                "baseline": baseline,
+                **_article_columns(article),
+            }
+            for article in articles
+        ]
+        result = self.session.execute(
+            insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True), rows
+        )
+        return list(result.scalars())
+
+    def _insert_keys(self, article_id_by_key: dict[str, int]) -> None:
+        if not article_id_by_key:
+            return
+        self.session.exec(
+            self._insert(ArticleKeyRow)
+            .values(
+                [
+                    {"key": key, "article_id": article_id}
+                    for key, article_id in article_id_by_key.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+
+    def _update_edited(
+        self, items: list[tuple[int, Article]], now: datetime
+    ) -> list[ArticleChange]:
+        """Update known articles whose text changed; return them as changes."""
+        if not items:
+            return []
+        stored = {
+            article_id: (content_hash, baseline)
+            for article_id, content_hash, baseline in self.session.exec(
+                select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.baseline).where(
+                    col(ArticleRow.id).in_({article_id for article_id, _ in items})
                 )
-                items_by_key.update(dict.fromkeys(new_keys, article_id))
-            feed_article_ids.append(article_id)
-        new_to_feed = self._link_feed_articles(feed_name, feed_article_ids, now)
-        return changes, new_to_feed
-
-    def _insert_article(
-        self, feed_name: str, article: Article, *, baseline: bool, now: datetime
-    ) -> int:
-        row = ArticleRow(first_feed=feed_name, first_seen_at=now, updated_at=now, baseline=baseline)
-        _copy_article(article, row)
-        self.session.add(row)
-        self.session.flush()
-        assert row.id is not None
-        return row.id
-
-    def _update_if_edited(
-        self, article_id: int, article: Article, now: datetime
-    ) -> ArticleChange | None:
-        row = self.session.get(ArticleRow, article_id)
-        if row is None or row.content_hash == article.content_hash:
-            return None
-        _copy_article(article, row)
-        row.updated_at = now
-        self.session.add(row)
-        return ArticleChange(article_id, article, is_new=False, baseline=row.baseline)
+            ).all()
+        }
+        changes = []
+        for article_id, article in items:
+            content_hash, was_baseline = stored.get(article_id, (article.content_hash, False))
+            if content_hash == article.content_hash:
+                continue
+            self.session.exec(
+                update(ArticleRow)
+                .where(col(ArticleRow.id) == article_id)
+                .values(updated_at=now, **_article_columns(article))
+            )
+            stored[article_id] = (article.content_hash, was_baseline)
+            changes.append(ArticleChange(article_id, article, is_new=False, baseline=was_baseline))
+        return changes
 
     def _link_feed_articles(self, feed_name: str, article_ids: list[int], now: datetime) -> int:
         """Insert-or-ignore (feed, article) rows; return how many were new to the feed."""
@@ -554,16 +624,18 @@ class StoreTransaction:
         return _feed_state(row) if row else None
 
 
-def _copy_article(article: Article, row: ArticleRow) -> None:
-    row.title = article.title
-    row.link = article.link
-    row.canonical_link = article.canonical_link
-    row.summary = article.summary
-    row.content = article.content
-    row.author = article.author
-    row.categories_json = json.dumps(list(article.categories), ensure_ascii=False)
-    row.published_at = article.published
-    row.content_hash = article.content_hash
+def _article_columns(article: Article) -> dict[str, object]:
+    return {
+        "title": article.title,
+        "link": article.link,
+        "canonical_link": article.canonical_link,
+        "summary": article.summary,
+        "content": article.content,
+        "author": article.author,
+        "categories_json": json.dumps(list(article.categories), ensure_ascii=False),
+        "published_at": article.published,
+        "content_hash": article.content_hash,
+    }
 
 
 def _feed_state(row: FeedStateRow) -> FeedState:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from feed_server import FeedServer
+from receivers import WebhookReceiver
 
 from monitor.log import SECRETS
 
@@ -21,6 +23,20 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     yield
     SECRETS.update(())
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    """A local HTTP server serving feeds (see feed_server.py)."""
+    with FeedServer() as feed_server:
+        yield feed_server
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A local webhook receiver; hook.json_url(path) is its json:// Apprise URL."""
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from feed_server import FeedServer
 from feeds import Item, rss
-from receivers import WebhookReceiver
 
 DEADLINE_SECONDS = 30.0
 
@@ -53,18 +51,6 @@ class Daemon:
             self.process.kill()
             self.process.wait()
         self._log.close()
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as feed_server:
-        yield feed_server
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from feed_server import FeedServer
 from feeds import Item, fixture, rss
-from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
+from receivers import SmtpReceiver, disable_apprise_throttle
 
 from monitor.config import load_config
 from monitor.daemon import Monitor
@@ -28,18 +27,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as feed_server:
-        yield feed_server
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

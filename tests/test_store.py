@@ -53,6 +53,19 @@ def test_upsert_articles_with_same_link_in_two_feeds_stores_once(store: Store) -
     assert store.article_count() == 2
 
 
+def test_upsert_articles_with_duplicate_link_in_one_document_stores_once(store: Store) -> None:
+    first, second = _cn_articles()
+    # Two items of one document with the same link (the feed repeats an article).
+    repeated = replace(second, guid="other-guid", canonical_link=first.canonical_link)
+    with store.transaction() as transaction:
+        changes, new_to_feed = transaction.upsert_articles(
+            "cn", [first, repeated], baseline=False, now=NOW
+        )
+
+    assert [change.article.guid for change in changes] == [first.guid]
+    assert new_to_feed == 1 and store.article_count() == 1
+
+
 def test_upsert_articles_with_edited_item_under_same_guid_is_a_change(store: Store) -> None:
     (article, _) = _cn_articles()
     edited = replace(
