@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Index, UniqueConstraint, event, func, insert
+from sqlalchemy import Index, UniqueConstraint, event, func, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
+IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
 
 
 # --- tables ------------------------------------------------------------------------------
@@ -416,6 +418,7 @@ class StoreTransaction:
         A few statements per feed, whatever its length: one lookup of every identity key,
         one multi-row insert of the new articles, one of their keys, one of the feed links.
         """
+        self._serialise_identity()
         keys_per_item = [identity_keys(feed_name, article) for article in articles]
         known = self._known_keys({key for keys in keys_per_item for key in keys})
         # Each item is a known article (its id) or a new one (its index in new_articles).
@@ -463,6 +466,18 @@ class StoreTransaction:
             now,
         )
         return changes, self._link_feed_articles(feed_name, article_ids, now)
+
+    def _serialise_identity(self) -> None:
+        """Make deciding "new or known" and storing the answer one step across writers.
+
+        SQLite's BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL's READ
+        COMMITTED would let two polls both see an article as new, store it twice and alert
+        twice; a transaction-scoped advisory lock queues them instead.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.exec(
+                text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=IDENTITY_LOCK_KEY)
+            )
 
     def _known_keys(self, keys: set[str]) -> dict[str, int]:
         if not keys:

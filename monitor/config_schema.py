@@ -1,0 +1,400 @@
+"""The YAML schema: pydantic models and value checks for the configuration files.
+
+The models mirror the main file and the rules files key for key; the checks each take a value
+as YAML gave it and return it normalised, or raise ValueError with a message for the user.
+monitor.config composes the files, substitutes ${...}, validates them with these models and
+builds its frozen dataclasses from the result. This module must not import monitor.config.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    model_validator,
+)
+
+from monitor.items import ARTICLE_FIELDS
+from monitor.yamlpos import describe
+
+# What an absent key stands for. monitor.config uses them as its dataclasses' defaults;
+# they live here because DeliverySchema checks retry_cap against the default retry_base.
+DEFAULT_INTERVAL_SECONDS = 600.0
+DEFAULT_JITTER_SECONDS = 30.0
+DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
+DEFAULT_RETRY_BASE_SECONDS = 30.0
+DEFAULT_RETRY_CAP_SECONDS = 3600.0
+DEFAULT_DELIVERY_ATTEMPTS = 10
+
+# Field names a rule may use besides ARTICLE_FIELDS, and what they stand for.
+FIELD_ALIASES = {"category": "categories"}
+
+
+# ------------------------------------------------------------------ durations and sizes
+# parse_duration and parse_size are public: monitor.config re-exports them, and the rest of
+# the program imports them from there.
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Given a duration, return it in seconds. Raise ValueError if it is not one.
+
+    Accepted: a number with a unit (s, m, h, d, w), decimals and sums included ("30s",
+    "10m", "1.5h", "1h30m", "1d"), or a bare number of seconds (90, "90", 2.5).
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"expected a duration such as 30s, 10m, 2h or 1d, got {describe(text)}")
+    seconds = _duration_text_seconds(text) if isinstance(text, str) else float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite number of seconds, at least 0, not {text}")
+    return seconds
+
+
+def parse_size(text: str | int) -> int:
+    """Given a size, return it in bytes. Raise ValueError if it is not one.
+
+    Units are binary, whatever their spelling: KB = KiB = K = 1024 bytes, MB = MiB = M =
+    2^20, GB = GiB = G = 2^30 (case does not matter). A bare integer, or B, means bytes.
+    Decimals are allowed with a unit ("1.5MB") and rounded down to whole bytes.
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"expected a size such as 512KB or 5MB, got {describe(text)}")
+    if isinstance(text, int):
+        size = text
+    else:
+        match = _SIZE_TEXT.fullmatch(text.strip().lower())
+        if match is None or match["unit"] not in _SIZE_UNITS:
+            raise ValueError(f"{text!r} is not a size; write e.g. 512KB, 5MB or 1GB")
+        if not match["unit"] and "." in match["number"]:
+            raise ValueError(f"{text!r} is not a whole number of bytes")
+        size = int(float(match["number"]) * _SIZE_UNITS[match["unit"]])
+    if size < 0:
+        raise ValueError(f"a size cannot be negative: {text}")
+    return size
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_NUMBER = r"\d+(?:\.\d+)?"
+_DURATION_PART = re.compile(rf"({_NUMBER})\s*([smhdw])")
+_DURATION_TEXT = re.compile(rf"(?:{_NUMBER}\s*[smhdw]\s*)+")
+_SIZE_TEXT = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>[a-z]*)")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    **{
+        spelling: 1024**power
+        for power, letter in enumerate("kmgt", 1)
+        for spelling in (letter, f"{letter}b", f"{letter}ib")
+    },
+}
+
+
+def _duration_text_seconds(text: str) -> float:
+    cleaned = text.strip().lower()
+    if re.fullmatch(_NUMBER, cleaned):
+        return float(cleaned)
+    if _DURATION_TEXT.fullmatch(cleaned):
+        return sum(
+            float(number) * _DURATION_UNITS[unit]
+            for number, unit in _DURATION_PART.findall(cleaned)
+        )
+    raise ValueError(
+        f"{text!r} is not a duration; write a number and a unit, such as 30s, 10m, 2h or 1d"
+    )
+
+
+# ------------------------------------------------------------ value checks for the models
+# Each takes the value as YAML gave it and returns it (possibly normalised), or raises
+# ValueError with a message that names what is wrong but never echoes a secret-bearing URL.
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _non_empty_list(items: list[Any]) -> list[Any]:
+    if not items:
+        raise ValueError("must not be an empty list (leave the key out to get the default)")
+    return items
+
+
+def _duration_at_least(minimum: float, reason: str) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds < minimum:
+            raise ValueError(reason)
+        return seconds
+
+    return check
+
+
+def _check_count(value: Any) -> int:
+    # Accepts digit strings too, so that `max_per_hour: ${ALERTS_PER_HOUR}` works.
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {describe(value)}")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _check_byte_size(value: Any) -> int:
+    size = parse_size(value)
+    if size < 1:
+        raise ValueError("must be at least 1 byte")
+    return size
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai"
+        ) from None
+    return name
+
+
+def _check_database_url(url: str) -> str:
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
+        raise ValueError("expected a database URL such as sqlite:///state/monitor.db")
+    return url
+
+
+def _check_feed_url(url: str) -> str:
+    # The message shows the scheme only: a private feed's URL may carry a token.
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise ValueError(f"a feed URL must start with http://, https:// or file:// (got {shown})")
+    if scheme != "file" and not parts.hostname:
+        raise ValueError(f"a feed URL needs a host after {scheme}://")
+    if scheme == "file" and not parts.path:
+        raise ValueError("a file:// feed URL needs a path")
+    return url
+
+
+def _check_channel_url(url: str) -> str:
+    from monitor.notify import check_apprise_url  # imported late: notify may import config
+
+    problem = check_apprise_url(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _number_as_text(value: Any) -> Any:
+    # `any: [G7, 2024]`: YAML reads 2024 as a number, but the user means the word.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _check_term(term: str) -> str:
+    from monitor.rules import term_problem  # imported late: rules may import config
+
+    problem = term_problem(term)
+    if problem is not None:
+        raise ValueError(problem)
+    return term
+
+
+def _check_field_name(name: str) -> str:
+    name = FIELD_ALIASES.get(name, name)
+    if name not in ARTICLE_FIELDS:
+        raise ValueError(f"unknown field {name!r}; fields are {', '.join(ARTICLE_FIELDS)}")
+    return name
+
+
+def _check_feed_reference(name: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("feeds")
+    if known is not None and name not in known:
+        raise ValueError(f"no feed is named {name!r}")
+    return name
+
+
+def _check_channel_reference(name: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("channels")
+    if known is not None and name not in known:
+        raise ValueError(f"no channel is named {name!r}; define it under channels:")
+    return name
+
+
+def _check_digest(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration or a cron expression, got {describe(value)}")
+    if len(value.split()) == 5:
+        _check_cron(value)
+        return value
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            "expected a duration such as 1h or a 5-field cron expression such as '0 9 * * *'"
+        ) from None
+    if seconds <= 0:
+        raise ValueError("a digest period must be more than 0s")
+    return value
+
+
+def _check_cron(expression: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as error:
+        raise ValueError(f"invalid cron expression: {error}") from None
+
+
+_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+
+
+def _check_quiet_hours(text: str) -> str:
+    match = _QUIET_HOURS.fullmatch(text.strip())
+    if match is None:
+        raise ValueError('expected "HH:MM-HH:MM", such as "23:00-07:00"')
+    start_hour, start_minute, end_hour, end_minute = (int(part) for part in match.groups())
+    if max(start_hour, end_hour) > 23 or max(start_minute, end_minute) > 59:
+        raise ValueError("hours run from 00 to 23 and minutes from 00 to 59")
+    if (start_hour, start_minute) == (end_hour, end_minute):
+        raise ValueError("the start and the end of quiet hours must differ")
+    return text
+
+
+def _check_listen(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise ValueError('expected "host:port", such as "127.0.0.1:9464"')
+    if host.startswith("[") != host.endswith("]"):
+        raise ValueError('write an IPv6 host in brackets, such as "[::1]:9464"')
+    return text
+
+
+def _query_not_available(_value: Any) -> Any:
+    raise ValueError("the query form is not available yet; use any/all/none")
+
+
+Name = Annotated[str, AfterValidator(_non_blank)]
+Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
+Jitter = Annotated[float, PlainValidator(parse_duration)]
+PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
+ByteSize = Annotated[int, PlainValidator(_check_byte_size)]
+Count = Annotated[int, PlainValidator(_check_count)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
+ChannelUrl = Annotated[str, AfterValidator(_check_channel_url)]
+# One URL or a list of them; a single string becomes a one-item list.
+ChannelUrls = Annotated[
+    list[ChannelUrl], BeforeValidator(_one_or_many), AfterValidator(_non_empty_list)
+]
+Term = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_term)]
+FieldName = Annotated[str, AfterValidator(_check_field_name)]
+FeedReference = Annotated[str, AfterValidator(_check_feed_reference)]
+ChannelReference = Annotated[str, AfterValidator(_check_channel_reference)]
+Digest = Annotated[str, PlainValidator(_check_digest)]
+QuietHours = Annotated[str, AfterValidator(_check_quiet_hours)]
+Listen = Annotated[str, AfterValidator(_check_listen)]
+
+
+# ------------------------------------------------------------------------- file schemas
+# These mirror the YAML exactly (key names included). A key set to null counts as absent.
+
+
+class StrictSchema(BaseModel):
+    # strict: YAML already typed every value; "5" where a number is due is a mistake, and
+    # so is a string where a list is due.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DefaultsSchema(StrictSchema):
+    interval: Interval | None = None
+    jitter: Jitter | None = None
+    timeout: PositiveDuration | None = None
+    max_bytes: ByteSize | None = None
+    max_age: PositiveDuration | None = None
+
+
+class FeedSchema(StrictSchema):
+    name: Name
+    url: FeedUrl
+    interval: Interval | None = None
+    jitter: Jitter | None = None
+    timeout: PositiveDuration | None = None
+    max_bytes: ByteSize | None = None
+    max_age: PositiveDuration | None = None
+    notify_existing: bool = False
+    enabled: bool = True
+
+
+class RuleSchema(StrictSchema):
+    name: Name
+    any_terms: list[Term] | None = Field(None, alias="any")
+    all_terms: list[Term] | None = Field(None, alias="all")
+    none_terms: list[Term] | None = Field(None, alias="none")
+    fields: Annotated[list[FieldName], AfterValidator(_non_empty_list)] | None = None
+    feeds: Annotated[list[FeedReference], AfterValidator(_non_empty_list)] | None = None
+    notify: Annotated[list[ChannelReference], AfterValidator(_non_empty_list)] | None = None
+    enabled: bool = True
+    digest: Digest | None = None
+    quiet_hours: QuietHours | None = None
+    max_per_hour: Count | None = None
+    template: str | None = None
+    # Recognised so that the user learns it is coming, rather than "unknown key".
+    query: Annotated[Any, PlainValidator(_query_not_available)] = None
+
+
+class DeliverySchema(StrictSchema):
+    retry_base: PositiveDuration | None = None
+    retry_cap: PositiveDuration | None = None
+    attempts: Count | None = None
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> DeliverySchema:
+        base = self.retry_base if self.retry_base is not None else DEFAULT_RETRY_BASE_SECONDS
+        cap = self.retry_cap if self.retry_cap is not None else DEFAULT_RETRY_CAP_SECONDS
+        if cap < base:
+            raise ValueError("retry_cap must not be below retry_base")
+        return self
+
+
+class HttpSchema(StrictSchema):
+    listen: Listen
+
+
+class MainFileSchema(StrictSchema):
+    database: DatabaseUrl | None = None
+    state_dir: Name | None = None
+    timezone: TimeZone | None = None
+    defaults: DefaultsSchema | None = None
+    feeds: list[FeedSchema] | None = None
+    channels: dict[Name, ChannelUrls] | None = None
+    rules_files: list[Name] | None = None
+    rules: list[RuleSchema] | None = None
+    delivery: DeliverySchema | None = None
+    http: HttpSchema | None = None
+
+
+class RulesFileSchema(StrictSchema):
+    rules: list[RuleSchema] | None = None
