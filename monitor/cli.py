@@ -91,8 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(config: Config) -> int:
-    from monitor.daemon import Runtime
+    from monitor.daemon import Runtime, unapplied_rule_options
 
+    for warning in unapplied_rule_options(config):
+        print(f"{config.path}: warning: {warning}", file=sys.stderr)
     try:
         Runtime.build(config)
     except ValueError as error:

@@ -76,6 +76,7 @@ class Monitor:
         self.dry_run = dry_run
         self.clock = clock
         self.runtime = Runtime.build(config)
+        _warn_unapplied_rule_options(config)
         self.store = Store(config.database_url)
         self.store.create_schema()
         self.fetcher = Fetcher()
@@ -282,6 +283,7 @@ class Monitor:
             logger.warning("reload database_changed=true note='restart to use the new database'")
         SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
+        _warn_unapplied_rule_options(config)
         self._watched_mtimes = _mtimes(config.source_files)
         if self._scheduler is not None:
             self._schedule_feeds(config, previous)
@@ -292,6 +294,29 @@ class Monitor:
             len(config.channels),
         )
         return True
+
+
+# Rule options the configuration accepts (so rule files written for them stay valid) but
+# delivery does not apply yet: such alerts are sent immediately, one by one.
+UNAPPLIED_RULE_OPTIONS = ("digest", "quiet_hours", "max_per_hour", "template")
+
+
+def unapplied_rule_options(config: Config) -> list[str]:
+    """Return one warning per rule that sets an option this version does not apply."""
+    warnings = []
+    for rule in config.rules:
+        options = [name for name in UNAPPLIED_RULE_OPTIONS if getattr(rule, name) is not None]
+        if options:
+            warnings.append(
+                f"rule={rule.name} ignored_options={','.join(options)} "
+                "note='not applied yet: alerts are sent immediately'"
+            )
+    return warnings
+
+
+def _warn_unapplied_rule_options(config: Config) -> None:
+    for warning in unapplied_rule_options(config):
+        logger.warning("config %s", warning)
 
 
 def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:

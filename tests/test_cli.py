@@ -97,6 +97,18 @@ def test_check_broken_config_reports_every_problem_with_location(tmp_path: Path)
         assert expected in result.stderr, (expected, result.stderr)
 
 
+def test_check_rule_with_digest_warns_it_is_not_applied_yet(tmp_path: Path, write_config):
+    config = write_config(
+        feeds={"a": (tmp_path / "feed.xml").as_uri()},
+        rules=[{"name": "kj", "any": ["韩日"], "digest": "1h"}],
+    )
+
+    result = run_cli("check", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert "rule=kj ignored_options=digest" in result.stderr
+
+
 def test_run_once_prints_console_alert_for_new_matching_article(tmp_path: Path, write_config):
     feed = tmp_path / "feed.xml"
     feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
