@@ -152,6 +152,16 @@ def test_run_once_with_unreachable_feeds_logs_each_error_and_exits_zero(
     assert "poll feed=b status=error" in result.stderr
 
 
+def test_run_once_with_json_logs_writes_one_object_per_line(tmp_path: Path, write_config):
+    config = write_config(feeds={"down": f"http://127.0.0.1:{closed_port()}/rss"})
+
+    result = run_cli("--log-format", "json", "run", "--once", "--config", str(config), cwd=tmp_path)
+
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    (poll,) = [entry for entry in entries if entry["message"].startswith("poll ")]
+    assert poll["feed"] == "down" and poll["status"] == "error" and poll["level"] == "warning"
+
+
 def test_run_once_with_unusable_database_exits_one(tmp_path: Path, write_config) -> None:
     (tmp_path / "blocker").write_text("a file where a directory should be")
     config = write_config(
