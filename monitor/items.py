@@ -56,3 +56,11 @@ class RuleMatch:
             for term in terms:
                 seen.setdefault(term, None)
         return tuple(seen)
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that could not be evaluated on an article (a regex that ran out of time)."""
+
+    rule_name: str
+    message: str
