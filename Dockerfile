@@ -1,5 +1,8 @@
 # news-monitor in a container: `docker run -v news-monitor-state:/var/lib/news-monitor IMAGE`
-# runs the daemon on the bundled config; mount your own at /etc/news-monitor to change it.
+# runs the daemon on the bundled config; mount your own at /etc/news-monitor to change it
+# (or point $NEWS_MONITOR_CONFIG at it: the HEALTHCHECK reads that, not a --config argument).
+# Stop with `docker stop -t 60` (compose: stop_grace_period: 60s) so in-flight fetches (20 s
+# deadline) and sends can finish; the default 10 s may cut them off.
 # The base is an ARG so a build without registry access can substitute a local image.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
@@ -10,10 +13,13 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 # ca_bundle: an optional build secret for networks that re-sign TLS; in no layer.
+# pip and setuptools are not needed at run time (and trip vulnerability scanners): removed.
+# The bytecode pip compiled is kept: without it every start, and every HEALTHCHECK, compiles
+# all imported modules again (status took 3.5 s instead of 1.4 s).
 RUN --mount=type=secret,id=ca_bundle \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
     pip install . \
- && find /opt/news-monitor -name __pycache__ -prune -exec rm -rf {} +
+ && pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="news-monitor" \
@@ -24,7 +30,8 @@ RUN groupadd --gid 10001 monitor \
  && mkdir -p /var/lib/news-monitor /etc/news-monitor \
  && chown monitor:monitor /var/lib/news-monitor
 COPY --from=build /opt/news-monitor /opt/news-monitor
-COPY config/ /etc/news-monitor/
+# Only the YAML files: a secret kept beside them for ${file:...} must not end up in a layer.
+COPY config/*.yaml /etc/news-monitor/
 ENV PATH=/opt/news-monitor/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     NEWS_MONITOR_CONFIG=/etc/news-monitor/monitor.yaml \
