@@ -29,6 +29,7 @@ format: $(BIN)/news-monitor
 
 bench: $(BIN)/news-monitor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/rules.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) state .pytest_cache .ruff_cache

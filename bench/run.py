@@ -1,6 +1,7 @@
 """Benchmarks: whole `news-monitor run --once` processes against local feeds.
 
     make bench                      # 100 feeds x 30 items, plus the bundled fixtures
+                                    # (then bench/rules.py: rule matching, rules test)
     make bench BENCH_ARGS=--quick   # 20 feeds x 30 items
 
 Each scenario is one process, measured from outside: wall time, CPU time (user + system)

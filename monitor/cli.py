@@ -58,7 +58,49 @@ def build_parser() -> argparse.ArgumentParser:
         "test", parents=[common], help="send a test alert through one channel"
     )
     notify_test.add_argument("channel", help="channel name from the config")
+
+    rules = commands.add_parser("rules", parents=[common], help="watch rules")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_test = rules_commands.add_parser(
+        "test",
+        parents=[common],
+        help="backtest: which articles each rule matches, and why (nothing is sent)",
+        description="Run the watch rules over stored articles (default), a feed file or a "
+        "feed URL, send nothing, and show each hit: rule, article, and every matched term "
+        "in its context.",
+        epilog="Stored articles: a rule limited by `feeds:` sees the articles any of those "
+        "feeds carried. --file and --url: `feeds:` limits are ignored (the source is no "
+        "configured feed), so every rule sees every item. Disabled rules are skipped unless "
+        "named with --rule. Exit 0 whatever the hits; 1 if the store or URL cannot be "
+        "read; 2 for an unknown rule, a bad duration or a file that is no feed.",
+    )
+    rules_test.add_argument(
+        "--rule", metavar="NAME", help="only this rule (tested even if disabled)"
+    )
+    rules_test.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        help="only stored articles first seen within this period, e.g. 7d or 12h (default: all)",
+    )
+    source = rules_test.add_mutually_exclusive_group()
+    source.add_argument(
+        "--file", type=Path, metavar="FEED.xml", help="test the items of a feed file instead"
+    )
+    source.add_argument("--url", metavar="URL", help="fetch a feed and test its items instead")
+    rules_test.add_argument(
+        "--json", action="store_true", help="one JSON object per hit on stdout, summary on stderr"
+    )
     return parser
+
+
+def _duration(text: str) -> float:
+    from monitor.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(config, as_json=arguments.json)
         if arguments.command == "notify":
             return _notify_test(config, arguments.channel)
+        if arguments.command == "rules":
+            return _rules_test(config, arguments)
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE
@@ -130,6 +174,7 @@ def _status(config: Config, *, as_json: bool) -> int:
         states = {status.state.name: status for status in store.feed_statuses()}
         counts = store.delivery_counts()
         recent_errors = store.last_delivery_errors()
+        rule_states = store.rule_states()
     finally:
         store.close()
     feeds = []
@@ -152,8 +197,18 @@ def _status(config: Config, *, as_json: bool) -> int:
         if state and state.redirected_to:
             entry["redirected_to"] = SECRETS.apply(state.redirected_to)
         feeds.append(entry)
+    failing_rules = [
+        {
+            "name": state.rule_name,
+            "failures": state.failures,
+            "last_error": SECRETS.apply(state.last_error or ""),
+            "last_error_at": _iso(state.last_error_at),
+        }
+        for state in rule_states
+    ]
     if as_json:
-        print(json.dumps({"feeds": feeds, "deliveries": counts}, ensure_ascii=False, indent=2))
+        document = {"feeds": feeds, "deliveries": counts, "failing_rules": failing_rules}
+        print(json.dumps(document, ensure_ascii=False, indent=2))
         return EXIT_OK
     rows = [("FEED", "LAST POLL UTC", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL UTC", "ERROR")]
     for entry in feeds:
@@ -177,6 +232,11 @@ def _status(config: Config, *, as_json: bool) -> int:
     print("deliveries: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
     for rule, channel, error in recent_errors:
         print(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
+    for rule in failing_rules:
+        print(
+            f"rule {rule['name']} failing: {rule['failures']} article(s), last at "
+            f"{_short_time(rule['last_error_at'])}: {rule['last_error']}"
+        )
     return EXIT_OK
 
 
@@ -225,4 +285,87 @@ def _notify_test(config: Config, channel_name: str) -> int:
     if not result.ok:
         print(f"channel {channel_name}: {SECRETS.apply(result.error)}", file=sys.stderr)
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _rules_test(config: Config, arguments: argparse.Namespace) -> int:
+    import os
+    from contextlib import ExitStack
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from monitor.backtest import (
+        Backtest,
+        UnknownRuleError,
+        file_articles,
+        format_failures,
+        format_hit,
+        format_summary,
+        hit_json,
+        select_rules,
+        url_articles,
+    )
+    from monitor.errors import FetchError, ParseError
+    from monitor.store import Store
+
+    from_store = not (arguments.file or arguments.url)
+    if arguments.since is not None and not from_store:
+        print(
+            "rules test: --since applies to stored articles, not to --file or --url",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        backtest = Backtest(select_rules(config.rules, arguments.rule), use_feeds=from_store)
+    except UnknownRuleError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    with ExitStack() as cleanup:
+        if arguments.file:
+            try:
+                articles = file_articles(arguments.file)
+            except (OSError, ParseError) as error:
+                print(f"{arguments.file}: {error}", file=sys.stderr)
+                return EXIT_USAGE
+        elif arguments.url:
+            try:
+                articles = url_articles(arguments.url)
+            except (FetchError, ParseError) as error:
+                print(
+                    f"{SECRETS.apply(arguments.url)}: {SECRETS.apply(str(error))}", file=sys.stderr
+                )
+                return EXIT_FAILURE
+        else:
+            store = Store(config.database_url)
+            cleanup.callback(store.close)
+            store.create_schema()
+            since = None
+            if arguments.since is not None:
+                since = datetime.now(UTC) - timedelta(seconds=arguments.since)
+            articles = store.stored_articles(since)
+        colour = (
+            sys.stdout.isatty()
+            and not os.environ.get("NO_COLOR")
+            and (os.environ.get("TERM") != "dumb")
+        )
+        timezone = ZoneInfo(config.timezone)
+        try:
+            for index, hit in enumerate(backtest.run(articles)):
+                if arguments.json:
+                    print(hit_json(hit))
+                else:
+                    text = format_hit(hit, colour=colour, timezone=timezone)
+                    print(("\n" if index else "") + text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader (head, less) has gone: stop quietly, as other command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
+    for line in format_failures(backtest):
+        print(line, file=sys.stderr)
+    summary = format_summary(backtest)
+    if arguments.json:
+        print(summary, file=sys.stderr)
+    else:
+        print(("\n" if any(backtest.hits_by_rule.values()) else "") + summary)
     return EXIT_OK

@@ -43,6 +43,7 @@ from monitor.config_schema import parse_duration as parse_duration
 from monitor.config_schema import parse_size as parse_size
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.items import DEFAULT_MATCH_FIELDS
+from monitor.query import And, Node, Not, Or, evaluate, parse_query, parse_term
 from monitor.yamlpos import (
     YamlDocument,
     YamlSyntaxError,
@@ -78,6 +79,7 @@ class RuleConfig:
     any_terms: tuple[str, ...] = ()
     all_terms: tuple[str, ...] = ()
     none_terms: tuple[str, ...] = ()
+    query: str | None = None  # the query form (monitor.query); ANDed with any/all/none
     fields: tuple[str, ...] = DEFAULT_MATCH_FIELDS
     feeds: tuple[str, ...] = ()  # empty: every feed
     notify: tuple[str, ...] = ("console",)
@@ -426,11 +428,20 @@ def _rule_list(source: _Source) -> list[Any]:
 
 
 def _rule_shape_problems(source: _Source) -> list[ConfigProblem]:
-    """Report rules without any positive term: with only `none`, a rule matches everything."""
+    """Report rules without any positive term: with only `none`, a rule matches everything;
+    so does a query that only excludes (`-体育`, `NOT a OR NOT b`)."""
     problems = []
     for index, rule in enumerate(_rule_list(source)):
-        if not isinstance(rule, dict) or "query" in rule:
-            continue  # a query-only rule already gets its own problem
+        if not isinstance(rule, dict):
+            continue
+        if rule.get("query") is not None:
+            if _matches_without_terms(rule):
+                message = (
+                    "this query matches articles that contain none of its terms (it only "
+                    "excludes); add a term or /regex/ to look for"
+                )
+                problems.append(source.problem(("rules", index, "query"), message))
+            continue
         terms = [rule.get("any"), rule.get("all")]
         if all(value is None or value == [] for value in terms):
             message = "a rule needs at least one term under any or all"
@@ -438,6 +449,28 @@ def _rule_shape_problems(source: _Source) -> list[ConfigProblem]:
                 message += " (with only none it would match every article)"
             problems.append(source.problem(("rules", index), message))
     return problems
+
+
+def _matches_without_terms(rule: dict[Any, Any]) -> bool:
+    """Given a rule's raw data with a query, return whether the rule (list form and query
+    ANDed) holds on an article that contains none of its terms. False when something in it
+    is invalid: that is reported on its own."""
+    try:
+        tree = parse_query(str(rule["query"]))
+        parts: list[Node] = [tree]
+        for key in ("any", "all", "none"):
+            written = rule.get(key) or []
+            if not isinstance(written, list):
+                return False
+            terms = [parse_term(str(term)) for term in written]
+            if key == "all":
+                parts.extend(terms)
+            elif terms:
+                alternatives = Or(tuple(terms))
+                parts.append(alternatives if key == "any" else Not(alternatives))
+    except ValueError:
+        return False
+    return evaluate(And(tuple(parts)), lambda _atom: False)
 
 
 def _duplicate_feed_problems(main: _Source) -> list[ConfigProblem]:
@@ -565,6 +598,7 @@ def _build_rule(rule: RuleSchema, source: _Source, index: int) -> RuleConfig:
         any_terms=tuple(rule.any_terms or ()),
         all_terms=tuple(rule.all_terms or ()),
         none_terms=tuple(rule.none_terms or ()),
+        query=rule.query,
         # dict.fromkeys: `[category, categories]` names one field once.
         fields=tuple(dict.fromkeys(rule.fields)) if rule.fields else DEFAULT_MATCH_FIELDS,
         feeds=tuple(rule.feeds or ()),

@@ -27,6 +27,11 @@ from pydantic import (
 )
 
 from monitor.items import ARTICLE_FIELDS
+
+# Field names a rule may use besides ARTICLE_FIELDS, and what they stand for (the query
+# language's field prefixes use the same table).
+from monitor.query import FIELD_ALIASES as FIELD_ALIASES
+from monitor.query import QuerySyntaxError, parse_query, term_problem
 from monitor.yamlpos import describe
 
 # What an absent key stands for. monitor.config uses them as its dataclasses' defaults;
@@ -39,9 +44,6 @@ DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
 DEFAULT_RETRY_BASE_SECONDS = 30.0
 DEFAULT_RETRY_CAP_SECONDS = 3600.0
 DEFAULT_DELIVERY_ATTEMPTS = 10
-
-# Field names a rule may use besides ARTICLE_FIELDS, and what they stand for.
-FIELD_ALIASES = {"category": "categories"}
 
 
 # ------------------------------------------------------------------ durations and sizes
@@ -210,8 +212,6 @@ def _number_as_text(value: Any) -> Any:
 
 
 def _check_term(term: str) -> str:
-    from monitor.rules import term_problem  # imported late: rules may import config
-
     problem = term_problem(term)
     if problem is not None:
         raise ValueError(problem)
@@ -291,8 +291,14 @@ def _check_listen(text: str) -> str:
     return text
 
 
-def _query_not_available(_value: Any) -> Any:
-    raise ValueError("the query form is not available yet; use any/all/none")
+def _check_query(query: str) -> str:
+    """Parse the query (which compiles its regexes); a syntax error's message gets two more
+    lines, the query and a caret under the column (none for a blank query)."""
+    try:
+        parse_query(query)
+    except QuerySyntaxError as error:
+        raise ValueError(error.with_pointer()) from None
+    return query
 
 
 Name = Annotated[str, AfterValidator(_non_blank)]
@@ -310,6 +316,7 @@ ChannelUrls = Annotated[
     list[ChannelUrl], BeforeValidator(_one_or_many), AfterValidator(_non_empty_list)
 ]
 Term = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_term)]
+Query = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_query)]
 FieldName = Annotated[str, AfterValidator(_check_field_name)]
 FeedReference = Annotated[str, AfterValidator(_check_feed_reference)]
 ChannelReference = Annotated[str, AfterValidator(_check_channel_reference)]
@@ -361,8 +368,7 @@ class RuleSchema(StrictSchema):
     quiet_hours: QuietHours | None = None
     max_per_hour: Count | None = None
     template: str | None = None
-    # Recognised so that the user learns it is coming, rather than "unknown key".
-    query: Annotated[Any, PlainValidator(_query_not_available)] = None
+    query: Query | None = None
 
 
 class DeliverySchema(StrictSchema):

@@ -17,9 +17,8 @@ from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.items import Article, RuleMatch
 from monitor.parse import parse_feed
-from monitor.rules import RuleSet, parse_term, term_problem
+from monitor.rules import RuleSet
 from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
-from monitor.text import normalize, normalize_with_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ def refresh_feed(
         for change in changes:
             if change.baseline or _too_old(change.article, oldest_notified):
                 continue
-            hits = _match(change, feed.name, rules, transaction)
+            hits = _match(change, feed.name, rules, transaction, now)
             matches += len(hits)
             deliveries += transaction.record_hits(change.article_id, feed.name, hits, now)
         transaction.update_feed_state(
@@ -171,9 +170,23 @@ def _too_old(article: Article, oldest_notified: datetime) -> bool:
 
 
 def _match(
-    change: ArticleChange, feed_name: str, rules: Rules, transaction: StoreTransaction
+    change: ArticleChange,
+    feed_name: str,
+    rules: Rules,
+    transaction: StoreTransaction,
+    now: datetime,
 ) -> list[HitToRecord]:
-    matched = rules.matcher.match(change.article, feed_name)
+    matched, failures = rules.matcher.match_with_failures(change.article, feed_name)
+    for failure in failures:
+        # The rule is skipped for this article only; status shows it as failing.
+        logger.warning(
+            "rule rule=%s status=failing feed=%s article=%r error=%r",
+            failure.rule_name,
+            feed_name,
+            change.article.title[:80],
+            failure.message,
+        )
+        transaction.record_rule_failure(failure.rule_name, failure.message, now)
     if not matched:
         return []
     # An edited article re-runs every rule, but a rule notifies at most once per article.
@@ -182,7 +195,7 @@ def _match(
         HitToRecord(
             rule_name=match.rule_name,
             terms=match.matched_terms,
-            excerpt=excerpt(change.article, match),
+            excerpt=excerpt(change.article, match, rules.matcher),
             channels=rules.by_name[match.rule_name].notify,
         )
         for match in matched
@@ -190,36 +203,20 @@ def _match(
     ]
 
 
-def excerpt(article: Article, match: RuleMatch) -> str:
-    """Given an article and a rule match, return a short plain-text excerpt of the body
-    around the first hit, or the start of the summary when the body has no hit.
-
-    The alert already shows the title, so a hit in the title is looked for in the body.
-    """
-    field, offset = match.first_hit or ("", 0)
-    if field not in BODY_FIELDS:
-        field, offset = _first_body_hit(article, match.matched_terms)
-    text = article.field_text(field)
-    if offset:
-        # Offsets count characters of the normalised text; map back to the original.
-        _, origins = normalize_with_offsets(text)
-        offset = origins[min(offset, len(origins) - 1)]
+def excerpt(article: Article, match: RuleMatch, matcher: RuleSet) -> str:
+    """Given an article and a rule that matched it, return a short plain-text excerpt of the
+    body around the rule's first hit there, or the start of the summary when the body has
+    none (the alert already shows the title, so a hit there is not repeated)."""
+    body_hits = [
+        hit for hit in matcher.explain(article, match.rule_name) if hit.field in BODY_FIELDS
+    ]
+    field, offset = (body_hits[0].field, body_hits[0].start) if body_hits else ("summary", 0)
+    text = article.field_text(field) or article.content
     start = max(0, offset - EXCERPT_CHARACTERS_BEFORE)
     end = min(len(text), offset + EXCERPT_CHARACTERS_AFTER)
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
     return f"{prefix}{text[start:end].strip()}{suffix}"
-
-
-def _first_body_hit(article: Article, terms: tuple[str, ...]) -> tuple[str, int]:
-    """Return (field, offset in its normalised text) of the earliest term in the body."""
-    wanted = [parse_term(term).text for term in terms if term_problem(term) is None]
-    for field in BODY_FIELDS:
-        normalised = normalize(article.field_text(field))
-        offsets = [position for term in wanted if (position := normalised.find(term)) >= 0]
-        if offsets:
-            return field, min(offsets)
-    return ("summary" if article.summary else "content"), 0
 
 
 def _record_failure(

@@ -1,29 +1,44 @@
-"""Watch rules -> one compiled matcher over all rules.
+"""Watch rules -> one compiled matcher over all rules; explain().
 
-Every rule becomes a small expression tree (Term, And, Or, Not). The list form compiles to
+Every rule becomes a small expression tree (monitor.query: Term, Near, Regex, And, Or, Not).
+The list form compiles to
 
-    And( Or(any...) if any,  each of all...,  Not(Or(none...)) if none )
+    And( Or(any...) if any,  each of all...,  Not(Or(none...)) if none,  query if query )
 
-and the query language (DESIGN 4) is meant to compile to the same nodes: `a OR b` -> Or,
-side by side -> And, `NOT`/`-` -> Not, `"phrase"` and `word*` -> Term, `title:x` -> Term with
-fields. (NEAR/n and /regex/ will need node types of their own.)
+and a `query:` is parsed by monitor.query.parse_query into the same nodes; terms without a
+field prefix get the rule's `fields`.
 
-Matching one article (RuleSet.match):
+Matching one article (RuleSet.match_with_failures):
 
 1. Normalise each field that some rule looks at, once (monitor.text.normalize).
-2. Run ONE Aho-Corasick automaton, holding every term of every rule (keyed by UTF-8 bytes:
-   see _utf8), over each field, and keep per field the first offset of each term that
-   respects the Latin boundary rule.
-3. Evaluate the tree only of rules that use at least one term that was hit (a reverse
-   index from term to rules), plus the rare rules whose tree is true with no hits at all.
-   A tree is monotone: a term under an even number of Nots can only make it truer, a term
-   under an odd number only falser. So a rule that is false with no hits stays false when
-   only its negated (none) terms are hit, and only positive terms need indexing.
+2. Run ONE Aho-Corasick automaton, holding every term of every rule (NEAR operands and
+   negated terms included; keyed by UTF-8 bytes: see _utf8), over each field, and keep per
+   field the first offset of each term that respects the Latin boundary rule. Only for the
+   terms that some NEAR uses, every occurrence is kept, as (start, end) pairs.
+3. Evaluate the tree only of rules that use at least one positive term that was hit (a
+   reverse index from term to rules), plus the "always evaluated" rules: those that can hold
+   with no term hit at all (a pure NOT, a pure /regex/, `/x/ OR a`). A tree is monotone: a
+   term under an even number of Nots can only make it truer, a term under an odd number only
+   falser. So a rule that is false with no positive hits (and every regex as favourable as
+   can be) stays false when only its negated terms are hit, and only positive terms need
+   indexing.
+4. Each tree is evaluated cheapest child first (terms, then NEARs, then anything holding a
+   regex), stopping as soon as the result is known: `韩日 /韓.{0,5}日/` runs its regex only
+   on articles that have 韩日. A regex runs on the normalised text with a time limit per
+   rule per article (REGEX_TIME_LIMIT_SECONDS); running out of time makes the rule not
+   match that article and is reported as a RuleFailure. A regex's result is shared by every
+   rule that uses the same regex on the same fields.
 
-Step 1 costs the same whatever the number of rules, step 2 nearly so, and step 3 costs in
-proportion to the rules that share a term with the article. So 10,000 rules cost about as
-much as 10: on a 3 KB Chinese article, roughly 0.1 ms against 0.15 ms when the extra rules
-are not hit.
+Steps 1 and 2 cost the same whatever the number of rules (nearly: the automaton grows),
+and step 3 costs in proportion to the rules that share a term with the article. So 10,000
+rules cost about as much as 10: on synthetic 3.6 KB Chinese articles (bench/rules.py), 0.13
+ms per article with 10 rules, 0.33 ms with 10,000 (a mix of lists, field-prefixed boolean
+queries, NEARs, phrases, prefixes and term-gated regexes; 4 matches per article).
+
+What breaks that is always-evaluated rules: each costs its evaluation on every article, and
+a pure /regex/ rule one regex search per field per article: 10 more such rules add about
+0.07 ms per article, 100 add 0.7 ms (a simple pattern; a pathological one costs up to
+REGEX_TIME_LIMIT_SECONDS). Prefer `term /regex/` to a bare `/regex/`: the term gates it.
 
 A RuleSet is immutable once compiled: share one between threads, and compile a new one on
 reload.
@@ -31,97 +46,65 @@ reload.
 
 from __future__ import annotations
 
+import logging
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import ahocorasick
+import regex
 
 from monitor.config import RuleConfig
 from monitor.errors import ConfigError, ConfigProblem
-from monitor.items import ARTICLE_FIELDS, Article, RuleMatch
-from monitor.text import is_latin_char, normalize
+from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+
+# The language itself lives in monitor.query; these names are part of this module's API too.
+from monitor.query import And as And
+from monitor.query import Atom as Atom
+from monitor.query import Near as Near
+from monitor.query import Node as Node
+from monitor.query import Not as Not
+from monitor.query import Or as Or
+from monitor.query import QuerySyntaxError as QuerySyntaxError
+from monitor.query import Regex as Regex
+from monitor.query import Term as Term
+from monitor.query import compile_regex
+from monitor.query import evaluate as evaluate
+from monitor.query import parse_query as parse_query
+from monitor.query import parse_term as parse_term
+from monitor.query import term_problem as term_problem
+from monitor.query import tree_atoms as tree_atoms
+from monitor.query import tree_terms as tree_terms
+from monitor.query import with_default_fields as with_default_fields
+from monitor.text import is_latin_char, normalize, normalize_with_offsets, original_span
+
+logger = logging.getLogger(__name__)
+
+# How long the regexes of one rule may run on one article, all fields together.
+REGEX_TIME_LIMIT_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
-class Term:
-    """One term: matched as a substring of the normalised text, with the Latin boundary rule."""
+class TermHit:
+    """One occurrence of a rule's term in an article, for explanations (RuleSet.explain)."""
 
-    text: str  # normalised, quotes and * removed: what is looked for
-    prefix: bool = False  # `sanction*`: no boundary needed after the term
-    fields: tuple[str, ...] | None = None  # None: the rule's fields
-    source: str = ""  # as the user wrote it, for explanations
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-Node = Term | And | Or | Not
-
-
-# ----------------------------------------------------------------------------- terms
-
-
-def term_problem(term: str) -> str | None:
-    """Given a rule term as written, return None if it is valid, else what is wrong with it."""
-    return _split_term(term)[2]
-
-
-def parse_term(term: str) -> Term:
-    """Given a term as written (`word`, `"exact phrase"` or `sanction*`), return its Term.
-
-    Raise ValueError if term_problem() finds something wrong with it.
-    """
-    text, prefix, problem = _split_term(term)
-    if problem is not None:
-        raise ValueError(f"{term!r}: {problem}")
-    return Term(text=text, prefix=prefix, source=term)
-
-
-def _split_term(term: str) -> tuple[str, bool, str | None]:
-    """Given a term as written, return (normalised text, is prefix, problem or None)."""
-    if not term.strip():
-        return "", False, "empty term"
-    # Normalise first, so that full-width ＂ and ＊ behave as " and *.
-    written = normalize(term.strip()).strip()
-    if not written:
-        return "", False, "term is empty once normalised"
-    quotes = written.count('"')
-    if quotes:
-        if quotes % 2:
-            return "", False, "unbalanced quote"
-        if quotes != 2 or not (written.startswith('"') and written.endswith('"')):
-            return "", False, 'quotes must enclose the whole term, as in "exact phrase"'
-        phrase = written[1:-1]  # kept as is, * included: a phrase is literal
-        if not phrase.strip():
-            return "", False, "empty phrase"
-        return phrase, False, None
-    if "*" in written:
-        is_word_end = len(written) > 1 and is_latin_char(written[-2])
-        if written.count("*") != 1 or not written.endswith("*") or not is_word_end:
-            return "", False, "* is only allowed at the end of a Latin word, as in sanction*"
-        return written[:-1], True, None
-    return written, False, None
+    field: str  # the article field
+    # The term as the user wrote it: each operand of a NEAR, a regex as /pattern/.
+    term: str
+    # Offsets into the ORIGINAL field text: article.field_text(field)[start:end] matched.
+    start: int
+    end: int
 
 
 # ----------------------------------------------------------------------------- trees
 
 
 def rule_tree(rule: RuleConfig) -> Node:
-    """Given a rule, return its expression tree, every Term carrying the fields it looks at.
+    """Given a rule, return its expression tree, every Term, Near and Regex carrying the
+    fields it looks at.
 
-    Raise ValueError if a term is invalid.
+    Raise ValueError if a term is invalid (QuerySyntaxError, a ValueError, for the query).
     """
     fields = tuple(rule.fields)
 
@@ -135,64 +118,56 @@ def rule_tree(rule: RuleConfig) -> Node:
     parts.extend(term(written) for written in rule.all_terms)
     if rule.none_terms:
         parts.append(Not(Or(tuple(term(written) for written in rule.none_terms))))
+    if rule.query is not None:
+        parts.append(with_default_fields(parse_query(rule.query), fields))
     return And(tuple(parts))
 
 
-def with_default_fields(node: Node, fields: tuple[str, ...]) -> Node:
-    """Given a tree, return it with `fields` on every Term that names no fields of its own."""
-    match node:
-        case Term(fields=None):
-            return replace(node, fields=fields)
-        case Term():
-            return node
-        case And(children):
-            return And(tuple(with_default_fields(child, fields) for child in children))
-        case Or(children):
-            return Or(tuple(with_default_fields(child, fields) for child in children))
-        case Not(child):
-            return Not(with_default_fields(child, fields))
-    raise TypeError(f"not a rule node: {node!r}")
+def holds_without_terms(node: Node) -> bool:
+    """Given a tree, return whether it can hold on an article where no Term (hence no Near)
+    is found, regexes being as favourable as can be: then it must be evaluated on every
+    article. A rule for which this is true matches an empty article when it has no regex."""
+    return _holds_without_terms(node, negated=False)
 
 
-def evaluate(node: Node, is_found: Callable[[Term], bool]) -> bool:
-    """Given a tree and a test for single terms, return whether the tree holds."""
-    # Plain isinstance and loops: this runs for every candidate rule of every article, and
-    # is several times faster than `match` with all()/any() over generators.
-    if isinstance(node, Term):
-        return is_found(node)
-    if isinstance(node, And):
-        for child in node.children:  # noqa: SIM110 (speed, see above)
-            if not evaluate(child, is_found):
-                return False
-        return True
-    if isinstance(node, Or):
-        for child in node.children:  # noqa: SIM110 (speed, see above)
-            if evaluate(child, is_found):
-                return True
+def _holds_without_terms(node: Node, *, negated: bool) -> bool:
+    if isinstance(node, Term | Near):
         return False
+    if isinstance(node, Regex):
+        return not negated  # found where it helps, absent where it hurts
+    if isinstance(node, And):
+        return all(_holds_without_terms(child, negated=negated) for child in node.children)
+    if isinstance(node, Or):
+        return any(_holds_without_terms(child, negated=negated) for child in node.children)
     if isinstance(node, Not):
-        return not evaluate(node.child, is_found)
+        return not _holds_without_terms(node.child, negated=not negated)
     raise TypeError(f"not a rule node: {node!r}")
 
 
-def tree_terms(node: Node, *, positive: bool = True) -> tuple[Term, ...]:
-    """Given a tree, return its terms in order: with positive=True those under an even
-    number of Nots (the ones that can make it match), else those under an odd number."""
-    found: list[Term] = []
-    _collect_terms(node, negated=not positive, out=found)
-    return tuple(dict.fromkeys(found))
+def _cost(node: Node) -> int:
+    """A rough rank of what evaluating a node costs: terms 0, NEAR 1, anything regex 2."""
+    if isinstance(node, Term):
+        return 0
+    if isinstance(node, Near):
+        return 1
+    if isinstance(node, Regex):
+        return 2
+    if isinstance(node, Not):
+        return _cost(node.child)
+    if isinstance(node, And | Or):
+        return max((_cost(child) for child in node.children), default=0)
+    raise TypeError(f"not a rule node: {node!r}")
 
 
-def _collect_terms(node: Node, *, negated: bool, out: list[Term]) -> None:
-    match node:
-        case Term():
-            if not negated:
-                out.append(node)
-        case And(children) | Or(children):
-            for child in children:
-                _collect_terms(child, negated=negated, out=out)
-        case Not(child):
-            _collect_terms(child, negated=not negated, out=out)
+def _cheapest_first(node: Node) -> Node:
+    """Given a tree, return the same predicate with every And's and Or's children ordered
+    cheapest first (stable), so that evaluate() rarely reaches a regex it does not need."""
+    if isinstance(node, And | Or):
+        children = sorted((_cheapest_first(child) for child in node.children), key=_cost)
+        return type(node)(tuple(children))
+    if isinstance(node, Not):
+        return Not(_cheapest_first(node.child))
+    return node
 
 
 # ----------------------------------------------------------------------------- matching
@@ -219,13 +194,17 @@ def _from_utf8(encoded: str) -> str:
 @dataclass(frozen=True)
 class _CompiledRule:
     name: str
-    tree: Node
+    tree: Node  # as written (with fields filled in): explained
+    plan: Node  # the same predicate, cheapest children first: evaluated
     feeds: frozenset[str]  # empty: every feed
-    positive_terms: tuple[Term, ...]  # can make the rule match: indexed, explained
-    negated_terms: tuple[Term, ...]  # can only stop it
+    positive_atoms: tuple[Atom, ...]  # can make the rule match: explained
+    negated_atoms: tuple[Atom, ...]  # can only stop it
+    positive_terms: tuple[Term, ...]  # the positive atoms, NEAR operands spelt out: indexed
+    negated_terms: tuple[Term, ...]
+    only_terms: bool  # no Near, no Regex: the common case, summarised the quick way
 
 
-@dataclass(frozen=True)
+@dataclass
 class _FieldHits:
     """What the automaton found in one normalised field. Offsets are byte offsets into the
     UTF-8 form of the field; char_offset() converts one."""
@@ -236,12 +215,109 @@ class _FieldHits:
     # term text -> first start with a boundary before it: all a prefix term needs. Every key
     # of `whole` is here too, with the same or an earlier start.
     prefix: dict[str, int]
+    # For the texts of NEAR operands only: every (start, end, boundary after) with a boundary
+    # before, in order.
+    spans: dict[str, list[tuple[int, int, bool]]]
 
     def first_offset(self, term: Term) -> int | None:
         return (self.prefix if term.prefix else self.whole).get(term.text)
 
     def char_offset(self, byte_offset: int) -> int:
         return len(_from_utf8(self.utf8[:byte_offset]))
+
+    def occurrences(self, term: Term) -> list[tuple[int, int]]:
+        """Given a NEAR operand, return its (start, end) byte spans in order; a prefix
+        term's span runs to the end of its word."""
+        found = self.spans.get(term.text, ())
+        if term.prefix:
+            return [(start, _word_end(self.utf8, end)) for start, end, _ in found]
+        return [(start, end) for start, end, whole in found if whole]
+
+    def near_holds(self, near: Near) -> bool:
+        left = self.occurrences(near.left)
+        if not left:
+            return False
+        right = left if near.right == near.left else self.occurrences(near.right)
+        if not right:
+            return False
+        utf8, distance = self.utf8, near.distance
+
+        def within(one: tuple[int, int], other: tuple[int, int]) -> bool:
+            return _utf8_gap_within(utf8, one, other, distance)
+
+        return _first_near(left, right, within) is not None
+
+
+class _RegexTimeout(Exception):
+    def __init__(self, node: Regex, field: str) -> None:
+        super().__init__(node.source)
+        self.node = node
+        self.field = field
+
+
+@dataclass(frozen=True)
+class _TimedOut:
+    field: str
+
+
+_UNSEEN = object()
+
+
+class _ArticleScan:
+    """One article's normalised fields and hits, and the regex results so far."""
+
+    def __init__(
+        self,
+        texts: dict[str, str],
+        hits: dict[str, _FieldHits],
+        regexes: dict[str, regex.Pattern[str]],
+        time_limit_seconds: float,
+    ) -> None:
+        self.texts = texts  # field -> normalised text, for every field a rule looks at
+        self.hits = hits  # field -> automaton hits, for non-empty fields
+        self.regexes = regexes  # Regex.pattern -> compiled
+        # Regex -> None (not found), (field, character offset) of its first match, or
+        # _TimedOut: shared by the rules that use the same regex on the same fields.
+        self.regex_results: dict[Regex, tuple[str, int] | _TimedOut | None] = {}
+        self.time_limit_seconds = time_limit_seconds
+        self.rule_started: float | None = None  # when the current rule's first regex ran
+
+    def is_found(self, atom: Atom) -> bool:
+        if isinstance(atom, Term):
+            for field in atom.fields or ():
+                field_hits = self.hits.get(field)
+                if field_hits is not None and field_hits.first_offset(atom) is not None:
+                    return True
+            return False
+        if isinstance(atom, Near):
+            for field in atom.fields or ():
+                field_hits = self.hits.get(field)
+                if field_hits is not None and field_hits.near_holds(atom):
+                    return True
+            return False
+        result = self.regex_results.get(atom, _UNSEEN)
+        if result is _UNSEEN:
+            result = self._search(atom)
+            self.regex_results[atom] = result
+        if isinstance(result, _TimedOut):
+            raise _RegexTimeout(atom, result.field)
+        return result is not None
+
+    def _search(self, node: Regex) -> tuple[str, int] | _TimedOut | None:
+        compiled = self.regexes[node.pattern]
+        if self.rule_started is None:
+            self.rule_started = time.monotonic()
+        for field in node.fields or ():
+            remaining = self.time_limit_seconds - (time.monotonic() - self.rule_started)
+            if remaining <= 0:
+                return _TimedOut(field)
+            try:
+                found = compiled.search(self.texts.get(field, ""), timeout=remaining)
+            except TimeoutError:
+                return _TimedOut(field)
+            if found is not None:
+                return field, found.start()
+        return None
 
 
 class RuleSet:
@@ -254,23 +330,38 @@ class RuleSet:
         rules_by_term: dict[str, tuple[int, ...]],
         always_evaluated: tuple[int, ...],
         fields: tuple[str, ...],
+        regexes: dict[str, regex.Pattern[str]],
+        regex_time_limit_seconds: float,
     ) -> None:
         self._rules = rules
+        self._by_name = {rule.name: rule for rule in rules}
         self._automaton = automaton  # None when there is no term at all
         # positive term text -> indexes of the rules that use it
         self._rules_by_term = rules_by_term
-        # rules whose tree holds with no hits at all (a pure NOT), checked on every article
+        # rules whose tree can hold with no term hit (a pure NOT, a pure regex): checked on
+        # every article
         self._always_evaluated = always_evaluated
-        # the fields any term looks at, in ARTICLE_FIELDS order: the only ones normalised
+        # the fields any term or regex looks at, in ARTICLE_FIELDS order: the only ones
+        # normalised
         self._fields = fields
+        # every regex pattern -> compiled, held here so that no cache can evict one
+        self._regexes = regexes
+        self._regex_time_limit_seconds = regex_time_limit_seconds
 
     @classmethod
-    def compile(cls, rules: Sequence[RuleConfig]) -> RuleSet:
-        """Given rules, return one matcher over the enabled ones, in their order.
+    def compile(
+        cls,
+        rules: Sequence[RuleConfig],
+        *,
+        regex_time_limit_seconds: float = REGEX_TIME_LIMIT_SECONDS,
+    ) -> RuleSet:
+        """Given rules, return one matcher over the enabled ones, in their order. A rule's
+        regexes get at most `regex_time_limit_seconds` per article, all together.
 
-        Raise ConfigError listing every invalid term, unknown field and rule without terms
-        (the config loader should have caught them all already). A rule with only `none`
-        terms compiles and matches every article without them; the loader forbids it.
+        Raise ConfigError listing every invalid term, query syntax error, unknown field and
+        rule without terms (the config loader should have caught them all already). A rule
+        with only `none` terms, or a query that only excludes, compiles and matches every
+        article without them; the loader forbids both.
         """
         compiled: list[_CompiledRule] = []
         problems: list[ConfigProblem] = []
@@ -285,34 +376,40 @@ class RuleSet:
             if rule_problems:
                 problems.extend(rule_problems)
                 continue
-            compiled.append(
-                _CompiledRule(
-                    name=rule.name,
-                    tree=tree,
-                    feeds=frozenset(rule.feeds),
-                    positive_terms=tree_terms(tree),
-                    negated_terms=tree_terms(tree, positive=False),
-                )
-            )
+            compiled.append(_compile_rule(rule.name, tree, frozenset(rule.feeds)))
         if problems:
             raise ConfigError(problems)
-        return cls._from_compiled(tuple(compiled))
+        return cls._from_compiled(tuple(compiled), regex_time_limit_seconds)
 
     @classmethod
-    def _from_compiled(cls, rules: tuple[_CompiledRule, ...]) -> RuleSet:
+    def _from_compiled(
+        cls, rules: tuple[_CompiledRule, ...], regex_time_limit_seconds: float
+    ) -> RuleSet:
+        near_texts = {
+            term.text
+            for rule in rules
+            if not rule.only_terms
+            for atom in rule.positive_atoms + rule.negated_atoms
+            if isinstance(atom, Near)
+            for term in (atom.left, atom.right)
+        }
         automaton = ahocorasick.Automaton()
         rules_by_term: dict[str, list[int]] = {}
         always_evaluated: list[int] = []
         fields: set[str] = set()
+        regexes: dict[str, regex.Pattern[str]] = {}
         for index, rule in enumerate(rules):
             for term in rule.positive_terms + rule.negated_terms:
-                _add_term(automaton, term.text)
-                fields.update(term.fields or ())
+                _add_term(automaton, term.text, near=term.text in near_texts)
+            for atom in rule.positive_atoms + rule.negated_atoms:
+                fields.update(atom.fields or ())
+                if isinstance(atom, Regex) and atom.pattern not in regexes:
+                    regexes[atom.pattern] = compile_regex(atom.pattern)
             for term in rule.positive_terms:
                 indexes = rules_by_term.setdefault(term.text, [])
                 if not indexes or indexes[-1] != index:
                     indexes.append(index)
-            if evaluate(rule.tree, lambda _term: False):
+            if holds_without_terms(rule.tree):
                 always_evaluated.append(index)
         has_terms = len(automaton) > 0
         if has_terms:
@@ -323,6 +420,8 @@ class RuleSet:
             rules_by_term={text: tuple(indexes) for text, indexes in rules_by_term.items()},
             always_evaluated=tuple(always_evaluated),
             fields=tuple(field for field in ARTICLE_FIELDS if field in fields),
+            regexes=regexes,
+            regex_time_limit_seconds=regex_time_limit_seconds,
         )
 
     def rule_names(self) -> tuple[str, ...]:
@@ -331,37 +430,120 @@ class RuleSet:
 
     def match(self, article: Article, feed_name: str) -> list[RuleMatch]:
         """Given an article and the name of the feed it came from, return one RuleMatch per
-        rule that matches it, in rule order."""
-        hits = self._scan(article)
+        rule that matches it, in rule order. A rule whose regex ran out of time does not
+        match, and is logged; match_with_failures() returns such failures instead."""
+        matches, failures = self.match_with_failures(article, feed_name)
+        for failure in failures:
+            logger.warning("rule %s skipped: %s", failure.rule_name, failure.message)
+        return matches
+
+    def match_with_failures(
+        self, article: Article, feed_name: str
+    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
+        """Given an article and the name of the feed it came from, return (one RuleMatch per
+        rule that matches it, one RuleFailure per rule that could not be evaluated on it),
+        both in rule order. A rule fails when its regexes run out of time; it then counts as
+        not matching this article."""
+        scan = self._scan(article)
         candidates = set(self._always_evaluated)
-        for field_hits in hits.values():
+        for field_hits in scan.hits.values():
             for text in field_hits.prefix:
                 candidates.update(self._rules_by_term.get(text, ()))
         matches: list[RuleMatch] = []
+        failures: list[RuleFailure] = []
         for index in sorted(candidates):
             rule = self._rules[index]
             if rule.feeds and feed_name not in rule.feeds:
                 continue
-            if evaluate(rule.tree, lambda term: _is_found(term, hits)):
-                matches.append(_explain(rule, hits))
-        return matches
+            scan.rule_started = None
+            try:
+                if evaluate(rule.plan, scan.is_found):
+                    matches.append(_summarise(rule, scan))
+            except _RegexTimeout as timeout:
+                message = (
+                    f"regex {timeout.node.source} ran out of time "
+                    f"({self._regex_time_limit_seconds:g}s) on the {timeout.field}; "
+                    "the rule counts as not matching this article"
+                )
+                failures.append(RuleFailure(rule_name=rule.name, message=message))
+        return matches, failures
 
-    def _scan(self, article: Article) -> dict[str, _FieldHits]:
-        """Given an article, return the hits in each field that some rule looks at."""
-        if self._automaton is None:
-            return {}
+    def explain(self, article: Article, rule_name: str) -> tuple[TermHit, ...]:
+        """Given an article and the name of a compiled rule, return every occurrence of every
+        positive term of the rule in the fields it looks at: words, phrases and prefixes
+        (a prefix's occurrence runs to the end of its word), both operands of each pair
+        that satisfies a NEAR, and every non-empty match of each regex. Sorted by field
+        (ARTICLE_FIELDS order), then start; offsets point into the original field text.
+
+        Whether the rule matches is not checked (the feed is not known here). Slower than
+        match(): meant for the few hits shown to a person. A regex that runs out of time
+        contributes the matches it found before. Raise KeyError if no enabled rule has
+        that name.
+        """
+        rule = self._by_name[rule_name]
+        texts: dict[str, tuple[str, tuple[int, ...]]] = {}
+        spans: set[tuple[str, int, int, str]] = set()  # (field, start, end, term) normalised
+        for atom in rule.positive_atoms:
+            for field in atom.fields or ():
+                if field not in texts:
+                    texts[field] = normalize_with_offsets(article.field_text(field))
+                normalised = texts[field][0]
+                for start, end, written in _explain_atom(
+                    atom, normalised, self._regexes, self._regex_time_limit_seconds
+                ):
+                    spans.add((field, start, end, written))
+        hits = []
+        for field, start, end, written in spans:
+            original_start, original_end = original_span(texts[field][1], start, end)
+            hits.append(TermHit(field, written, original_start, original_end))
+        order = {field: position for position, field in enumerate(ARTICLE_FIELDS)}
+        return tuple(
+            sorted(set(hits), key=lambda hit: (order[hit.field], hit.start, hit.end, hit.term))
+        )
+
+    def _scan(self, article: Article) -> _ArticleScan:
+        """Given an article, return its normalised fields and the hits in each."""
+        texts: dict[str, str] = {}
         hits: dict[str, _FieldHits] = {}
         for field in self._fields:
             text = normalize(article.field_text(field))
-            if text:
+            texts[field] = text
+            if text and self._automaton is not None:
                 hits[field] = _scan_text(self._automaton, _utf8(text))
-        return hits
+        return _ArticleScan(texts, hits, self._regexes, self._regex_time_limit_seconds)
+
+
+def _compile_rule(name: str, tree: Node, feeds: frozenset[str]) -> _CompiledRule:
+    positive_atoms = tree_atoms(tree)
+    negated_atoms = tree_atoms(tree, positive=False)
+    return _CompiledRule(
+        name=name,
+        tree=tree,
+        plan=_cheapest_first(tree),
+        feeds=feeds,
+        positive_atoms=positive_atoms,
+        negated_atoms=negated_atoms,
+        positive_terms=_spelt_out(positive_atoms),
+        negated_terms=_spelt_out(negated_atoms),
+        only_terms=all(isinstance(atom, Term) for atom in positive_atoms + negated_atoms),
+    )
+
+
+def _spelt_out(atoms: tuple[Atom, ...]) -> tuple[Term, ...]:
+    """Given atoms, return their terms in order, each NEAR's two operands included."""
+    terms: list[Term] = []
+    for atom in atoms:
+        if isinstance(atom, Term):
+            terms.append(atom)
+        elif isinstance(atom, Near):
+            terms.extend((atom.left, atom.right))
+    return tuple(dict.fromkeys(terms))
 
 
 def _rule_shape_problems(rule: RuleConfig) -> list[ConfigProblem]:
     """Given a rule, return what is wrong with it apart from its terms."""
     problems: list[ConfigProblem] = []
-    if not (rule.any_terms or rule.all_terms or rule.none_terms):
+    if not (rule.any_terms or rule.all_terms or rule.none_terms or rule.query is not None):
         # An empty And() would match every article.
         problems.append(_problem(rule, "any", "a rule needs at least one term"))
     unknown = [field for field in rule.fields if field not in ARTICLE_FIELDS]
@@ -372,13 +554,18 @@ def _rule_shape_problems(rule: RuleConfig) -> list[ConfigProblem]:
 
 
 def _term_problems(rule: RuleConfig) -> list[ConfigProblem]:
-    """Given a rule, return a problem for each invalid term."""
+    """Given a rule, return a problem for each invalid term, and one for an invalid query."""
     problems: list[ConfigProblem] = []
     for key, terms in (("any", rule.any_terms), ("all", rule.all_terms), ("none", rule.none_terms)):
         for index, term in enumerate(terms):
             message = term_problem(term)
             if message is not None:
                 problems.append(_problem(rule, f"{key}[{index}]", f"{term!r}: {message}"))
+    if rule.query is not None:
+        try:
+            parse_query(rule.query)
+        except QuerySyntaxError as error:
+            problems.append(_problem(rule, "query", error.with_pointer()))
     return problems
 
 
@@ -387,36 +574,47 @@ def _problem(rule: RuleConfig, key: str, message: str) -> ConfigProblem:
     return ConfigProblem(rule.source_file or "<rules>", rule.source_line, location, message)
 
 
-def _add_term(automaton: ahocorasick.Automaton, text: str) -> None:
+def _add_term(automaton: ahocorasick.Automaton, text: str, *, near: bool) -> None:
     """Add a normalised term to the automaton once, with what the scan needs to know."""
     key = _utf8(text)
     if key in automaton:
         return
     # Which ends need the Latin boundary check is decided once here, not per hit.
-    automaton.add_word(key, (text, len(key), is_latin_char(text[0]), is_latin_char(text[-1])))
+    automaton.add_word(key, (text, len(key), is_latin_char(text[0]), is_latin_char(text[-1]), near))
 
 
 def _scan_text(automaton: ahocorasick.Automaton, utf8: str) -> _FieldHits:
     """Given the automaton and a normalised field in UTF-8, return the first valid start of
-    each term.
+    each term, and every valid span of the terms NEAR uses.
 
     iter() reports overlapping matches too (半导体 and 导体; 韩日 inside 日韩日), in order of
     their end, so the first one kept for a term is also its earliest start.
     """
     whole: dict[str, int] = {}
     prefix: dict[str, int] = {}
+    spans: dict[str, list[tuple[int, int, bool]]] = {}
     last = len(utf8) - 1
-    for end, (term, length, check_before, check_after) in automaton.iter(utf8):
+    for end, (term, length, check_before, check_after, near) in automaton.iter(utf8):
         if term in whole:
-            continue
+            continue  # NEAR operands never get here: they are added to `whole` at the end
         start = end - length + 1
         if check_before and start > 0 and is_latin_char(_char_before(utf8, start)):
             continue  # `ai` inside `said`
-        prefix.setdefault(term, start)
+        if term not in prefix:
+            prefix[term] = start
         if check_after and end < last and is_latin_char(_char_at(utf8, end + 1)):
+            if near:
+                spans.setdefault(term, []).append((start, end + 1, False))
             continue  # `sanction` inside `sanctions`: only a prefix hit
+        if near:
+            spans.setdefault(term, []).append((start, end + 1, True))
+            continue
         whole[term] = start
-    return _FieldHits(utf8=utf8, whole=whole, prefix=prefix)
+    for term, found in spans.items():
+        first_whole = next((start for start, _, is_whole in found if is_whole), None)
+        if first_whole is not None:
+            whole[term] = first_whole
+    return _FieldHits(utf8=utf8, whole=whole, prefix=prefix, spans=spans)
 
 
 def _char_before(utf8: str, start: int) -> str:
@@ -427,24 +625,114 @@ def _char_before(utf8: str, start: int) -> str:
     return _from_utf8(utf8[begin:start])
 
 
+def _char_length(lead: str) -> int:
+    code = ord(lead)
+    return 1 if code < 0xC0 else 2 if code < 0xE0 else 3 if code < 0xF0 else 4
+
+
 def _char_at(utf8: str, start: int) -> str:
     """Given UTF-8 text and the start of a character, return that character."""
-    lead = ord(utf8[start])
-    length = 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-    return _from_utf8(utf8[start : start + length])
+    return _from_utf8(utf8[start : start + _char_length(utf8[start])])
 
 
-def _is_found(term: Term, hits: dict[str, _FieldHits]) -> bool:
-    for field in term.fields or ():
-        field_hits = hits.get(field)
-        if field_hits is not None and field_hits.first_offset(term) is not None:
-            return True
-    return False
+def _word_end(utf8: str, end: int) -> int:
+    """Given UTF-8 text and the end of a prefix term's match, return the end of its word."""
+    while end < len(utf8):
+        length = _char_length(utf8[end])
+        if not is_latin_char(_from_utf8(utf8[end : end + length])):
+            break
+        end += length
+    return end
 
 
-def _explain(rule: _CompiledRule, hits: dict[str, _FieldHits]) -> RuleMatch:
-    """Given a matching rule and the article's hits, return which positive terms were found
+Span = tuple[int, int]
+
+
+def _first_near(
+    left: list[Span], right: list[Span], within: Callable[[Span, Span], bool]
+) -> tuple[Span, Span] | None:
+    """Given the spans of two terms, each list in order of start, and a test of closeness,
+    return a pair (left span, right span) that is near, or None. Two identical spans (one
+    occurrence) are never a pair.
+
+    For one span `a`, the best right spans are the last one starting before it (the
+    largest end: ends grow with starts within one term's list) and the first ones starting
+    at or after it (the smallest gap), so three candidates per left span are enough.
+    """
+    starts = [start for start, _ in right]
+    for span in left:
+        index = bisect_left(starts, span[0])
+        for candidate in right[max(0, index - 1) : index + 2]:
+            if candidate != span and within(span, candidate):
+                return span, candidate
+    return None
+
+
+def _gap(one: Span, other: Span) -> int:
+    """Return the gap between two spans: negative when they overlap."""
+    return max(other[0] - one[1], one[0] - other[1])
+
+
+def _utf8_gap_within(utf8: str, one: Span, other: Span, distance: int) -> bool:
+    """Given UTF-8 text and two byte spans, return whether at most `distance` characters
+    separate them (overlapping spans are near). A character is 1 to 4 bytes, so the byte gap
+    decides most cases without decoding."""
+    gap = _gap(one, other)
+    if gap <= distance:
+        return True
+    if gap > 4 * distance:
+        return False
+    low, high = (one[1], other[0]) if other[0] >= one[1] else (other[1], one[0])
+    return len(_from_utf8(utf8[low:high])) <= distance
+
+
+def _summarise(rule: _CompiledRule, scan: _ArticleScan) -> RuleMatch:
+    """Given a matching rule and the article's scan, return which positive terms were found
     where, and the earliest hit in the first field (in ARTICLE_FIELDS order) that has one."""
+    if rule.only_terms:
+        return _summarise_terms(rule, scan.hits)
+    terms_by_field: dict[str, tuple[str, ...]] = {}
+    first_hit: tuple[str, int] | None = None
+    for field in ARTICLE_FIELDS:
+        field_hits = scan.hits.get(field)
+        found: dict[str, int] = {}  # source -> byte offset, in rule order
+        regex_found: dict[str, int] = {}  # source -> character offset
+        for atom in rule.positive_atoms:
+            if field not in (atom.fields or ()):
+                continue
+            if isinstance(atom, Regex):
+                result = scan.regex_results.get(atom)
+                if isinstance(result, tuple) and result[0] == field:
+                    regex_found.setdefault(atom.source, result[1])
+                    found.setdefault(atom.source, -1)  # keeps the rule order
+                continue
+            if field_hits is None:
+                continue
+            if isinstance(atom, Near):
+                if not field_hits.near_holds(atom):
+                    continue
+                terms = (atom.left, atom.right)
+            else:
+                terms = (atom,)
+            for term in terms:
+                offset = field_hits.first_offset(term)
+                if offset is not None:
+                    found[term.source] = min(offset, found.get(term.source, offset))
+        if not found:
+            continue
+        terms_by_field[field] = tuple(found)
+        if first_hit is None:
+            # Byte order is character order, so the earliest bytes are the earliest hit.
+            byte_offsets = [offset for offset in found.values() if offset >= 0]
+            offsets = list(regex_found.values())
+            if byte_offsets and field_hits is not None:
+                offsets.append(field_hits.char_offset(min(byte_offsets)))
+            first_hit = (field, min(offsets))
+    return RuleMatch(rule_name=rule.name, terms_by_field=terms_by_field, first_hit=first_hit)
+
+
+def _summarise_terms(rule: _CompiledRule, hits: dict[str, _FieldHits]) -> RuleMatch:
+    """_summarise() for a rule made of plain terms only (no NEAR, no regex)."""
     terms_by_field: dict[str, tuple[str, ...]] = {}
     first_hit: tuple[str, int] | None = None
     for field in ARTICLE_FIELDS:
@@ -462,3 +750,91 @@ def _explain(rule: _CompiledRule, hits: dict[str, _FieldHits]) -> RuleMatch:
                 # Byte order is character order, so the earliest bytes are the earliest hit.
                 first_hit = (field, field_hits.char_offset(min(found.values())))
     return RuleMatch(rule_name=rule.name, terms_by_field=terms_by_field, first_hit=first_hit)
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+def term_spans(text: str, term: Term) -> list[tuple[int, int]]:
+    """Given normalised text and a term, return the (start, end) of every occurrence that
+    respects the Latin boundary rule, overlapping ones included, in order. A prefix term's
+    occurrence runs to the end of its word (`sanction*` in sanctions: the whole word)."""
+    needle = term.text
+    check_before = is_latin_char(needle[0])
+    check_after = is_latin_char(needle[-1])
+    found: list[tuple[int, int]] = []
+    start = text.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if not (check_before and start > 0 and is_latin_char(text[start - 1])):
+            if term.prefix:
+                while end < len(text) and is_latin_char(text[end]):
+                    end += 1
+                found.append((start, end))
+            elif not (check_after and end < len(text) and is_latin_char(text[end])):
+                found.append((start, end))
+        start = text.find(needle, start + 1)
+    return found
+
+
+def near_spans(text: str, near: Near) -> tuple[list[Span], list[Span]]:
+    """Given normalised text and a Near, return the occurrences of its left and of its right
+    operand that take part in at least one near pair."""
+    left = term_spans(text, near.left)
+    right = term_spans(text, near.right)
+
+    def within(one: Span, other: Span) -> bool:
+        return _gap(one, other) <= near.distance
+
+    kept_left = [span for span in left if _first_near([span], right, within) is not None]
+    kept_right = [span for span in right if _first_near([span], left, within) is not None]
+    return kept_left, kept_right
+
+
+def _explain_atom(
+    atom: Atom, text: str, regexes: dict[str, regex.Pattern[str]], time_limit_seconds: float
+) -> list[tuple[int, int, str]]:
+    """Given a positive atom and a normalised field, return (start, end, term as written)
+    of each of its occurrences."""
+    if isinstance(atom, Term):
+        return [(start, end, atom.source) for start, end in term_spans(text, atom)]
+    if isinstance(atom, Near):
+        left, right = near_spans(text, atom)
+        return [(start, end, atom.left.source) for start, end in left] + [
+            (start, end, atom.right.source) for start, end in right
+        ]
+    found: list[tuple[int, int, str]] = []
+    try:
+        for match in regexes[atom.pattern].finditer(text, timeout=time_limit_seconds):
+            if match.end() > match.start():
+                found.append((match.start(), match.end(), atom.source))
+    except TimeoutError:
+        pass  # keep what was found in time
+    return found
+
+
+__all__ = [
+    "REGEX_TIME_LIMIT_SECONDS",
+    "And",
+    "Atom",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "QuerySyntaxError",
+    "Regex",
+    "RuleSet",
+    "Term",
+    "TermHit",
+    "evaluate",
+    "holds_without_terms",
+    "near_spans",
+    "parse_query",
+    "parse_term",
+    "rule_tree",
+    "term_problem",
+    "term_spans",
+    "tree_atoms",
+    "tree_terms",
+    "with_default_fields",
+]

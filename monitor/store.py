@@ -125,6 +125,15 @@ class DeliveryRow(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class RuleStateRow(SQLModel, table=True):
+    __tablename__ = "rule_state"
+
+    rule_name: str = Field(primary_key=True, max_length=200)
+    failures: int = 0  # articles the rule could not be evaluated on, ever
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
 # --- values handed to other modules -----------------------------------------------------
 
 
@@ -169,6 +178,14 @@ class HitToRecord:
     terms: tuple[str, ...]
     excerpt: str
     channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleState:
+    rule_name: str
+    failures: int
+    last_error: str | None
+    last_error_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -393,9 +410,65 @@ class Store:
             rows = session.exec(statement).all()
         return [(rule, channel, error or "") for rule, channel, error in rows]
 
+    def rule_states(self) -> list[RuleState]:
+        """Return the rules that have failed at least once, most recent failure first."""
+        with self._reading() as session:
+            rows = session.exec(
+                select(RuleStateRow).order_by(col(RuleStateRow.last_error_at).desc())
+            ).all()
+            return [
+                RuleState(row.rule_name, row.failures, row.last_error, row.last_error_at)
+                for row in rows
+            ]
+
     def article_count(self) -> int:
         with self._reading() as session:
             return session.exec(select(func.count()).select_from(ArticleRow)).one()
+
+    def stored_articles(
+        self, since: datetime | None = None, *, batch_size: int = 500
+    ) -> Iterator[tuple[Article, tuple[str, ...]]]:
+        """Given a time (or None for all), yield every stored article first seen at or after
+        it, oldest first, with the names of the feeds that carried it (sorted).
+
+        Rows are read `batch_size` at a time, each batch in its own short transaction, so
+        the whole store never sits in memory and a running daemon is never locked out for
+        long (a SQLite read here takes the write lock: see make_engine). Articles stored
+        while this runs are included when they match. The Article has no guid (only the
+        keys derived from it are stored) and no fallback key.
+        """
+        last_id = 0
+        while True:
+            statement = (
+                select(ArticleRow)
+                .where(col(ArticleRow.id) > last_id)
+                .order_by(col(ArticleRow.id))
+                .limit(batch_size)
+            )
+            if since is not None:
+                statement = statement.where(col(ArticleRow.first_seen_at) >= since)
+            with self._reading() as session:
+                rows = session.exec(statement).all()
+                if not rows:
+                    return
+                feeds: dict[int, list[str]] = {}
+                for article_id, feed_name in session.exec(
+                    select(FeedArticleRow.article_id, FeedArticleRow.feed_name).where(
+                        col(FeedArticleRow.article_id).in_([row.id for row in rows])
+                    )
+                ).all():
+                    feeds.setdefault(article_id, []).append(feed_name)
+                batch = [
+                    (
+                        _article_from_row(row),
+                        tuple(sorted(feeds.get(row.id or 0, [row.first_feed]))),
+                    )
+                    for row in rows
+                ]
+            yield from batch
+            last_id = rows[-1].id or last_id
+            if len(rows) < batch_size:
+                return
 
 
 class StoreTransaction:
@@ -613,6 +686,15 @@ class StoreTransaction:
             created += len(set(hit.channels))
         return created
 
+    def record_rule_failure(self, rule_name: str, message: str, now: datetime) -> None:
+        """Count one article a rule could not be evaluated on, keeping the last error."""
+        row = self.session.get(RuleStateRow, rule_name) or RuleStateRow(rule_name=rule_name)
+        row.failures += 1
+        row.last_error = message
+        row.last_error_at = now
+        self.session.add(row)
+        self.session.flush()
+
     def known_rule_hits(self, article_id: int) -> set[str]:
         return set(
             self.session.exec(
@@ -651,6 +733,22 @@ def _article_columns(article: Article) -> dict[str, object]:
         "published_at": article.published,
         "content_hash": article.content_hash,
     }
+
+
+def _article_from_row(row: ArticleRow) -> Article:
+    """Given a stored article row, return the Article it was stored from (less its guid)."""
+    return Article(
+        guid=None,
+        link=row.link,
+        canonical_link=row.canonical_link,
+        title=row.title,
+        summary=row.summary,
+        content=row.content,
+        author=row.author,
+        categories=tuple(json.loads(row.categories_json or "[]")),
+        published=row.published_at,
+        content_hash=row.content_hash,
+    )
 
 
 def _feed_state(row: FeedStateRow) -> FeedState:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 
 import opencc
 
@@ -136,6 +137,24 @@ def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
         pieces.append(piece)
         origins.extend([origin] * len(piece))
     return "".join(pieces), (*origins, len(text))
+
+
+def original_span(origins: Sequence[int], start: int, end: int) -> tuple[int, int]:
+    """Given the origins from normalize_with_offsets() and a span [start, end) of the
+    normalised text, return the span of the original text it comes from.
+
+    The span is widened to whole original characters: a match on two of the three dots
+    that NFKC made of … covers the whole …. An empty span maps to an empty span.
+    """
+    begin = origins[start]
+    if end <= start:
+        return begin, begin
+    last = origins[end - 1]
+    index = end
+    final = len(origins) - 1  # origins[final] is the length of the original text
+    while index < final and origins[index] <= last:
+        index += 1
+    return begin, origins[index]
 
 
 def _nfkc_with_origins(text: str) -> tuple[str, list[int]]:

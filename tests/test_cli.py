@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from feeds import Item, rss
+from processes import run_cli
 
 import monitor
 from monitor.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CONFIG = ROOT / "config" / "monitor.yaml"
-
-
-def run_cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY")
-    }
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def closed_port() -> int:
@@ -208,6 +188,7 @@ def test_status_json_lists_feeds_and_deliveries_without_secrets(
     assert feeds["local"]["next_poll"] is None  # run --once schedules nothing
     assert feeds["down"]["error"] and feeds["down"]["error_streak"] == 1
     assert document["deliveries"] == {"pending": 0, "held": 0, "sent": 0, "failed": 0}
+    assert document["failing_rules"] == []
     assert "local" in text.stdout and "deliveries: pending 0" in text.stdout
 
 
@@ -224,7 +205,7 @@ def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config
     assert console.returncode == 0 and "news-monitor test alert" in console.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "check", "status", "notify"])
+@pytest.mark.parametrize("command", ["run", "check", "status", "notify", "rules"])
 def test_build_parser_every_command_is_in_readme(command: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
 

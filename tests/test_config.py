@@ -407,17 +407,15 @@ def test_load_config_with_yaml_anchor_and_merge_key_shares_values(tmp_path: Path
     ]
 
 
-def test_load_config_with_design_example_reports_only_the_query_rule(tmp_path: Path) -> None:
-    # The DESIGN.md example is valid except for its `query:` rule, which is not supported yet.
+def test_load_config_with_design_example_loads_the_query_rule(tmp_path: Path) -> None:
     shutil.copytree(DATA, tmp_path / "config")
 
-    found = only_problem(tmp_path / "config" / "monitor.yaml", DESIGN_ENVIRON)
+    config = load_config(tmp_path / "config" / "monitor.yaml", environ=DESIGN_ENVIRON)
 
-    rules = tmp_path / "config" / "rules.yaml"
-    assert found == (
-        f"{rules}:8: rules[1] (forced-labour).query: "
-        "the query form is not available yet; use any/all/none"
-    )
+    assert config.rules[1].name == "forced-labour"
+    assert config.rules[1].query == "(强征劳工 OR 强制劳动 OR 劳工索赔) -广告"
+    assert config.rules[1].fields == ("title", "summary")
+    assert config.rules[0].query is None
 
 
 def test_load_config_with_design_example_without_query_loads_it(tmp_path: Path) -> None:
@@ -644,12 +642,116 @@ def test_load_config_with_only_none_terms_reports_the_rule(tmp_path: Path) -> No
     assert "would match every article" in found
 
 
-def test_load_config_with_query_reports_that_it_is_not_available(tmp_path: Path) -> None:
+def test_load_config_with_only_a_query_loads_it(tmp_path: Path) -> None:
     path = minimal_main(tmp_path, "rules:\n  - name: q\n    query: 韩日 OR 日韩\n")
 
-    assert only_problem(path) == (
-        f"{path}:8: rules[0] (q).query: the query form is not available yet; use any/all/none"
+    config = load_config(path, environ={})
+
+    assert config.rules[0].query == "韩日 OR 日韩"
+    assert config.rules[0].any_terms == ()
+
+
+def test_load_config_with_query_and_list_form_keeps_both(tmp_path: Path) -> None:
+    path = minimal_main(
+        tmp_path, "rules:\n  - name: q\n    none: [体育]\n    query: 'title:/韓國/ 首尔'\n"
     )
+
+    [rule] = load_config(path, environ={}).rules
+
+    assert (rule.none_terms, rule.query) == (("体育",), "title:/韓國/ 首尔")
+
+
+def test_load_config_with_unbalanced_query_reports_column_and_caret(tmp_path: Path) -> None:
+    rules = write(
+        tmp_path,
+        "rules.yaml",
+        """
+        - name: fine
+          query: 韩日
+        - name: forced-labour
+          query: '(强征劳工 OR 强制劳动 -广告'
+        """,
+    )
+    path = minimal_main(tmp_path, "rules_files: [rules.yaml]\n")
+
+    assert only_problem(path) == (
+        f"{rules}:4: rules[1] (forced-labour).query: unbalanced parenthesis at column 1\n"
+        "    (强征劳工 OR 强制劳动 -广告\n"
+        "    ^"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("韩日 OR", "OR needs a term after it at column 4"),
+        ("'\"\"'", "empty phrase at column 1"),
+        ("a NEAR/x b", "NEAR needs a distance in characters, as in NEAR/5 at column 3"),
+        ("a /b", "unterminated /regex/: the closing / is missing at column 3"),
+        ("/[韓/", "invalid regex: unterminated character set at column 4"),
+        ("body:韩日", "unknown field 'body'"),
+    ],
+)
+def test_load_config_with_bad_query_reports_its_message(
+    tmp_path: Path, query: str, message: str
+) -> None:
+    path = minimal_main(tmp_path, f"rules:\n  - name: q\n    query: {query}\n")
+
+    found = only_problem(path)
+
+    assert found.startswith(f"{path}:8: rules[0] (q).query: {message}"), found
+    assert found.count("\n") == 2 and found.endswith("^")
+
+
+def test_load_config_with_empty_query_reports_it_without_caret(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "rules:\n  - name: q\n    query: ' '\n")
+
+    assert only_problem(path) == f"{path}:8: rules[0] (q).query: empty query at column 1"
+
+
+def test_load_config_with_bad_queries_in_several_rules_reports_all(tmp_path: Path) -> None:
+    path = minimal_main(
+        tmp_path,
+        "rules:\n"
+        "  - name: one\n    query: (a\n"
+        "  - name: two\n    query: /a(/\n"
+        "  - name: three\n    any: ['\"x']\n",
+    )
+
+    found = problems(path)
+
+    assert [problem.split("\n")[0] for problem in found] == [
+        f"{path}:8: rules[0] (one).query: unbalanced parenthesis at column 1",
+        f"{path}:10: rules[1] (two).query: invalid regex: missing ) at column 4",
+        f"{path}:12: rules[2] (three).any[0]: unbalanced quote",
+    ]
+
+
+def test_load_config_with_query_that_only_excludes_reports_it(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "rules:\n  - name: q\n    query: -体育 -娱乐\n")
+
+    found = only_problem(path)
+
+    assert found.startswith(f"{path}:8: rules[0] (q).query: this query matches articles")
+    assert "only excludes" in found
+
+
+def test_load_config_with_excluding_query_and_any_terms_loads_it(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "rules:\n  - name: q\n    any: [韩日]\n    query: -体育\n")
+
+    assert load_config(path, environ={}).rules[0].query == "-体育"
+
+
+def test_load_config_with_null_query_and_no_terms_reports_missing_term(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "rules:\n  - name: q\n    query:\n")
+
+    assert only_problem(path).startswith(f"{path}:7: rules[0] (q): a rule needs at least one term")
+
+
+def test_load_config_with_query_not_text_reports_type(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "rules:\n  - name: q\n    query: [韩日]\n")
+
+    assert only_problem(path) == f"{path}:8: rules[0] (q).query: expected text, got a list"
 
 
 def test_load_config_with_missing_variable_names_it(tmp_path: Path) -> None:

@@ -124,18 +124,22 @@ def test_run_once_same_article_in_two_feeds_alerts_once(server, hook, make_monit
     assert monitor.store.article_count() == 1
 
 
-def test_run_once_traditional_article_matches_simplified_term(server, hook, make_monitor) -> None:
+def _alerts_for_tw_fixture(server, hook, make_monitor, rule: dict) -> list:
+    """Baseline an empty feed, then publish the Traditional-Chinese fixture article."""
     server.add_feed("/tw", rss([]))
-    rule = {"name": "korea-japan", "any": ["韩日"], "all": ["强征劳工"], "notify": ["hook"]}
     monitor = make_monitor(
         feeds={"rfi-tw": {"url": server.url("/tw"), "max_age": "100000d"}}, rules=[rule]
     )
     monitor.run_once()
     server.add_feed("/tw", fixture("rfi-tw-rss.xml"))
-
     monitor.run_once()
+    return hook.requests
 
-    (request,) = hook.requests
+
+def test_run_once_traditional_article_matches_simplified_term(server, hook, make_monitor) -> None:
+    rule = {"name": "korea-japan", "any": ["韩日"], "all": ["强征劳工"], "notify": ["hook"]}
+
+    (request,) = _alerts_for_tw_fixture(server, hook, make_monitor, rule)
     assert request.json["title"] == "[korea-japan] 時隔9年韓日重啓副外長級戰略對話"
     assert "韩日" in request.json["message"] and "强征劳工" in request.json["message"]
 
@@ -320,3 +324,30 @@ def test_run_once_with_file_url_feed_polls_local_file(tmp_path: Path, hook, make
     monitor.run_once()
 
     assert len(hook.requests) == 1
+
+
+def test_run_once_query_rule_matches_traditional_article(server, hook, make_monitor) -> None:
+    rule = {"name": "forced-labour", "query": "(强征劳工 OR 强制劳动) -广告", "notify": ["hook"]}
+
+    (request,) = _alerts_for_tw_fixture(server, hook, make_monitor, rule)
+    assert request.json["title"].startswith("[forced-labour] ")
+    # The excerpt is the original Traditional text around the hit.
+    assert "強徵勞工" in request.json["message"]
+
+
+def test_run_once_regex_out_of_time_marks_rule_failing_and_others_alert(
+    server, hook, make_monitor
+) -> None:
+    server.add_feed("/cn", rss([]))
+    slow = {"name": "slow", "query": "/(a+)+$/", "notify": ["hook"]}
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")}, rules=[slow, KOREA_JAPAN])
+    monitor.run_once()
+    server.add_feed("/cn", rss([_korean_item(16, description="a" * 5000 + "!")]))
+
+    monitor.run_once()
+
+    (request,) = hook.requests
+    assert request.json["title"].startswith("[korea-japan] ")
+    (state,) = monitor.store.rule_states()
+    assert state.rule_name == "slow" and state.failures >= 1
+    assert "ran out of time" in state.last_error

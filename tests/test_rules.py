@@ -11,17 +11,22 @@ import yaml
 
 from monitor.config import RuleConfig
 from monitor.errors import ConfigError
-from monitor.items import Article
+from monitor.items import Article, RuleFailure
 from monitor.rules import (
     And,
+    Near,
     Not,
     Or,
+    Regex,
     RuleSet,
     Term,
+    TermHit,
     evaluate,
+    holds_without_terms,
     parse_term,
     rule_tree,
     term_problem,
+    tree_atoms,
     tree_terms,
     with_default_fields,
 )
@@ -56,20 +61,49 @@ def matched_names(rules: RuleSet, article: Article, feed: str = "rfi-cn") -> lis
 # ----------------------------------------------------------------------------- the table
 
 
+QUERY_CASES = [case for case in RULE_CASES if "query" in case["rule"]]
+EXPLAINED_CASES = [case for case in RULE_CASES if "explain" in case]
+
+
+def case_article(case: dict[str, Any]) -> Article:
+    """Given a rule case, return its article (`text` is short for the content)."""
+    if "text" in case:
+        return make_article(content=case["text"])
+    return make_article(**case["article"])
+
+
 @pytest.mark.parametrize("case", RULE_CASES, ids=[case["id"] for case in RULE_CASES])
 def test_match_rule_case_returns_expected(case: dict[str, Any]) -> None:
     rules = RuleSet.compile([make_rule(case["id"], **case["rule"])])
-    article = make_article(**case["article"])
+    article = case_article(case)
 
     matched = matched_names(rules, article, case.get("feed", "rfi-cn")) == [case["id"]]
 
     assert matched is case["expect"]
 
 
+@pytest.mark.parametrize("case", EXPLAINED_CASES, ids=[case["id"] for case in EXPLAINED_CASES])
+def test_explain_rule_case_returns_expected_hits(case: dict[str, Any]) -> None:
+    rules = RuleSet.compile([make_rule(case["id"], **case["rule"])])
+    article = case_article(case)
+
+    hits = rules.explain(article, case["id"])
+
+    shown = [
+        [hit.field, hit.term, article.field_text(hit.field)[hit.start : hit.end]] for hit in hits
+    ]
+    assert shown == case["explain"]
+
+
 def test_rule_cases_table_has_at_least_30_distinct_cases() -> None:
     ids = [case["id"] for case in RULE_CASES]
-    assert len(ids) >= 30
+    assert len(ids) - len(QUERY_CASES) >= 30
     assert len(set(ids)) == len(ids)
+
+
+def test_rule_cases_table_has_at_least_60_query_cases() -> None:
+    assert len(QUERY_CASES) >= 60
+    assert len(EXPLAINED_CASES) >= 15
 
 
 # ----------------------------------------------------------------------------- terms
@@ -432,3 +466,354 @@ def test_match_10000_rules_returns_exactly_the_expected_rules() -> None:
         want = [f"r{i}" for i in range(count) if expected(i, feed)]
         assert matched_names(compiled, article, feed) == want
         assert len(want) > 50
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def test_rule_tree_with_query_ands_it_with_the_list_form_and_fills_fields() -> None:
+    rule = make_rule(any=["韩日"], query="劳工 OR title:索赔", fields=["content"])
+    fields = ("content",)
+
+    tree = rule_tree(rule)
+
+    assert tree == And(
+        (
+            Or((Term("韩日", fields=fields, source="韩日"),)),
+            Or(
+                (
+                    Term("劳工", fields=fields, source="劳工"),
+                    Term("索赔", fields=("title",), source="索赔"),
+                )
+            ),
+        )
+    )
+
+
+def test_rule_tree_with_near_and_regex_fills_fields_of_both() -> None:
+    tree = rule_tree(make_rule(query="韩日 NEAR/3 劳工 /韓國/", fields=["title"]))
+    title = ("title",)
+
+    assert tree == And(
+        (
+            And(
+                (
+                    Near(
+                        Term("韩日", fields=title, source="韩日"),
+                        Term("劳工", fields=title, source="劳工"),
+                        3,
+                        title,
+                    ),
+                    Regex("韩国", fields=title, source="/韓國/"),
+                )
+            ),
+        )
+    )
+
+
+def test_tree_atoms_keeps_near_whole_and_tree_terms_spells_it_out() -> None:
+    tree = rule_tree(make_rule(query="a NEAR/2 b /x/ -c"))
+
+    assert [type(atom).__name__ for atom in tree_atoms(tree)] == ["Near", "Regex"]
+    assert [term.text for term in tree_terms(tree)] == ["a", "b"]
+    assert [term.text for term in tree_terms(tree, positive=False)] == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("query", "holds"),
+    [
+        ("韩日", False),
+        ("/韓國/", True),
+        ("-体育", True),
+        ("韩日 OR -体育", True),
+        ("韩日 /x/", False),
+        ("/x/ OR 韩日", True),
+        ("-/x/", True),
+        ("韩日 NEAR/2 劳工", False),
+        ("NOT (韩日 NEAR/2 劳工)", True),
+    ],
+)
+def test_holds_without_terms_finds_rules_to_evaluate_on_every_article(
+    query: str, holds: bool
+) -> None:
+    assert holds_without_terms(rule_tree(make_rule(query=query))) is holds
+
+
+def test_ruleset_compile_rule_with_only_a_query_compiles() -> None:
+    rules = RuleSet.compile([make_rule("q", query="韩日")])
+
+    assert rules.rule_names() == ("q",)
+
+
+def test_ruleset_compile_bad_query_raises_config_error_with_column_and_caret() -> None:
+    rules = [
+        make_rule("ok", query="韩日", source_file="rules.yaml", source_line=1),
+        make_rule("open", query="(韩日 OR 日韩", source_file="rules.yaml", source_line=3),
+        make_rule("regex", query="韩日 /a(/", source_file="rules.yaml", source_line=5),
+    ]
+
+    with pytest.raises(ConfigError) as caught:
+        RuleSet.compile(rules)
+
+    messages = [str(problem) for problem in caught.value.problems]
+    assert messages == [
+        "rules.yaml:3: rules (open).query: unbalanced parenthesis at column 1\n"
+        "    (韩日 OR 日韩\n"
+        "    ^",
+        # The caret allows for the two terminal cells of each CJK character.
+        "rules.yaml:5: rules (regex).query: invalid regex: missing ) at column 7\n"
+        "    韩日 /a(/\n"
+        "            ^",
+    ]
+
+
+def test_match_near_lists_both_operands_where_the_near_holds() -> None:
+    rules = RuleSet.compile([make_rule("near", query="韩日 NEAR/2 劳工 OR 索赔")])
+    article = make_article(title="韩日和劳工", content="韩日外长会谈……劳工")
+
+    [match] = rules.match(article, "rfi-cn")
+
+    assert match.terms_by_field == {"title": ("韩日", "劳工")}
+    assert match.first_hit == ("title", 0)
+
+
+def test_match_regex_reports_its_field_and_character_offset() -> None:
+    rules = RuleSet.compile([make_rule("regex", query="/韓國/")])
+    article = make_article(title="新闻", summary="ＡＩ……时代的韓國")
+
+    [match] = rules.match(article, "rfi-cn")
+
+    # The ellipsis is six dots once normalised: 2 + 6 + 3 characters before 韩国.
+    assert match.terms_by_field == {"summary": ("/韓國/",)}
+    assert match.first_hit == ("summary", 11)
+
+
+def test_match_pure_regex_rule_runs_on_article_without_any_term() -> None:
+    rules = RuleSet.compile([make_rule("terms", any=["韩日"]), make_rule("regex", query="/g\\d+/")])
+
+    assert matched_names(rules, make_article(title="Ｇ２０峰會")) == ["regex"]
+
+
+def test_match_near_in_many_rules_uses_each_rules_distance() -> None:
+    count = 2_000
+    rules = RuleSet.compile(
+        [make_rule(f"r{i}", query=f"word{i} NEAR/{i % 7} 词{i}") for i in range(count)]
+    )
+    # Rule i's operands i % 7 + 1 characters apart: one too many for every rule.
+    far = " ".join(f"word{i}{' ' * (i % 7 + 1)}词{i}" for i in range(0, count, 3))
+    near = " ".join(f"word{i}{' ' * (i % 7)}词{i}" for i in range(1, count, 3))
+
+    assert matched_names(rules, make_article(content=far)) == []
+    assert matched_names(rules, make_article(content=near)) == [f"r{i}" for i in range(1, count, 3)]
+
+
+# ----------------------------------------------------------------------------- regex time
+
+
+CATASTROPHIC = "/(a+)+$/"
+
+
+def test_match_with_failures_catastrophic_regex_reports_failure_and_goes_on() -> None:
+    rules = RuleSet.compile(
+        [
+            make_rule("slow", query=CATASTROPHIC),
+            make_rule("fast", any=["韩日"]),
+        ],
+        regex_time_limit_seconds=0.05,
+    )
+    article = make_article(title="韩日", content="a" * 5000 + "!")
+
+    matches, failures = rules.match_with_failures(article, "rfi-cn")
+
+    assert [match.rule_name for match in matches] == ["fast"]
+    [failure] = failures
+    assert isinstance(failure, RuleFailure)
+    assert failure.rule_name == "slow"
+    assert CATASTROPHIC in failure.message
+    assert "ran out of time" in failure.message
+
+
+def test_match_with_failures_negated_slow_regex_does_not_make_rule_match() -> None:
+    rules = RuleSet.compile(
+        [make_rule("not-slow", query=f"韩日 -{CATASTROPHIC}")], regex_time_limit_seconds=0.05
+    )
+    article = make_article(title="韩日", content="a" * 5000 + "!")
+
+    matches, failures = rules.match_with_failures(article, "rfi-cn")
+
+    assert matches == []
+    assert [failure.rule_name for failure in failures] == ["not-slow"]
+
+
+def test_match_with_failures_regex_gated_by_missing_term_never_runs() -> None:
+    rules = RuleSet.compile(
+        [make_rule("gated", query=f"韩日 {CATASTROPHIC}")], regex_time_limit_seconds=0.05
+    )
+    article = make_article(title="新闻", content="a" * 5000 + "!")
+
+    assert rules.match_with_failures(article, "rfi-cn") == ([], [])
+
+
+def test_match_with_failures_shared_slow_regex_fails_every_rule_using_it() -> None:
+    rules = RuleSet.compile(
+        [make_rule("one", query=CATASTROPHIC), make_rule("two", query=f"韩日 {CATASTROPHIC}")],
+        regex_time_limit_seconds=0.05,
+    )
+    article = make_article(content="韩日 " + "a" * 5000 + "!")
+
+    matches, failures = rules.match_with_failures(article, "rfi-cn")
+
+    assert matches == []
+    assert [failure.rule_name for failure in failures] == ["one", "two"]
+
+
+def test_match_slow_regex_returns_other_matches_and_logs_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rules = RuleSet.compile(
+        [make_rule("slow", query=CATASTROPHIC), make_rule("fast", query="aaa* OR 韩日")],
+        regex_time_limit_seconds=0.05,
+    )
+
+    matches = rules.match(make_article(content="a" * 5000 + "!"), "rfi-cn")
+
+    assert [match.rule_name for match in matches] == ["fast"]
+    assert "rule slow skipped" in caplog.text
+
+
+def test_match_with_failures_without_regex_reports_no_failure() -> None:
+    rules = RuleSet.compile([make_rule("kj", query="韩日")])
+
+    matches, failures = rules.match_with_failures(make_article(title="韩日"), "rfi-cn")
+
+    assert [match.rule_name for match in matches] == ["kj"]
+    assert failures == []
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+def shown_hits(article: Article, hits: tuple[TermHit, ...]) -> list[tuple[str, str, str]]:
+    return [
+        (hit.field, hit.term, article.field_text(hit.field)[hit.start : hit.end]) for hit in hits
+    ]
+
+
+def test_explain_list_form_sorts_by_field_order_then_start() -> None:
+    rules = RuleSet.compile([make_rule("kj", any=["韩日", "日韩"], all=["劳工"], none=["体育"])])
+    article = make_article(
+        title="日韩与韩日", summary="", content="强征劳工，韩日体育", categories=["韩日"]
+    )
+
+    hits = rules.explain(article, "kj")
+
+    assert hits == (
+        TermHit("title", "日韩", 0, 2),
+        TermHit("title", "韩日", 3, 5),
+        TermHit("content", "劳工", 2, 4),
+        TermHit("content", "韩日", 5, 7),
+    )
+
+
+def test_explain_offsets_point_into_original_text_after_expansion() -> None:
+    rules = RuleSet.compile([make_rule("labour", any=["强征劳工", "AI"])])
+    content = "ＡＩ……二戰強徵勞工索賠"
+    article = make_article(content=content)
+
+    hits = rules.explain(article, "labour")
+
+    assert shown_hits(article, hits) == [
+        ("content", "AI", "ＡＩ"),
+        ("content", "强征劳工", "強徵勞工"),
+    ]
+
+
+def test_explain_term_that_normalises_across_an_expansion_covers_it_whole() -> None:
+    rules = RuleSet.compile([make_rule("dots", any=['"..."'])])
+    article = make_article(content="等等…")
+
+    assert shown_hits(article, rules.explain(article, "dots")) == [("content", '"..."', "…")]
+
+
+def test_explain_skips_occurrences_without_boundary() -> None:
+    rules = RuleSet.compile([make_rule("ai", any=["AI"])])
+    article = make_article(content="He said AI, Ai and OpenAI")
+
+    hits = rules.explain(article, "ai")
+
+    assert [(hit.start, hit.end) for hit in hits] == [(8, 10), (12, 14)]
+
+
+def test_explain_negated_terms_are_not_listed() -> None:
+    rules = RuleSet.compile([make_rule("q", query="韩日 -体育 NOT /娱乐/")])
+    article = make_article(content="韩日体育娱乐")
+
+    assert shown_hits(article, rules.explain(article, "q")) == [("content", "韩日", "韩日")]
+
+
+def test_explain_near_lists_only_operands_in_a_near_pair() -> None:
+    rules = RuleSet.compile([make_rule("near", query="韩日 NEAR/1 劳工")])
+    article = make_article(content="劳工，是的。韩日外长会谈，韩日的劳工")
+
+    hits = rules.explain(article, "near")
+
+    assert [(hit.term, hit.start) for hit in hits] == [("韩日", 13), ("劳工", 16)]
+
+
+def test_explain_near_in_both_orders() -> None:
+    rules = RuleSet.compile([make_rule("near", query="韩日 NEAR/1 劳工")])
+    article = make_article(content="劳工的韩日")
+
+    hits = rules.explain(article, "near")
+
+    assert [(hit.term, hit.start) for hit in hits] == [("劳工", 0), ("韩日", 3)]
+
+
+def test_explain_regex_lists_every_match_as_written() -> None:
+    rules = RuleSet.compile([make_rule("regex", query="title:/韓國|朝鮮/")])
+    article = make_article(title="韩国与朝鲜，以及韓國", content="韩国")
+
+    assert shown_hits(article, rules.explain(article, "regex")) == [
+        ("title", "/韓國|朝鮮/", "韩国"),
+        ("title", "/韓國|朝鮮/", "朝鲜"),
+        ("title", "/韓國|朝鮮/", "韓國"),
+    ]
+
+
+def test_explain_prefix_term_covers_whole_word() -> None:
+    rules = RuleSet.compile([make_rule("prefix", any=["sanction*"])])
+    article = make_article(content="Sanctions, sanctioned, unsanctioned")
+
+    assert shown_hits(article, rules.explain(article, "prefix")) == [
+        ("content", "sanction*", "Sanctions"),
+        ("content", "sanction*", "sanctioned"),
+    ]
+
+
+def test_explain_categories_offsets_are_into_joined_categories() -> None:
+    rules = RuleSet.compile([make_rule("asia", query="category:亞洲")])
+    article = make_article(title="新闻", categories=["国际", "亚洲"])
+
+    [hit] = rules.explain(article, "asia")
+
+    assert (hit.field, hit.start, hit.end) == ("categories", 3, 5)
+
+
+def test_explain_does_not_check_whether_rule_matches() -> None:
+    rules = RuleSet.compile([make_rule("kj", all=["韩日", "劳工"])])
+    article = make_article(title="韩日")
+
+    assert rules.explain(article, "kj") == (TermHit("title", "韩日", 0, 2),)
+
+
+def test_explain_catastrophic_regex_returns_without_stalling() -> None:
+    rules = RuleSet.compile([make_rule("slow", query=CATASTROPHIC)], regex_time_limit_seconds=0.05)
+
+    assert rules.explain(make_article(content="a" * 5000 + "!"), "slow") == ()
+
+
+def test_explain_unknown_or_disabled_rule_raises_key_error() -> None:
+    rules = RuleSet.compile([make_rule("off", any=["韩日"], enabled=False)])
+
+    with pytest.raises(KeyError):
+        rules.explain(make_article(title="韩日"), "off")

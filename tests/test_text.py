@@ -8,7 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import opencc
 import pytest
 
-from monitor.text import is_cjk_char, is_latin_char, normalize, normalize_with_offsets
+from monitor.text import (
+    is_cjk_char,
+    is_latin_char,
+    normalize,
+    normalize_with_offsets,
+    original_span,
+)
 
 # Characters whose normalised form must keep the text's length, one character for one: the
 # guarantee excerpts rely on for ordinary Chinese news text.
@@ -206,3 +212,49 @@ def test_is_cjk_char_east_asian_script_returns_true(char: str) -> None:
 @pytest.mark.parametrize("char", ["a", "é", "5", "Ａ", "，", " "])
 def test_is_cjk_char_latin_or_punctuation_returns_false(char: str) -> None:
     assert is_cjk_char(char) is False
+
+
+# ----------------------------------------------------------------------------- original_span
+
+
+@pytest.mark.parametrize(
+    ("text", "normalised_part", "original_part"),
+    [
+        ("時隔9年韓日重啟", "韩日", "韓日"),
+        ("ＡＩ伺服器", "ai", "ＡＩ"),
+        ("等等……韓日", "韩日", "韓日"),
+        ("等等……韓日", "......", "……"),
+        ("Die Straße ist", "strasse", "Straße"),
+    ],
+)
+def test_original_span_maps_normalised_span_back(
+    text: str, normalised_part: str, original_part: str
+) -> None:
+    normalised, origins = normalize_with_offsets(text)
+    start = normalised.index(normalised_part)
+
+    begin, end = original_span(origins, start, start + len(normalised_part))
+
+    assert text[begin:end] == original_part
+
+
+def test_original_span_inside_expansion_widens_to_whole_character() -> None:
+    normalised, origins = normalize_with_offsets("等…了")
+
+    # Two of the three dots NFKC made of the ellipsis: the ellipsis as a whole.
+    assert normalised == "等...了"
+    assert original_span(origins, 2, 4) == (1, 2)
+    assert original_span(origins, 1, 2) == (1, 2)
+
+
+def test_original_span_sharp_s_half_covers_it() -> None:
+    _, origins = normalize_with_offsets("aßb")
+
+    assert original_span(origins, 2, 3) == (1, 2)  # the second s of "ss"
+
+
+def test_original_span_empty_span_maps_to_empty_span() -> None:
+    _, origins = normalize_with_offsets("韩日")
+
+    assert original_span(origins, 1, 1) == (1, 1)
+    assert original_span(origins, 2, 2) == (2, 2)

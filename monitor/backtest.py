@@ -1,0 +1,294 @@
+"""`rules test`: run watch rules over stored articles, a feed file or a feed URL, send
+nothing, and explain every hit with each matched term in its context.
+
+    backtest = Backtest(select_rules(config.rules, "korea-japan"), use_feeds=True)
+    for hit in backtest.run(store.stored_articles(since)):
+        print(format_hit(hit, colour=False, timezone=ZoneInfo("Asia/Shanghai")))
+    print(format_summary(backtest))
+
+Which articles a rule sees. Stored articles: a rule limited by `feeds:` sees the articles
+that any of its feeds carried (the store knows every feed that carried an article). A feed
+file or URL is no configured feed, so there `feeds:` limits are ignored (use_feeds=False)
+and every selected rule sees every item. Disabled rules are left out, unless one is
+selected by name: asking for it is asking to try it.
+
+Hits come from RuleSet.match_with_failures() (RuleSet.match() that also reports the
+rules whose regexes ran out of time); their contexts from RuleSet.explain(), whose offsets point
+into the original text of the field, so a Traditional 韓日 found by the Simplified term 韩日
+is shown as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+
+from monitor.config import RuleConfig
+from monitor.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
+from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+from monitor.parse import parse_feed
+from monitor.rules import RuleSet, TermHit
+
+# Characters of context shown on each side of a matched term.
+CONTEXT_CHARACTERS = 30
+# How the match is marked in its context: brackets for pipes and files, bold red on a TTY.
+PLAIN_MARKS = ("【", "】")
+COLOUR_MARKS = ("\x1b[1;31m", "\x1b[0m")
+BOLD, RESET = "\x1b[1m", "\x1b[0m"
+_WHITESPACE = re.compile(r"\s+")
+
+# An article to test, with the names of the feeds that carried it (empty: no feed).
+SourceArticle = tuple[Article, tuple[str, ...]]
+
+
+class UnknownRuleError(LookupError):
+    """A rule name that is not in the configuration."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"unknown rule {name!r} (known: {listed})")
+
+
+@dataclass(frozen=True)
+class TermInContext:
+    """One matched term in one field, with the text around its first occurrence."""
+
+    field: str
+    term: str  # as the rule wrote it
+    before: str  # up to CONTEXT_CHARACTERS of original text, "…" first if cut
+    matched: str  # the original text that matched (韓日 for the term 韩日)
+    after: str
+    more: int = 0  # further occurrences of the term in this field, not shown
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule that matched an article, and why."""
+
+    rule_name: str
+    article: Article
+    feeds: tuple[str, ...]
+    # field -> the terms found in it, in ARTICLE_FIELDS order
+    fields: dict[str, tuple[str, ...]]
+    contexts: tuple[TermInContext, ...]
+
+
+@dataclass
+class Backtest:
+    """The selected rules, compiled once, and what running them found so far."""
+
+    rules: tuple[RuleConfig, ...]
+    use_feeds: bool = True  # False: ignore `feeds:` limits (a file or URL is no feed)
+    articles_checked: int = 0
+    hits_by_rule: dict[str, int] = field(default_factory=dict)
+    # rule name -> (articles it could not be evaluated on, the last error)
+    failures_by_rule: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._feeds_by_rule = {rule.name: frozenset(rule.feeds) for rule in self.rules}
+        # Compiled without feed limits, so one match() call serves an article carried by
+        # several feeds; run() applies the limits against all of them.
+        self._matcher = RuleSet.compile([replace(rule, feeds=()) for rule in self.rules])
+        self.hits_by_rule = {rule.name: 0 for rule in self.rules}
+
+    def run(self, articles: Iterable[SourceArticle]) -> Iterator[Hit]:
+        """Given articles with their feeds, yield one Hit per (matching rule, article), in
+        article order then rule order, counting as it goes."""
+        for article, feeds in articles:
+            self.articles_checked += 1
+            matches, failures = self._matcher.match_with_failures(
+                article, feeds[0] if feeds else ""
+            )
+            for failure in failures:
+                self._record_failure(failure)
+            for match in matches:
+                if not self._sees(match.rule_name, feeds):
+                    continue
+                self.hits_by_rule[match.rule_name] += 1
+                yield self._hit(match, article, feeds)
+
+    def _sees(self, rule_name: str, feeds: tuple[str, ...]) -> bool:
+        limits = self._feeds_by_rule.get(rule_name)
+        return not (self.use_feeds and limits and limits.isdisjoint(feeds))
+
+    def _record_failure(self, failure: RuleFailure) -> None:
+        count, _ = self.failures_by_rule.get(failure.rule_name, (0, ""))
+        self.failures_by_rule[failure.rule_name] = (count + 1, failure.message)
+
+    def _hit(self, match: RuleMatch, article: Article, feeds: tuple[str, ...]) -> Hit:
+        contexts = contexts_of(article, self._matcher.explain(article, match.rule_name))
+        if contexts:
+            fields: dict[str, tuple[str, ...]] = {}
+            for context in contexts:
+                fields[context.field] = (*fields.get(context.field, ()), context.term)
+        else:  # nothing to point at (not expected): still say which terms were found
+            fields = dict(match.terms_by_field)
+        return Hit(match.rule_name, article, feeds, fields, contexts)
+
+
+def select_rules(rules: Sequence[RuleConfig], name: str | None = None) -> tuple[RuleConfig, ...]:
+    """Given the configured rules and an optional rule name, return the rules to test: the
+    enabled ones, or only the named one (enabled for the test even if it is not).
+
+    Raise UnknownRuleError if no rule has that name.
+    """
+    if name is None:
+        return tuple(rule for rule in rules if rule.enabled)
+    for rule in rules:
+        if rule.name == name:
+            return (replace(rule, enabled=True),)
+    raise UnknownRuleError(name, [rule.name for rule in rules])
+
+
+def contexts_of(article: Article, hits: Iterable[TermHit]) -> tuple[TermInContext, ...]:
+    """Given an article and term hits in it (offsets into the original field text), return
+    each (field, term) once, at its first occurrence, in ARTICLE_FIELDS then text order."""
+    first: dict[tuple[str, str], TermHit] = {}
+    occurrences: dict[tuple[str, str], int] = {}
+    for hit in hits:
+        key = (hit.field, hit.term)
+        occurrences[key] = occurrences.get(key, 0) + 1
+        if key not in first or hit.start < first[key].start:
+            first[key] = hit
+    order = {name: index for index, name in enumerate(ARTICLE_FIELDS)}
+    ordered = sorted(first.values(), key=lambda hit: (order.get(hit.field, len(order)), hit.start))
+    texts: dict[str, str] = {}
+    contexts = []
+    for hit in ordered:
+        text = texts.setdefault(hit.field, article.field_text(hit.field))
+        start = max(0, hit.start - CONTEXT_CHARACTERS)
+        end = min(len(text), hit.end + CONTEXT_CHARACTERS)
+        contexts.append(
+            TermInContext(
+                field=hit.field,
+                term=hit.term,
+                before=("…" if start > 0 else "") + _one_line(text[start : hit.start]),
+                matched=_one_line(text[hit.start : hit.end]),
+                after=_one_line(text[hit.end : end]) + ("…" if end < len(text) else ""),
+                more=occurrences[(hit.field, hit.term)] - 1,
+            )
+        )
+    return tuple(contexts)
+
+
+def _one_line(text: str) -> str:
+    # Categories are joined by newlines, and a context is shown on one line.
+    return _WHITESPACE.sub(" ", text)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def file_articles(path: Path) -> list[SourceArticle]:
+    """Given a feed file, return its items, carried by no feed.
+
+    Raise OSError if it cannot be read, ParseError if it is no feed.
+    """
+    parsed = parse_feed(path.read_bytes(), feed_url=path.resolve().as_uri())
+    return [(article, ()) for article in parsed.articles]
+
+
+def url_articles(
+    url: str,
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[SourceArticle]:
+    """Given a feed URL (http, https or file), fetch it and return its items, carried by no
+    feed.
+
+    Raise FetchError if it cannot be fetched, ParseError if it is no feed.
+    """
+    fetcher = Fetcher()
+    try:
+        fetched = fetcher.fetch(url, timeout_seconds=timeout_seconds, max_bytes=max_bytes)
+    finally:
+        fetcher.close()
+    parsed = parse_feed(
+        fetched.body or b"",
+        content_type=fetched.content_type,
+        content_location=fetched.content_location,
+        feed_url=fetched.url,
+    )
+    return [(article, ()) for article in parsed.articles]
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def format_hit(hit: Hit, *, colour: bool, timezone: tzinfo = UTC) -> str:
+    """Given a hit, return it as lines of text for people: rule and title, link, published
+    time (in `timezone`), feeds, then each field's terms in their context. With colour,
+    ANSI bold and red replace the 【 】 marks."""
+    open_mark, close_mark = COLOUR_MARKS if colour else PLAIN_MARKS
+    rule = f"{BOLD}[{hit.rule_name}]{RESET}" if colour else f"[{hit.rule_name}]"
+    lines = [f"{rule} {_one_line(hit.article.title) or '(no title)'}"]
+    details = [
+        ("link", hit.article.link or ""),
+        ("published", _local_time(hit.article.published, timezone)),
+        ("feeds", ", ".join(hit.feeds)),
+    ]
+    width = max(len(name) for name in (*ARTICLE_FIELDS, "published"))
+    for name, value in details:
+        if value:
+            lines.append(f"  {name:<{width}}  {value}")
+    shown: set[str] = set()
+    for context in hit.contexts:
+        label = "" if context.field in shown else context.field
+        shown.add(context.field)
+        more = f"  (+{context.more} more)" if context.more else ""
+        lines.append(
+            f"  {label:<{width}}  {context.term}: {context.before}{open_mark}"
+            f"{context.matched}{close_mark}{context.after}{more}"
+        )
+    for name, terms in hit.fields.items():
+        if name not in shown:  # terms without a context (see Backtest._hit)
+            lines.append(f"  {name:<{width}}  {', '.join(terms)}")
+    return "\n".join(lines)
+
+
+def hit_json(hit: Hit) -> str:
+    """Given a hit, return one line of JSON: rule, title, link, published (ISO 8601 UTC or
+    null) and fields ({field: [terms]})."""
+    published = hit.article.published
+    document = {
+        "rule": hit.rule_name,
+        "title": hit.article.title,
+        "link": hit.article.link,
+        "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if published
+        else None,
+        "fields": {name: list(terms) for name, terms in hit.fields.items()},
+    }
+    return json.dumps(document, ensure_ascii=False)
+
+
+def format_summary(backtest: Backtest) -> str:
+    """Given a finished backtest, return one line: hits per rule, articles checked."""
+    counts = ", ".join(
+        f"{name}: {count} hit{'' if count == 1 else 's'}"
+        for name, count in backtest.hits_by_rule.items()
+    )
+    checked = backtest.articles_checked
+    return f"{counts or 'no rules'} ({checked} article{'' if checked == 1 else 's'} checked)"
+
+
+def format_failures(backtest: Backtest) -> list[str]:
+    """Given a finished backtest, return one line per rule that could not be evaluated on
+    some article."""
+    return [
+        f"rule {name} could not be evaluated on {count} article(s): {message}"
+        for name, (count, message) in backtest.failures_by_rule.items()
+    ]
+
+
+def _local_time(moment: datetime | None, timezone: tzinfo) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M %Z").strip()
