@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 BENCH_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench container clean
 
 $(BIN)/news-monitor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ format: $(BIN)/news-monitor
 bench: $(BIN)/news-monitor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/rules.py $(BENCH_ARGS)
+
+# Build the Dockerfile with podman and check the image runs (root; installs podman if needed).
+container:
+	bash .ci/container
 
 clean:
 	rm -rf $(VENV) state .pytest_cache .ruff_cache
