@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -270,7 +270,7 @@ class Fetcher:
                             last_modified=None,
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            max_age_seconds=_parse_max_age(response.headers.get("Cache-Control")),
+                            max_age_seconds=freshness_seconds(response.headers),
                         )
                     elif 200 <= status < 300:
                         body = _read_body(response, deadline, max_bytes)
@@ -284,7 +284,7 @@ class Fetcher:
                             last_modified=response.headers.get("Last-Modified"),
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            max_age_seconds=_parse_max_age(response.headers.get("Cache-Control")),
+                            max_age_seconds=freshness_seconds(response.headers),
                         )
                     else:
                         raise _status_error(response)
@@ -532,15 +532,40 @@ def _parse_retry_after(value: str | None, now: datetime | None = None) -> float 
     value = value.strip()
     if _DIGITS.fullmatch(value):
         return float(int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = _parse_http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        # parsedate_to_datetime returns a naive datetime for "-0000"; HTTP dates are GMT.
-        when = when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def freshness_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Given response headers, return how long the response stays fresh, or None.
+
+    RFC 9111 4.2.1: Cache-Control max-age wins; otherwise Expires minus Date (the server's
+    own clock, so a skewed local clock does not matter), or minus now without a Date. An
+    unusable or past Expires gives None: it never makes us poll faster than configured.
+    """
+    max_age = _parse_max_age(headers.get("Cache-Control"))
+    if max_age is not None:
+        return max_age
+    expires = _parse_http_date(headers.get("Expires"))
+    if expires is None:
+        return None
+    reference = _parse_http_date(headers.get("Date")) or now or datetime.now(UTC)
+    seconds = (expires - reference).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    # parsedate_to_datetime returns a naive datetime for "-0000"; HTTP dates are GMT.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _parse_max_age(value: str | None) -> float | None:

@@ -17,7 +17,7 @@ from feed_server import FeedServer
 
 from monitor import __version__
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, freshness_seconds
 
 RSS = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -187,6 +187,38 @@ def test_fetch_without_usable_max_age_reports_none(
     result = fetcher.fetch(server.url("/rss"))
 
     assert result.max_age_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Cache-Control": "max-age=60", "Expires": "Thu, 26 Nov 2026 09:00:00 GMT"}, 60),
+        (
+            {"Date": "Thu, 26 Nov 2026 08:00:00 GMT", "Expires": "Thu, 26 Nov 2026 08:15:00 GMT"},
+            900,
+        ),
+        ({"Expires": "Thu, 26 Nov 2026 08:10:00 GMT"}, 600),  # no Date: against now
+        ({"Date": "Thu, 26 Nov 2026 08:00:00 GMT", "Expires": "0"}, None),  # "already expired"
+        (
+            {"Date": "Thu, 26 Nov 2026 08:00:00 GMT", "Expires": "Thu, 26 Nov 2026 07:00:00 GMT"},
+            None,
+        ),
+        ({}, None),
+    ],
+)
+def testfreshness_seconds_prefers_max_age_then_expires(headers, expected) -> None:
+    now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+    assert freshness_seconds(headers, now=now) == expected
+
+
+def test_fetch_expires_header_is_reported_as_max_age(fetcher: Fetcher, server: FeedServer) -> None:
+    expires = format_datetime(datetime.now(UTC) + timedelta(hours=2), usegmt=True)
+    server.set_response("/rss", 200, RSS, {"Expires": expires})
+
+    result = fetcher.fetch(server.url("/rss"))
+
+    assert result.max_age_seconds is not None and result.max_age_seconds > 3600
 
 
 # -- request headers -------------------------------------------------------------------------
