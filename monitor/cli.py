@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify_test.add_argument("channel", help="channel name from the config")
 
+    deliveries = commands.add_parser("deliveries", parents=[common], help="the outbox")
+    deliveries_commands = deliveries.add_subparsers(
+        dest="deliveries_command", metavar="ACTION", required=True
+    )
+    retry = deliveries_commands.add_parser(
+        "retry",
+        parents=[common],
+        help="put failed deliveries back to pending",
+        description="Put deliveries that failed for good (every attempt used) back to "
+        "pending, their attempts reset: the running daemon, or the next `run --once`, sends "
+        "them again. Services of a channel that already received a message are skipped.",
+    )
+    retry.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
+
     rules = commands.add_parser("rules", parents=[common], help="watch rules")
     rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     rules_test = rules_commands.add_parser(
@@ -125,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(config, as_json=arguments.json)
         if arguments.command == "notify":
             return _notify_test(config, arguments.channel)
+        if arguments.command == "deliveries":
+            return _deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
             return _rules_test(config, arguments)
     except StoreError as error:
@@ -135,10 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(config: Config) -> int:
-    from monitor.daemon import Runtime, unapplied_rule_options
+    from monitor.daemon import Runtime
 
-    for warning in unapplied_rule_options(config):
-        print(f"{config.path}: warning: {warning}", file=sys.stderr)
     try:
         Runtime.build(config)
     except ValueError as error:
@@ -172,7 +186,9 @@ def _status(config: Config, *, as_json: bool) -> int:
     store.create_schema()
     try:
         states = {status.state.name: status for status in store.feed_statuses()}
-        counts = store.delivery_counts()
+        now = datetime.now(UTC)
+        counts = store.delivery_counts(now)
+        next_release = store.next_release_time(now) if counts["held"] else None
         recent_errors = store.last_delivery_errors()
         rule_states = store.rule_states()
     finally:
@@ -230,13 +246,38 @@ def _status(config: Config, *, as_json: bool) -> int:
         )
     print()
     print("deliveries: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    if next_release is not None:
+        print(f"  next held batch goes out at {_local_time(next_release, config.timezone)}")
     for rule, channel, error in recent_errors:
         print(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
+    if counts["failed"]:
+        print("  send failed ones again: news-monitor deliveries retry [--rule NAME]")
     for rule in failing_rules:
         print(
             f"rule {rule['name']} failing: {rule['failures']} article(s), last at "
             f"{_short_time(rule['last_error_at'])}: {rule['last_error']}"
         )
+    return EXIT_OK
+
+
+def _local_time(moment: datetime, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
+    from monitor.store import Store
+
+    store = Store(config.database_url)
+    try:
+        store.create_schema()
+        count = store.retry_failed(datetime.now(UTC), rule_name=rule_name)
+    finally:
+        store.close()
+    scope = f" of rule {rule_name}" if rule_name else ""
+    noun = "delivery" if count == 1 else "deliveries"
+    print(f"{count} failed {noun}{scope} put back to pending")
     return EXIT_OK
 
 

@@ -30,6 +30,7 @@ from monitor.config_schema import (
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    ChannelSchema,
     DefaultsSchema,
     DeliverySchema,
     FeedSchema,
@@ -71,6 +72,7 @@ class FeedConfig:
 class ChannelConfig:
     name: str
     urls: tuple[str, ...]  # Apprise URLs with ${...} already substituted: secret-bearing
+    template: str | None = None  # Jinja2 body template for this channel (monitor.templates)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,7 @@ def _validate(
         return model.model_validate(source.document.data, context=context)
     except ValidationError as error:
         for detail in error.errors(include_url=False):
+            detail["loc"] = _written_location(tuple(detail["loc"]), source.document.data)
             location, about_key = error_location(detail, source.document)
             # A failed ${...} is reported already; the text it left behind is not a problem.
             if any(location[: len(path)] == path for path in source.unresolved):
@@ -302,6 +305,17 @@ def _validate(
             message = error_message(detail, model, location)
             loading.problems.append(source.problem(location, message, key=about_key))
         return None
+
+
+def _written_location(location: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """A channel given as a URL or a list of URLs is validated as {urls: ...}: report its
+    problems where the URLs are written (channels.me, channels.me[1]), not at `urls`."""
+    if len(location) >= 3 and location[0] == "channels" and location[2] == "urls":
+        channels = data.get("channels") if isinstance(data, dict) else None
+        written = channels.get(location[1]) if isinstance(channels, dict) else None
+        if not isinstance(written, dict):
+            return (*location[:2], *location[3:])
+    return location
 
 
 def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
@@ -585,8 +599,11 @@ def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig
     )
 
 
-def _build_channels(channels: dict[str, list[str]]) -> tuple[ChannelConfig, ...]:
-    built = [ChannelConfig(name, tuple(urls)) for name, urls in channels.items()]
+def _build_channels(channels: dict[str, ChannelSchema]) -> tuple[ChannelConfig, ...]:
+    built = [
+        ChannelConfig(name, tuple(channel.urls), channel.template)
+        for name, channel in channels.items()
+    ]
     if "console" not in channels:
         built.append(ChannelConfig("console", ("console://",)))
     return tuple(built)

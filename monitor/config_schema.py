@@ -291,6 +291,16 @@ def _check_listen(text: str) -> str:
     return text
 
 
+def _check_template(source: str) -> str:
+    """Compile the template and render it against a sample alert and a sample digest."""
+    from monitor.templates import check_template  # imported late, as notify is
+
+    problem = check_template(source)
+    if problem is not None:
+        raise ValueError(problem)
+    return source
+
+
 def _check_query(query: str) -> str:
     """Parse the query (which compiles its regexes); a syntax error's message gets two more
     lines, the query and a caret under the column (none for a blank query)."""
@@ -323,6 +333,7 @@ ChannelReference = Annotated[str, AfterValidator(_check_channel_reference)]
 Digest = Annotated[str, PlainValidator(_check_digest)]
 QuietHours = Annotated[str, AfterValidator(_check_quiet_hours)]
 Listen = Annotated[str, AfterValidator(_check_listen)]
+TemplateText = Annotated[str, AfterValidator(_check_template)]
 
 
 # ------------------------------------------------------------------------- file schemas
@@ -367,8 +378,21 @@ class RuleSchema(StrictSchema):
     digest: Digest | None = None
     quiet_hours: QuietHours | None = None
     max_per_hour: Count | None = None
-    template: str | None = None
+    template: TemplateText | None = None
     query: Query | None = None
+
+
+class ChannelSchema(StrictSchema):
+    """A channel: `urls` (one Apprise URL or a list) and an optional body `template`. The
+    short forms, a URL or a list of URLs, stand for {urls: ...}."""
+
+    urls: ChannelUrls
+    template: TemplateText | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"urls": value} if isinstance(value, str | list) else value
 
 
 class DeliverySchema(StrictSchema):
@@ -395,7 +419,7 @@ class MainFileSchema(StrictSchema):
     timezone: TimeZone | None = None
     defaults: DefaultsSchema | None = None
     feeds: list[FeedSchema] | None = None
-    channels: dict[Name, ChannelUrls] | None = None
+    channels: dict[Name, ChannelSchema] | None = None
     rules_files: list[Name] | None = None
     rules: list[RuleSchema] | None = None
     delivery: DeliverySchema | None = None

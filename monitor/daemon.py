@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from monitor.claims import claim_is_live, new_claimant
 from monitor.config import Config, FeedConfig, load_config
-from monitor.deliver import DeliveryReport, send_due_deliveries
+from monitor.deliver import DeliveryReport, send_due_deliveries, template_chooser
 from monitor.errors import ConfigError, StoreError
 from monitor.fetch import Fetcher
 from monitor.log import SECRETS
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 # A failing feed waits interval * 2^(errors - 1), but never longer than this.
 MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0
-SENDER_INTERVAL_SECONDS = 10.0
+# The sender's regular tick; batch releases and retries also wake it at their time.
+SENDER_INTERVAL = timedelta(seconds=10)
 CONFIG_WATCH_INTERVAL_SECONDS = 2.0
 # Fetches run in parallel up to this many (and at most 2 per origin, see fetch.py).
 MAXIMUM_CONCURRENT_POLLS = 8
@@ -50,7 +52,7 @@ class Runtime:
     def build(cls, config: Config) -> Runtime:
         return cls(
             config=config,
-            rules=Rules.compile(config.rules),
+            rules=Rules.compile(config.rules, ZoneInfo(config.timezone)),
             notifier=Notifier(config.channels),
             timezone=ZoneInfo(config.timezone),
         )
@@ -76,9 +78,19 @@ class Monitor:
         self.dry_run = dry_run
         self.clock = clock
         self.runtime = Runtime.build(config)
-        _warn_unapplied_rule_options(config)
         self.store = Store(config.database_url)
         self.store.create_schema()
+        # This process's name on the deliveries it sends (see monitor.claims). Claims left
+        # by a process that is gone are void: those deliveries are pending again.
+        self.claimant = new_claimant()
+        if not dry_run:
+            void = self.store.release_void_claims(
+                lambda claimed_by, claimed_at: claim_is_live(claimed_by, claimed_at, self.clock())
+            )
+            if void:
+                logger.warning(
+                    "deliver released_claims=%d note='left by a process that ended'", void
+                )
         self.fetcher = Fetcher()
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
@@ -108,6 +120,8 @@ class Monitor:
         return result
 
     def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
+        """Release held batches whose time has come and send what is due (every pending
+        delivery with ignore_backoff)."""
         runtime = self.runtime
         return send_due_deliveries(
             self.store,
@@ -115,6 +129,8 @@ class Monitor:
             timezone=runtime.timezone,
             config=runtime.config.delivery,
             now=self.clock,
+            claimant=self.claimant,
+            templates=template_chooser(runtime.config.rules, runtime.config.channels),
             ignore_backoff=ignore_backoff,
             dry_run=self.dry_run,
             stop=self.stop_requested,
@@ -132,10 +148,10 @@ class Monitor:
         for feed in feeds:
             self.store.set_next_poll(feed.name, None)
         delivery = self.send_due(ignore_backoff=True)
-        counts = self.store.delivery_counts()
+        counts = self.store.delivery_counts(self.clock())
         logger.info(
             "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
-            "retrying=%d failed=%d pending=%d",
+            "retrying=%d failed=%d pending=%d held=%d",
             len(polls),
             sum(not poll.ok for poll in polls),
             sum(poll.new_articles for poll in polls),
@@ -144,6 +160,7 @@ class Monitor:
             delivery.retrying,
             delivery.failed,
             counts["pending"],
+            counts["held"],
         )
         return CycleReport(polls, delivery)
 
@@ -169,7 +186,7 @@ class Monitor:
         scheduler.add_job(
             self._sender_job,
             "interval",
-            seconds=SENDER_INTERVAL_SECONDS,
+            seconds=SENDER_INTERVAL.total_seconds(),
             id="sender",
             executor="sender",
             next_run_time=self.clock(),
@@ -246,17 +263,40 @@ class Monitor:
             if job is not None:
                 job.modify(next_run_time=next_poll_at)
         self.store.set_next_poll(feed_name, next_poll_at)
-        if result.deliveries and scheduler is not None:
-            # New alerts go out now, not at the sender's next tick.
-            sender = scheduler.get_job("sender")
-            if sender is not None:
-                sender.modify(next_run_time=self.clock())
+        if result.deliveries:
+            # New alerts go out now, not at the sender's next tick; a held one makes the
+            # sender plan its release.
+            self._wake_sender("sender-wake", utc_now())
 
     def _sender_job(self) -> None:
+        if self.stop_requested.is_set():
+            return
         try:
             self.send_due(ignore_backoff=False)
+            # Releases and retries happen on time, not at the next tick.
+            now = self.clock()
+            wake_at = self.store.next_delivery_time(now)
+            if wake_at is not None:
+                self._wake_sender("sender-release", wake_at + (utc_now() - now))
         except StoreError as error:
             logger.error("deliver status=store_error error=%r", str(error))
+
+    def _wake_sender(self, job_id: str, at: datetime) -> None:
+        """Run the sender once at `at` (scheduler time, UTC), besides its regular tick."""
+        scheduler = self._scheduler
+        if scheduler is None or self.stop_requested.is_set():
+            return
+        scheduler.add_job(
+            self._sender_job,
+            "date",
+            run_date=at,
+            id=job_id,
+            replace_existing=True,
+            executor="sender",
+            # The one sender thread runs them in turn: a wake-up planned while the previous
+            # one runs must queue, not be dropped as a second instance.
+            max_instances=2,
+        )
 
     def _watch_config_job(self) -> None:
         mtimes = _mtimes(self.runtime.config.source_files)
@@ -283,7 +323,6 @@ class Monitor:
             logger.warning("reload database_changed=true note='restart to use the new database'")
         SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
-        _warn_unapplied_rule_options(config)
         self._watched_mtimes = _mtimes(config.source_files)
         if self._scheduler is not None:
             self._schedule_feeds(config, previous)
@@ -294,29 +333,6 @@ class Monitor:
             len(config.channels),
         )
         return True
-
-
-# Rule options the configuration accepts (so rule files written for them stay valid) but
-# delivery does not apply yet: such alerts are sent immediately, one by one.
-UNAPPLIED_RULE_OPTIONS = ("digest", "quiet_hours", "max_per_hour", "template")
-
-
-def unapplied_rule_options(config: Config) -> list[str]:
-    """Return one warning per rule that sets an option this version does not apply."""
-    warnings = []
-    for rule in config.rules:
-        options = [name for name in UNAPPLIED_RULE_OPTIONS if getattr(rule, name) is not None]
-        if options:
-            warnings.append(
-                f"rule={rule.name} ignored_options={','.join(options)} "
-                "note='not applied yet: alerts are sent immediately'"
-            )
-    return warnings
-
-
-def _warn_unapplied_rule_options(config: Config) -> None:
-    for warning in unapplied_rule_options(config):
-        logger.warning("config %s", warning)
 
 
 def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:

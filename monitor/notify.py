@@ -1,16 +1,21 @@
-"""Apprise wrapper, message rendering and the console:// plugin.
+"""Apprise wrapper, messages and the console:// plugin.
 
-render_alert() turns an Alert into a title (plain text) and a Markdown body in which the
-article's own text is escaped. Notifier holds one apprise.Apprise per configured channel and
-sends a RenderedMessage to a channel, reporting each service's outcome with Apprise's
-privacy-masked URL; raw channel URLs carry secrets and never leave this module.
+render_alert() and render_digest() turn matches into a RenderedMessage: a plain-text title
+("[rule] article title"), a generic Markdown body, and the means to render itself for each
+kind of service (monitor.render; a `template:` through monitor.templates). Notifier holds
+one apprise.Apprise per channel URL, works out once how each service takes a message
+(_target_for), and sends a message to a channel's services one after another, reporting
+each outcome with its URL's index and Apprise's privacy-masked URL; raw channel URLs carry
+secrets and never leave this module.
 
-Apprise facts this module relies on (apprise 2.x):
+Apprise facts this module relies on (apprise 2.3):
 - notify() returns an AppriseResult; iterating it gives one NotifyResult per service with
-  .name, .url (masked), .status (AppriseResultStatus) and .attempts (a tuple).
+  .name, .url (masked), .status (AppriseResultStatus) and .attempts (a tuple). Their order
+  is not tied to the order URLs were added, hence one Apprise object per URL.
 - Apprise retries only when told (asset default_service_retry, or ?retry= on a URL); the
   outbox does our retrying, so every service gets retry = 0 here.
 - notify(timeout=...) bounds the whole call; a service still running is reported TIMEOUT.
+  Services are sent to one after another, each with that bound.
 - Plugins throttle themselves (`request_rate_per_sec`: the least number of seconds between
   two sends through the same plugin object: e-mail 5.5, Slack 1.2, Telegram 0.001, JSON 0);
   the first send of an object never waits. Services keep Apprise's politeness here; @notify
@@ -18,6 +23,22 @@ Apprise facts this module relies on (apprise 2.x):
 - Apprise logs through the one logger "apprise"; some plugins put tokens in DEBUG lines
   (Telegram and Slack log their POST URL). A filter on that logger masks the secret parts
   of every channel URL a Notifier was built with.
+- Formats: a plugin lists the formats it takes (`notify_format`, a tuple for several:
+  Telegram HTML+Markdown, Slack Markdown+text, e-mail HTML+text, json:// all three);
+  `plugin.resolve_format(f)` gives what it will use for a body declared as f (a ?format=
+  on the URL wins). A body declared in a format the plugin takes is not converted, only
+  passed through the plugin's `dialect_convert()` (Telegram reduces HTML to its tag
+  subset, Slack converts CommonMark to mrkdwn, keeping a backslash before `*`, `_`, `~`,
+  which Slack then shows). Apprise converts Markdown to HTML and text to Markdown or HTML,
+  but has no Markdown -> text converter: a text-only service would get raw Markdown.
+- A plugin with `title_maxlen` 0 (Telegram, SMS...) has no title field: Apprise puts the
+  title in the body, as a Markdown heading or in <b>, unescaped. So such services get the
+  title in the body from us, escaped, and an empty title.
+- E-mail sent as HTML goes out as multipart/alternative: the HTML and a text part Apprise
+  derives from it (html_to_text keeps a link's text, not its URL).
+- `body_maxlen` / `title_maxlen` are the services' limits (Telegram 4096, Discord 2000,
+  Slack 35000, most others 32768 / 250); by default (overflow=upstream) Apprise does not
+  enforce them, so messages are fitted to them here (monitor.render).
 """
 
 from __future__ import annotations
@@ -27,17 +48,34 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import apprise
 from apprise import AppriseAsset, NotifyFormat, NotifyType
+from apprise.conversion import convert_between
 from apprise.result import AppriseResultStatus
 
+from monitor import render
 from monitor.config import ChannelConfig
+from monitor.render import (
+    GENERIC_TARGET,
+    ArticleView,
+    Dialect,
+    Rendition,
+    Target,
+    fit_alert,
+    fit_digest,
+    markdown_message,
+    markdown_to_text,
+    utf16_len,
+)
+from monitor.render import escape_markdown as escape_markdown
+from monitor.render import format_time as format_time
+from monitor.templates import TemplateProblem, render_template
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +91,10 @@ __all__ = [
     "ServiceResult",
     "check_apprise_url",
     "escape_markdown",
+    "format_time",
     "register_console_plugin",
     "render_alert",
+    "render_digest",
 ]
 
 
@@ -76,110 +116,146 @@ class Alert:
 
 @dataclass(frozen=True)
 class RenderedMessage:
-    title: str  # "[rule] article title", plain text
-    body: str  # Markdown
+    """A message ready to send: `title` (plain text) and `body` (CommonMark, article text
+    escaped) are its generic form. Built by render_alert() / render_digest(), it also knows
+    how to render itself for each kind of service (HTML for e-mail, Telegram's HTML,
+    Slack's mrkdwn, plain text) within the service's length limit: see for_target()."""
 
+    title: str
+    body: str
+    renderer: Callable[[Target], Rendition] | None = field(
+        default=None, kw_only=True, repr=False, compare=False
+    )
 
-_WHITESPACE = re.compile(r"\s+")
-# Characters that can start or end Markdown structure anywhere in a line (CommonMark, GFM and
-# the chat dialects Apprise converts to). Everything else is only special at a line start.
-_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>~])")
-# A line start that would open a heading, list, quote, thematic break or setext underline.
-_BLOCK_START = re.compile(r"^(\d{1,9})([.)])|^([#>+=-])")
-_LINK_OK = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}:[^\s<>]+$")
+    def for_target(self, target: Target) -> Rendition:
+        """The title, body and format to hand to one service."""
+        if self.renderer is not None:
+            try:
+                return self.renderer(target)
+            except Exception:
+                log.exception("rendering a message for a %s service failed", target.dialect.value)
+        return markdown_message(target, self.title, self.body)
 
 
 def _one_line(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+    return render.one_line(text)
 
 
-def escape_markdown(text: str) -> str:
-    """Plain text -> one line of Markdown that shows exactly that text.
-
-    Whitespace (newlines included) collapses to single spaces. Inline markup characters are
-    backslash-escaped everywhere; a character that would open a block (`#`, `-`, `1.`, ...)
-    is escaped at the start.
-    """
-    escaped = _INLINE_SPECIAL.sub(r"\\\1", _one_line(text))
-    return _BLOCK_START.sub(
-        lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}",
-        escaped,
-        count=1,
+def _view(alert: Alert, timezone: tzinfo) -> ArticleView:
+    return ArticleView.create(
+        title=alert.title,
+        link=alert.link,
+        feed=alert.feed_name,
+        published=alert.published,
+        excerpt=alert.excerpt,
+        matched_terms=alert.matched_terms,
+        timezone=timezone,
     )
 
 
-def _link_markdown(link: str) -> str:
-    """An autolink for an absolute URL, escaped text for anything else."""
-    link = link.strip()
-    # Characters an autolink may not contain are percent-encoded; nothing else changes.
-    encoded = "".join(
-        f"%{ord(ch):02X}" if ch in ' <>"' or ord(ch) < 0x20 or ord(ch) == 0x7F else ch
-        for ch in link
+def render_alert(alert: Alert, timezone: tzinfo, *, template: str | None = None) -> RenderedMessage:
+    """The message for one match: title "[rule] article title" and a body with the feed,
+    the published time in `timezone`, the matched terms, the excerpt and the link, article
+    text escaped for each service. With `template` (monitor.templates), the template makes
+    the body; if it fails, the default body is used and a warning logged."""
+    view = _view(alert, timezone)
+    title = f"[{_one_line(alert.rule_name)}] {view.title}"
+
+    def default(target: Target) -> Rendition:
+        return fit_alert(target, title, view)
+
+    return _message(title, default, template, rule=alert.rule_name, articles=(view,), digest=False)
+
+
+def render_digest(
+    rule_name: str, alerts: Sequence[Alert], timezone: tzinfo, *, template: str | None = None
+) -> RenderedMessage:
+    """One message for several matches of a rule (`alerts` oldest first): title "[rule] N
+    new articles"; the body lists each article (its title as a link, feed, time, matched
+    terms, a short excerpt), shortened with "… and N more" where a service's limit needs."""
+    views = tuple(_view(alert, timezone) for alert in alerts)
+    count = len(views)
+    title = f"[{_one_line(rule_name)}] {count} new {'article' if count == 1 else 'articles'}"
+
+    def default(target: Target) -> Rendition:
+        return fit_digest(target, title, views)
+
+    return _message(title, default, template, rule=rule_name, articles=views, digest=True)
+
+
+def _message(
+    title: str,
+    default: Callable[[Target], Rendition],
+    template: str | None,
+    *,
+    rule: str,
+    articles: tuple[ArticleView, ...],
+    digest: bool,
+) -> RenderedMessage:
+    if template is None:
+        return RenderedMessage(title, default(GENERIC_TARGET).body, renderer=default)
+    try:
+        bodies = {
+            dialect: render_template(template, dialect, rule=rule, articles=articles, digest=digest)
+            for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
+        }
+    except TemplateProblem as problem:
+        log.warning(
+            "template failed rule=%s error=%s; sending the default message",
+            _field(rule),
+            _field(str(problem)),
+        )
+        return RenderedMessage(title, default(GENERIC_TARGET).body, renderer=default)
+
+    def templated(target: Target) -> Rendition:
+        return _fit_templated(target, title, bodies, template, default, rule, articles, digest)
+
+    return RenderedMessage(title, bodies[Dialect.MARKDOWN], renderer=templated)
+
+
+def _fit_templated(
+    target: Target,
+    title: str,
+    bodies: dict[Dialect, str],
+    template: str,
+    default: Callable[[Target], Rendition],
+    rule: str,
+    articles: tuple[ArticleView, ...],
+    digest: bool,
+) -> Rendition:
+    """A template's output for `target`; with shorter excerpts if it is too long there, or
+    the default message if even that does not fit."""
+
+    def rendition(markdown: str, slack: str) -> Rendition:
+        return markdown_message(target, title, markdown, slack_body=slack)
+
+    first = rendition(bodies[Dialect.MARKDOWN], bodies[Dialect.SLACK])
+    if target.fits(first.body, first.body_format):
+        return first
+    for limit in (160, 80, 0):
+        shorter = tuple(article.with_excerpt(limit) for article in articles)
+        try:
+            markdown, slack = (
+                render_template(template, dialect, rule=rule, articles=shorter, digest=digest)
+                for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
+            )
+        except TemplateProblem:
+            break
+        candidate = rendition(markdown, slack)
+        if target.fits(candidate.body, candidate.body_format):
+            return candidate
+    log.warning(
+        "template output too long rule=%s dialect=%s limit=%s; sending the default message",
+        _field(rule),
+        target.dialect.value,
+        target.body_limit,
     )
-    if _LINK_OK.match(encoded):
-        return f"<{encoded}>"
-    return escape_markdown(link)
-
-
-def _format_offset(offset: timedelta) -> str:
-    total_minutes = int(offset.total_seconds() // 60)
-    sign = "+" if total_minutes >= 0 else "-"
-    hours, minutes = divmod(abs(total_minutes), 60)
-    return f"UTC{sign}{hours:02d}:{minutes:02d}"
-
-
-def format_time(moment: datetime, timezone: tzinfo) -> str:
-    """'2023-10-05 17:15 CST (UTC+08:00)'; '2023-10-05 09:15 UTC' for UTC itself."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=UTC)  # contract says aware UTC; be lenient
-    local = moment.astimezone(timezone)
-    offset = local.utcoffset() or timedelta(0)
-    offset_text = _format_offset(offset)
-    name = local.tzname() or ""
-    stamp = local.strftime("%Y-%m-%d %H:%M")
-    if not offset and name in ("UTC", "GMT", "Z", "UTC+00:00", ""):
-        return f"{stamp} UTC"
-    if not name or name == offset_text:
-        return f"{stamp} {offset_text}"
-    return f"{stamp} {name} ({offset_text})"
-
-
-def render_alert(alert: Alert, timezone: tzinfo) -> RenderedMessage:
-    """The default alert message: title "[rule] article title", a short Markdown body.
-
-    Body: feed, published time in `timezone`, matched terms, the excerpt, the link. Article
-    text (and every other value) is escaped, so its own `*`, `_`, `[`, `<`... show as typed.
-    """
-    article_title = _one_line(alert.title) or "(untitled)"
-    title = f"[{_one_line(alert.rule_name)}] {article_title}"
-
-    # Two trailing spaces: a hard line break in CommonMark, Python-Markdown and Telegram.
-    facts = [f"**Feed:** {escape_markdown(alert.feed_name)}"]
-    published = format_time(alert.published, timezone) if alert.published is not None else "unknown"
-    facts.append(f"**Published:** {escape_markdown(published)}")
-    terms = [_one_line(term) for term in alert.matched_terms if _one_line(term)]
-    if terms:
-        facts.append(f"**Matched:** {escape_markdown(', '.join(terms))}")
-
-    paragraphs = ["  \n".join(facts)]
-    excerpt = escape_markdown(alert.excerpt)
-    if excerpt:
-        paragraphs.append(excerpt)
-    if alert.link and alert.link.strip():
-        paragraphs.append(_link_markdown(alert.link))
-    return RenderedMessage(title=title, body="\n\n".join(paragraphs))
+    return default(target)
 
 
 # --------------------------------------------------------------------------- console://
 
 _console_lock = threading.Lock()
-
-
-def _markdown_to_text(body: str) -> str:
-    from apprise.conversion import html_to_text, markdown_to_html
-
-    text = html_to_text(markdown_to_html(body))
-    return "\n".join(line.strip() for line in text.splitlines()).strip()
 
 
 def _console_send(
@@ -188,10 +264,7 @@ def _console_send(
     """Print the alert to stdout (as it is at call time): title, body, blank line."""
     text = body
     if kwargs.get("body_format") == NotifyFormat.MARKDOWN:
-        try:
-            text = _markdown_to_text(body)
-        except Exception:  # noqa: BLE001 - the raw Markdown is still readable
-            text = body
+        text = markdown_to_text(body)
     out = sys.stdout
     if out is None:  # no stdout at all (pythonw, closed descriptor)
         return False
@@ -251,12 +324,13 @@ class ServiceResult:
     service: str  # Apprise service name, e.g. "Telegram"
     url: str  # Apprise's privacy-masked URL (never the raw one)
     ok: bool
+    index: int  # position of the URL in the channel's `urls`, 0-based
 
 
 @dataclass(frozen=True)
 class SendResult:
-    ok: bool  # True only if every service of the channel succeeded
-    services: tuple[ServiceResult, ...]
+    ok: bool  # True only if every service sent to succeeded
+    services: tuple[ServiceResult, ...]  # the services sent to, in URL order
     error: str  # short summary when not ok, "" otherwise; never contains secrets
 
 
@@ -273,16 +347,27 @@ def _asset(timeout_seconds: float) -> AppriseAsset:
 
 
 @dataclass
+class _Service:
+    """One URL of a channel: its own apprise.Apprise, so each result is tied to its URL."""
+
+    index: int
+    apprise: apprise.Apprise
+    plugin: Any  # the apprise plugin instance
+    name: str  # Apprise service name
+    masked_url: str
+    target: Target  # how it takes a message: dialect, title field, length limits
+
+
+@dataclass
 class _Channel:
     name: str
-    apprise: apprise.Apprise
-    size: int
+    services: tuple[_Service, ...]
     secrets: frozenset[str]
     lock: threading.Lock
 
 
 class Notifier:
-    """One apprise.Apprise per channel; send() delivers a message to one channel."""
+    """One apprise.Apprise per channel URL; send() delivers a message to one channel."""
 
     def __init__(self, channels: Sequence[ChannelConfig], *, timeout_seconds: float = 60.0) -> None:
         if not timeout_seconds > 0:
@@ -299,24 +384,35 @@ class Notifier:
         if not channel.urls:
             raise ValueError(f"channel {channel.name!r} has no Apprise URL")
         asset = _asset(self._timeout)
-        apobj = apprise.Apprise(asset=asset)
+        services: list[_Service] = []
         secrets: set[str] = set()
-        for number, raw_url in enumerate(channel.urls, start=1):
+        for index, raw_url in enumerate(channel.urls):
             url = raw_url.strip()
+            apobj = apprise.Apprise(asset=asset)
             instance = apprise.Apprise.instantiate(url, asset=asset)
             if instance is None or not apobj.add(instance):
                 scheme = _SCHEME.match(url)
                 what = f" ({scheme.group(1).lower()}://)" if scheme else ""
                 raise ValueError(
-                    f"channel {channel.name!r}: Apprise URL {number}{what} was rejected"
+                    f"channel {channel.name!r}: Apprise URL {index + 1}{what} was rejected"
                 )
             instance.retry = 0  # the outbox retries, with backoff
-            secrets |= _secret_parts(url, instance.url(privacy=True))
+            masked = instance.url(privacy=True)
+            secrets |= _secret_parts(url, masked)
+            services.append(
+                _Service(
+                    index=index,
+                    apprise=apobj,
+                    plugin=instance,
+                    name=str(instance.service_name),
+                    masked_url=masked,
+                    target=_target_for(instance),
+                )
+            )
         _REDACTOR.add(secrets)
         return _Channel(
             name=channel.name,
-            apprise=apobj,
-            size=len(channel.urls),
+            services=tuple(services),
             secrets=frozenset(secrets),
             lock=threading.Lock(),
         )
@@ -324,71 +420,153 @@ class Notifier:
     def channel_names(self) -> tuple[str, ...]:
         return tuple(self._channels)
 
-    def send(self, channel_name: str, message: RenderedMessage) -> SendResult:
-        """Deliver to every service of the channel; never raises for a delivery problem."""
+    def send(
+        self,
+        channel_name: str,
+        message: RenderedMessage,
+        *,
+        skip_services: frozenset[int] = frozenset(),
+    ) -> SendResult:
+        """Deliver to the channel's services whose index is not in `skip_services`, one after
+        another; never raises for a delivery problem. One failing service does not stop the
+        others. With every service skipped, nothing is sent and the result is ok."""
         channel = self._channels.get(channel_name)
         if channel is None:
             return SendResult(ok=False, services=(), error=f"unknown channel {channel_name!r}")
+        results: list[ServiceResult] = []
+        problems: list[str] = []
         with channel.lock:
-            try:
-                result = channel.apprise.notify(
-                    body=message.body,
-                    title=message.title,
-                    notify_type=NotifyType.INFO,
-                    body_format=NotifyFormat.MARKDOWN,
-                    timeout=self._timeout,
-                )
-            except Exception as exc:  # noqa: BLE001 - reported, the outbox retries
-                error = _clip(
-                    _redact(f"Apprise failed: {type(exc).__name__}: {exc}", channel.secrets)
-                )
-                log.warning(
-                    "notify channel=%s status=ERROR error=%s", _field(channel.name), _field(error)
-                )
-                return SendResult(ok=False, services=(), error=error)
+            for service in channel.services:
+                if service.index in skip_services:
+                    continue
+                result, problem = self._send_one(channel, service, message)
+                results.append(result)
+                if problem:
+                    problems.append(problem)
+        if not problems:
+            return SendResult(ok=True, services=tuple(results), error="")
+        error = f"{len(problems)} of {len(results)} services failed: " + "; ".join(problems)
+        return SendResult(
+            ok=False, services=tuple(results), error=_clip(_redact(error, channel.secrets))
+        )
+
+    def _send_one(
+        self, channel: _Channel, service: _Service, message: RenderedMessage
+    ) -> tuple[ServiceResult, str]:
+        """Send through one service; return its result and a problem ("" when it worked)."""
         try:
-            return self._report(channel, result)
+            rendition = message.for_target(service.target)
+            result = service.apprise.notify(
+                body=rendition.body,
+                title=rendition.title,
+                notify_type=NotifyType.INFO,
+                body_format=rendition.body_format,
+                timeout=self._timeout,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported, the outbox retries
+            problem = _redact(
+                f"{service.name} ERROR ({type(exc).__name__}: {exc})", channel.secrets
+            )
+            log.warning(
+                "notify channel=%s service=%s url=%s status=ERROR error=%s",
+                _field(channel.name),
+                _field(service.name),
+                _field(service.masked_url),
+                _field(_clip(problem)),
+            )
+            return ServiceResult(service.name, service.masked_url, False, service.index), problem
+        try:
+            return self._report(channel, service, result)
         finally:
             result.close()  # frees Apprise's captured logs
 
-    def _report(self, channel: _Channel, result: Any) -> SendResult:
-        services: list[ServiceResult] = []
-        problems: list[str] = []
-        for service in result:
-            ok = service.status == AppriseResultStatus.SUCCESS
-            services.append(ServiceResult(service=service.name, url=service.url, ok=ok))
-            attempts = len(service.attempts)
-            log.log(
-                logging.INFO if ok else logging.WARNING,
-                "notify channel=%s service=%s url=%s status=%s attempts=%d",
+    def _report(
+        self, channel: _Channel, service: _Service, result: Any
+    ) -> tuple[ServiceResult, str]:
+        entries = list(result)
+        if not entries:
+            log.warning(
+                "notify channel=%s service=%s url=%s status=%s attempts=0",
                 _field(channel.name),
                 _field(service.name),
-                _field(service.url),
-                service.status.name,
-                attempts,
+                _field(service.masked_url),
+                result.status.name,
             )
-            if not ok:
-                problem = f"{service.name} {service.status.name}"
-                reason = _first_warning(service)
-                if reason:
-                    problem += f" ({reason})"
-                problems.append(problem)
-
-        ok = (
-            result.status == AppriseResultStatus.SUCCESS
-            and len(services) == channel.size
-            and all(s.ok for s in services)
+            problem = f"{service.name} {result.status.name} (not notified)"
+            return ServiceResult(service.name, service.masked_url, False, service.index), problem
+        entry = entries[0]
+        ok = entry.status == AppriseResultStatus.SUCCESS and result.status == (
+            AppriseResultStatus.SUCCESS
         )
+        log.log(
+            logging.INFO if ok else logging.WARNING,
+            "notify channel=%s service=%s url=%s status=%s attempts=%d",
+            _field(channel.name),
+            _field(entry.name),
+            _field(entry.url),
+            entry.status.name,
+            len(entry.attempts),
+        )
+        service_result = ServiceResult(entry.name, entry.url, ok, service.index)
         if ok:
-            return SendResult(ok=True, services=tuple(services), error="")
-        if problems:
-            error = f"{len(problems)} of {channel.size} services failed: " + "; ".join(problems)
-        elif not services:
-            error = f"no service was notified (apprise status {result.status.name})"
-        else:
-            error = f"apprise status {result.status.name}"
-        error = _clip(_redact(error, channel.secrets))
-        return SendResult(ok=False, services=tuple(services), error=error)
+            return service_result, ""
+        problem = f"{entry.name} {entry.status.name}"
+        reason = _first_warning(entry)
+        if reason:
+            problem += f" ({reason})"
+        return service_result, problem
+
+
+def _target_for(plugin: Any) -> Target:
+    """How a service takes a message (see monitor.render): Telegram gets its HTML, Slack its
+    mrkdwn, console:// plain text; others Markdown if they take it, else HTML, else text.
+    A ?format= on the URL wins. A service without a title field gets it in the body."""
+    from apprise.plugins.slack import NotifySlack
+    from apprise.plugins.telegram import NotifyTelegram
+
+    slack = isinstance(plugin, NotifySlack)
+    telegram = isinstance(plugin, NotifyTelegram)
+    if slack:
+        preferred = NotifyFormat.MARKDOWN
+    elif telegram:
+        preferred = NotifyFormat.HTML
+    elif getattr(plugin, "secure_protocol", None) == CONSOLE_SCHEMA:
+        preferred = NotifyFormat.TEXT
+    elif plugin.resolve_format(NotifyFormat.MARKDOWN) == NotifyFormat.MARKDOWN:
+        preferred = NotifyFormat.MARKDOWN
+    elif plugin.resolve_format(NotifyFormat.HTML) == NotifyFormat.HTML:
+        preferred = NotifyFormat.HTML
+    else:
+        preferred = NotifyFormat.TEXT
+    chosen = plugin.resolve_format(preferred)
+    if chosen == NotifyFormat.HTML:
+        dialect = Dialect.TELEGRAM if telegram else Dialect.HTML
+    elif chosen == NotifyFormat.MARKDOWN:
+        dialect = Dialect.SLACK if slack else Dialect.MARKDOWN
+    else:
+        dialect = Dialect.TEXT
+
+    title_limit = int(plugin.title_maxlen) if plugin.title_maxlen > 0 else None
+    if slack and getattr(plugin, "use_blocks", False) and title_limit:
+        title_limit = min(title_limit, render.SLACK_HEADER_MAX)
+
+    def measure(body: str, body_format: NotifyFormat) -> int:
+        """The body's length once Apprise has converted it for this service."""
+        resolved = plugin.resolve_format(body_format)
+        converted = convert_between(body_format, resolved, body)
+        try:
+            converted = plugin.dialect_convert(converted, resolved)
+        except Exception:  # noqa: BLE001 - measure what we have; Apprise reports failures
+            log.debug("dialect_convert failed for %s", plugin.service_name)
+        return utf16_len(converted)
+
+    return Target(
+        dialect=dialect,
+        title_in_body=plugin.title_maxlen <= 0,
+        body_limit=int(plugin.body_maxlen) if plugin.body_maxlen > 0 else None,
+        title_limit=title_limit,
+        measure=measure,
+    )
 
 
 def _field(value: str) -> str:

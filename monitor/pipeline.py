@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.config import FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
@@ -18,6 +18,7 @@ from monitor.fetch import Fetcher
 from monitor.items import Article, RuleMatch
 from monitor.parse import parse_feed
 from monitor.rules import RuleSet
+from monitor.schedule import DeliveryPolicy
 from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,25 @@ class Rules:
 
     matcher: RuleSet
     by_name: Mapping[str, RuleConfig]
+    policies: Mapping[str, DeliveryPolicy]  # when each rule's alerts go out
 
     @classmethod
-    def compile(cls, rules: tuple[RuleConfig, ...]) -> Rules:
-        return cls(RuleSet.compile(rules), {rule.name: rule for rule in rules})
+    def compile(cls, rules: tuple[RuleConfig, ...], timezone: tzinfo = UTC) -> Rules:
+        """Given the configured rules and timezone, return them compiled. Raise ValueError
+        if one cannot be (the configuration loader has checked them already)."""
+        return cls(
+            RuleSet.compile(rules),
+            {rule.name: rule for rule in rules},
+            {
+                rule.name: DeliveryPolicy.parse(
+                    timezone,
+                    digest=rule.digest,
+                    quiet_hours=rule.quiet_hours,
+                    max_per_hour=rule.max_per_hour,
+                )
+                for rule in rules
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -197,6 +213,7 @@ def _match(
             terms=match.matched_terms,
             excerpt=excerpt(change.article, match, rules.matcher),
             channels=rules.by_name[match.rule_name].notify,
+            timing=rules.policies[match.rule_name].timing(now),
         )
         for match in matched
         if match.rule_name not in already

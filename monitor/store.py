@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Index, UniqueConstraint, event, func, insert, text
+from sqlalchemy import Index, UniqueConstraint, event, func, insert, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
@@ -24,10 +24,15 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select, updat
 
 from monitor.errors import StoreError
 from monitor.items import Article
+from monitor.schedule import Timing
 
 logger = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+HELD, PENDING, SENT, FAILED = "held", "pending", "sent", "failed"
+ALERT, DIGEST, BATCH = "alert", "digest", "batch"
+# The delivery table of the first schema (one row per rule hit and channel), renamed while
+# its rows move to the current tables.
+LEGACY_DELIVERY_TABLE = "delivery_v1"
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
 IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
@@ -108,21 +113,58 @@ class RuleHitRow(SQLModel, table=True):
 
 
 class DeliveryRow(SQLModel, table=True):
+    """One message to one channel: an alert about one article, or a batch of several.
+
+    status: held (a batch waiting for release_at: a digest window, quiet hours or the
+    excess of max_per_hour), pending (due at next_attempt_at), sent, failed (attempts
+    exhausted). kind: alert (one article), digest (a `digest:` window, a digest whatever
+    its size), batch (quiet hours or max_per_hour: a plain alert when it holds one article).
+    A held batch takes more articles until it is released; at most one is open per
+    (rule, channel, release time).
+    """
+
     __tablename__ = "delivery"
     __table_args__ = (
-        UniqueConstraint("hit_id", "channel", name="uq_delivery_hit_channel"),
-        Index("ix_delivery_status_due", "status", "next_attempt_at"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_rule_channel_created", "rule_name", "channel", "created_at"),
+        Index(
+            "uq_delivery_open_batch",
+            "rule_name",
+            "channel",
+            "release_at",
+            unique=True,
+            sqlite_where=text("status = 'held'"),
+            postgresql_where=text("status = 'held'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    hit_id: int = Field(foreign_key="rule_hit.id")
+    rule_name: str = Field(max_length=200)
     channel: str = Field(max_length=200)
+    kind: str = Field(default=ALERT, max_length=16)
     status: str = Field(default=PENDING, max_length=16)
+    release_at: datetime | None = None  # a batch: when it goes out
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None
+    # JSON list of the channel's service indexes (URL positions) that already succeeded:
+    # a retry skips them.
+    sent_services: str = "[]"
+    # The process sending it now (see monitor.claims); a claim of a dead process is void.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = None
     created_at: datetime
     sent_at: datetime | None = None
+
+
+class DeliveryItemRow(SQLModel, table=True):
+    """An article (rule hit) carried by a delivery: once per (hit, channel), ever."""
+
+    __tablename__ = "delivery_item"
+
+    hit_id: int = Field(primary_key=True, foreign_key="rule_hit.id")
+    channel: str = Field(primary_key=True, max_length=200)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
 
 
 class RuleStateRow(SQLModel, table=True):
@@ -178,6 +220,7 @@ class HitToRecord:
     terms: tuple[str, ...]
     excerpt: str
     channels: tuple[str, ...]
+    timing: Timing = field(default_factory=Timing)  # when its deliveries go out
 
 
 @dataclass(frozen=True)
@@ -189,17 +232,34 @@ class RuleState:
 
 
 @dataclass(frozen=True)
-class DueDelivery:
-    delivery_id: int
-    channel: str
-    attempts: int
-    rule_name: str
+class DeliveryArticle:
+    """One article of a delivery, as the message shows it."""
+
     feed_name: str
     terms: tuple[str, ...]
     excerpt: str
     title: str
     link: str | None
     published: datetime | None
+    matched_at: datetime
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    delivery_id: int
+    rule_name: str
+    channel: str
+    kind: str  # ALERT, DIGEST or BATCH
+    attempts: int
+    sent_services: frozenset[int]  # service indexes that already succeeded
+    claimed_by: str | None
+    claimed_at: datetime | None
+    articles: tuple[DeliveryArticle, ...]  # oldest first
+
+    @property
+    def as_digest(self) -> bool:
+        """A digest whatever its size, or a batch of several: one message listing them."""
+        return self.kind == DIGEST or len(self.articles) > 1
 
 
 # --- engine -------------------------------------------------------------------------------
@@ -267,11 +327,52 @@ class Store:
             raise StoreError(f"cannot open database: {type(error).__name__}") from error
 
     def create_schema(self) -> None:
-        """Create missing tables. Raise StoreError if the database cannot be reached."""
+        """Create missing tables, moving deliveries of the first schema to the current one.
+        Raise StoreError if the database cannot be reached."""
         try:
+            self._set_legacy_deliveries_aside()
             SQLModel.metadata.create_all(self.engine)
+            self._move_legacy_deliveries()
         except (SQLAlchemyError, OSError) as error:
             raise StoreError(f"cannot use database: {_describe(error)}") from error
+
+    def _set_legacy_deliveries_aside(self) -> None:
+        """The first schema had one delivery row per (rule hit, channel), with a hit_id:
+        rename that table, so that the current one can be created."""
+        inspector = inspect(self.engine)
+        if not inspector.has_table("delivery"):
+            return
+        if "hit_id" not in {column["name"] for column in inspector.get_columns("delivery")}:
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE delivery RENAME TO {LEGACY_DELIVERY_TABLE}")
+            # Index names are per schema: free the one the current table would reuse.
+            connection.exec_driver_sql("DROP INDEX IF EXISTS ix_delivery_status_due")
+
+    def _move_legacy_deliveries(self) -> None:
+        """Copy the renamed table's rows (each an alert of one article) and drop it."""
+        if not inspect(self.engine).has_table(LEGACY_DELIVERY_TABLE):
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO delivery (id, rule_name, channel, kind, status, release_at, "
+                "attempts, next_attempt_at, last_error, sent_services, created_at, sent_at) "
+                "SELECT d.id, h.rule_name, d.channel, 'alert', d.status, NULL, d.attempts, "
+                "d.next_attempt_at, d.last_error, '[]', d.created_at, d.sent_at "
+                f"FROM {LEGACY_DELIVERY_TABLE} d JOIN rule_hit h ON h.id = d.hit_id"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO delivery_item (hit_id, channel, delivery_id) "
+                f"SELECT hit_id, channel, id FROM {LEGACY_DELIVERY_TABLE}"
+            )
+            connection.exec_driver_sql(f"DROP TABLE {LEGACY_DELIVERY_TABLE}")
+            if connection.dialect.name == "postgresql":
+                # The copied ids were explicit: move the id sequence past them.
+                connection.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('delivery', 'id'), "
+                    "(SELECT COALESCE(MAX(id), 0) + 1 FROM delivery), false)"
+                )
+        logger.warning("store migrated=deliveries note='moved to the batch-capable schema'")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -328,39 +429,144 @@ class Store:
 
     # --- deliveries -------------------------------------------------------------------
 
+    def release_held(self, now: datetime) -> int:
+        """Make every held batch whose time has come pending (it takes no more articles
+        from then on). Return how many were released."""
+        with self.transaction() as transaction:
+            result = transaction.session.exec(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.status) == HELD)
+                .where(col(DeliveryRow.release_at) <= now)
+                .values(status=PENDING)
+            )
+            return result.rowcount
+
     def due_deliveries(
-        self, now: datetime, *, ignore_backoff: bool = False, limit: int = 500
+        self,
+        now: datetime,
+        *,
+        ignore_backoff: bool = False,
+        include_due_held: bool = False,
+        after_id: int = 0,
+        limit: int = 200,
     ) -> list[DueDelivery]:
-        """Return pending deliveries whose time has come (all pending ones if
-        ignore_backoff), oldest first."""
+        """Return pending deliveries whose time has come (every pending one with
+        ignore_backoff), with their articles, by id, from after_id on. With
+        include_due_held, held batches whose release time has come too (a dry run reads
+        them without releasing them)."""
+        due = col(DeliveryRow.status) == PENDING
+        if not ignore_backoff:
+            due = due & (col(DeliveryRow.next_attempt_at) <= now)
+        if include_due_held:
+            due = due | ((col(DeliveryRow.status) == HELD) & (col(DeliveryRow.release_at) <= now))
         statement = (
-            select(DeliveryRow, RuleHitRow, ArticleRow)
-            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryRow.hit_id)
-            .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
-            .where(DeliveryRow.status == PENDING)
+            select(DeliveryRow)
+            .where(due)
+            .where(col(DeliveryRow.id) > after_id)
             .order_by(col(DeliveryRow.id))
             .limit(limit)
         )
-        if not ignore_backoff:
-            statement = statement.where(col(DeliveryRow.next_attempt_at) <= now)
         with self._reading() as session:
-            return [
-                DueDelivery(
-                    delivery_id=delivery.id or 0,
-                    channel=delivery.channel,
-                    attempts=delivery.attempts,
-                    rule_name=hit.rule_name,
+            rows = session.exec(statement).all()
+            articles = self._delivery_articles(session, [row.id or 0 for row in rows])
+        return [
+            DueDelivery(
+                delivery_id=row.id or 0,
+                rule_name=row.rule_name,
+                channel=row.channel,
+                kind=row.kind,
+                attempts=row.attempts,
+                sent_services=frozenset(json.loads(row.sent_services or "[]")),
+                claimed_by=row.claimed_by,
+                claimed_at=row.claimed_at,
+                articles=tuple(articles.get(row.id or 0, ())),
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    def _delivery_articles(
+        session: Session, delivery_ids: list[int]
+    ) -> dict[int, list[DeliveryArticle]]:
+        """Given delivery ids, return each one's articles, oldest first (by published time,
+        else by when the rule matched)."""
+        if not delivery_ids:
+            return {}
+        rows = session.exec(
+            select(DeliveryItemRow.delivery_id, RuleHitRow, ArticleRow)
+            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryItemRow.hit_id)
+            .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
+            .where(col(DeliveryItemRow.delivery_id).in_(delivery_ids))
+            .order_by(col(RuleHitRow.id))
+        ).all()
+        articles: dict[int, list[DeliveryArticle]] = {}
+        for delivery_id, hit, article in rows:
+            articles.setdefault(delivery_id, []).append(
+                DeliveryArticle(
                     feed_name=hit.feed_name,
                     terms=tuple(json.loads(hit.terms_json)),
                     excerpt=hit.excerpt,
                     title=article.title,
                     link=article.link,
                     published=article.published_at,
+                    matched_at=hit.matched_at,
                 )
-                for delivery, hit, article in session.exec(statement).all()
-            ]
+            )
+        for group in articles.values():
+            group.sort(key=lambda item: item.published or item.matched_at)
+        return articles
 
-    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+    def claim_delivery(
+        self, delivery_id: int, claimant: str, now: datetime, *, previous: str | None
+    ) -> bool:
+        """Take a pending delivery for sending, if it is still pending and its claim is still
+        `previous` (None, or a claim found void). Return whether this caller has it."""
+        claim = col(DeliveryRow.claimed_by)
+        with self.transaction() as transaction:
+            result = transaction.session.exec(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.id) == delivery_id)
+                .where(col(DeliveryRow.status) == PENDING)
+                .where(claim.is_(None) if previous is None else claim == previous)
+                .values(claimed_by=claimant, claimed_at=now)
+            )
+            return result.rowcount == 1
+
+    def release_claim(self, delivery_id: int, claimant: str) -> None:
+        """Give up a claim without recording an attempt (the send did not happen)."""
+        with self.transaction() as transaction:
+            transaction.session.exec(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.id) == delivery_id)
+                .where(col(DeliveryRow.claimed_by) == claimant)
+                .values(claimed_by=None, claimed_at=None)
+            )
+
+    def release_void_claims(self, is_live: Callable[[str, datetime | None], bool]) -> int:
+        """Clear every claim whose process is gone (is_live(claimed_by, claimed_at) is
+        False). Return how many were cleared."""
+        with self.transaction() as transaction:
+            claims = transaction.session.exec(
+                select(DeliveryRow.id, DeliveryRow.claimed_by, DeliveryRow.claimed_at).where(
+                    col(DeliveryRow.claimed_by).is_not(None)
+                )
+            ).all()
+            void = [
+                delivery_id
+                for delivery_id, claimed_by, claimed_at in claims
+                if not is_live(claimed_by or "", claimed_at)
+            ]
+            if void:
+                transaction.session.exec(
+                    update(DeliveryRow)
+                    .where(col(DeliveryRow.id).in_(void))
+                    .values(claimed_by=None, claimed_at=None)
+                )
+            return len(void)
+
+    def mark_sent(
+        self, delivery_id: int, now: datetime, *, sent_services: Iterable[int] = ()
+    ) -> None:
         with self.transaction() as transaction:
             transaction.session.exec(
                 update(DeliveryRow)
@@ -370,39 +576,106 @@ class Store:
                     sent_at=now,
                     attempts=DeliveryRow.attempts + 1,
                     last_error=None,
+                    sent_services=_indexes_json(sent_services),
+                    claimed_by=None,
+                    claimed_at=None,
                 )
             )
 
     def mark_attempt_failed(
-        self, delivery_id: int, error: str, next_attempt_at: datetime | None
+        self,
+        delivery_id: int,
+        error: str,
+        next_attempt_at: datetime | None,
+        *,
+        sent_services: Iterable[int] | None = None,
     ) -> None:
-        """Record a failed try; with no next attempt time the delivery is failed for good."""
-        values: dict[str, object] = {"attempts": DeliveryRow.attempts + 1, "last_error": error}
+        """Record a failed try; with no next attempt time the delivery is failed for good.
+        sent_services: the service indexes that have succeeded so far (kept as they are
+        when None)."""
+        values: dict[str, object] = {
+            "attempts": DeliveryRow.attempts + 1,
+            "last_error": error,
+            "claimed_by": None,
+            "claimed_at": None,
+        }
         if next_attempt_at is None:
             values["status"] = FAILED
         else:
             values["next_attempt_at"] = next_attempt_at
+        if sent_services is not None:
+            values["sent_services"] = _indexes_json(sent_services)
         with self.transaction() as transaction:
             transaction.session.exec(
                 update(DeliveryRow).where(col(DeliveryRow.id) == delivery_id).values(**values)
             )
 
-    def delivery_counts(self) -> dict[str, int]:
+    def retry_failed(self, now: datetime, *, rule_name: str | None = None) -> int:
+        """Put failed deliveries (of one rule, or all) back to pending, due now, with their
+        attempts reset; services that already succeeded stay skipped. Return how many."""
+        statement = update(DeliveryRow).where(col(DeliveryRow.status) == FAILED)
+        if rule_name is not None:
+            statement = statement.where(col(DeliveryRow.rule_name) == rule_name)
+        with self.transaction() as transaction:
+            result = transaction.session.exec(
+                statement.values(status=PENDING, attempts=0, next_attempt_at=now)
+            )
+            return result.rowcount
+
+    def delivery_counts(self, now: datetime | None = None) -> dict[str, int]:
+        """Return how many deliveries are pending, held, sent and failed: one per (rule,
+        article or batch, channel). A batch whose release time (at `now`) has come counts
+        as pending: it no longer waits."""
         with self._reading() as session:
             rows = session.exec(
                 select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
             ).all()
-        counts = {PENDING: 0, "held": 0, SENT: 0, FAILED: 0}
+            released = 0
+            if now is not None:
+                released = session.exec(
+                    select(func.count())
+                    .select_from(DeliveryRow)
+                    .where(col(DeliveryRow.status) == HELD)
+                    .where(col(DeliveryRow.release_at) <= now)
+                ).one()
+        counts = {PENDING: 0, HELD: 0, SENT: 0, FAILED: 0}
         counts.update(dict(rows))
+        counts[HELD] -= released
+        counts[PENDING] += released
         return counts
+
+    def next_delivery_time(self, after: datetime) -> datetime | None:
+        """Return the earliest time after `after` that a delivery waits for: a held batch's
+        release or a pending delivery's next attempt; None when none waits."""
+        with self._reading() as session:
+            attempt = session.exec(
+                select(func.min(DeliveryRow.next_attempt_at))
+                .where(col(DeliveryRow.status) == PENDING)
+                .where(col(DeliveryRow.next_attempt_at) > after)
+            ).one()
+        times = [
+            _aware(moment)
+            for moment in (attempt, self.next_release_time(after))
+            if moment is not None
+        ]
+        return min(times) if times else None
+
+    def next_release_time(self, after: datetime) -> datetime | None:
+        """Return the earliest release time after `after` of a held batch, or None."""
+        with self._reading() as session:
+            release = session.exec(
+                select(func.min(DeliveryRow.release_at))
+                .where(col(DeliveryRow.status) == HELD)
+                .where(col(DeliveryRow.release_at) > after)
+            ).one()
+        return _aware(release) if release is not None else None
 
     def last_delivery_errors(self, limit: int = 5) -> list[tuple[str, str, str]]:
         """Return (rule, channel, last error) of the most recent failed or retrying deliveries."""
         statement = (
-            select(RuleHitRow.rule_name, DeliveryRow.channel, DeliveryRow.last_error)
-            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryRow.hit_id)
+            select(DeliveryRow.rule_name, DeliveryRow.channel, DeliveryRow.last_error)
             .where(col(DeliveryRow.last_error).is_not(None))
-            .where(DeliveryRow.status != SENT)
+            .where(col(DeliveryRow.status) != SENT)
             .order_by(col(DeliveryRow.id).desc())
             .limit(limit)
         )
@@ -644,9 +917,10 @@ class StoreTransaction:
     def record_hits(
         self, article_id: int, feed_name: str, hits: Sequence[HitToRecord], now: datetime
     ) -> int:
-        """Record rule hits and their pending deliveries; a rule that already hit this
-        article is ignored. Return the number of deliveries created."""
-        created = 0
+        """Record rule hits and put each on its way to each of its channels: a delivery of
+        its own, or a held batch (hit.timing). A rule that already hit this article is
+        ignored. Return the number of (hit, channel) pairs queued."""
+        queued = 0
         for hit in hits:
             inserted = (
                 self.session.exec(
@@ -665,26 +939,73 @@ class StoreTransaction:
                 .scalars()
                 .all()
             )
-            if not inserted or not hit.channels:
+            if not inserted:
                 continue
-            hit_id = inserted[0]
-            self.session.exec(
-                self._insert(DeliveryRow).values(
-                    [
-                        {
-                            "hit_id": hit_id,
-                            "channel": channel,
-                            "status": PENDING,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "created_at": now,
-                        }
-                        for channel in dict.fromkeys(hit.channels)
-                    ]
+            for channel in dict.fromkeys(hit.channels):
+                delivery_id = self._delivery_for(hit.rule_name, channel, hit.timing, now)
+                self.session.exec(
+                    insert(DeliveryItemRow).values(
+                        hit_id=inserted[0], channel=channel, delivery_id=delivery_id
+                    )
                 )
+                queued += 1
+        return queued
+
+    def _delivery_for(self, rule_name: str, channel: str, timing: Timing, now: datetime) -> int:
+        """Return the delivery that will carry a new hit of the rule to the channel."""
+        if timing.hold_until is not None:
+            kind = DIGEST if timing.digest else BATCH
+            return self._open_batch(rule_name, channel, kind, timing.hold_until, now)
+        limit = timing.rate_limit
+        if limit is not None:
+            immediate = self.session.exec(
+                select(func.count())
+                .select_from(DeliveryRow)
+                .where(col(DeliveryRow.rule_name) == rule_name)
+                .where(col(DeliveryRow.channel) == channel)
+                .where(col(DeliveryRow.kind) == ALERT)
+                .where(col(DeliveryRow.created_at) >= limit.window_start)
+                .where(col(DeliveryRow.created_at) < limit.window_end)
+            ).one()
+            if immediate >= limit.limit:
+                return self._open_batch(rule_name, channel, BATCH, limit.release_at, now)
+        return self._new_delivery(rule_name, channel, ALERT, None, now)
+
+    def _open_batch(
+        self, rule_name: str, channel: str, kind: str, release_at: datetime, now: datetime
+    ) -> int:
+        """Return the held batch of the rule for the channel released at that time, created
+        if need be. The row is locked (PostgreSQL), so a release cannot slip in between."""
+        existing = self.session.exec(
+            select(DeliveryRow.id)
+            .where(col(DeliveryRow.rule_name) == rule_name)
+            .where(col(DeliveryRow.channel) == channel)
+            .where(col(DeliveryRow.status) == HELD)
+            .where(col(DeliveryRow.release_at) == release_at)
+            .with_for_update()
+        ).first()
+        if existing is not None:
+            return existing
+        return self._new_delivery(rule_name, channel, kind, release_at, now)
+
+    def _new_delivery(
+        self, rule_name: str, channel: str, kind: str, release_at: datetime | None, now: datetime
+    ) -> int:
+        return self.session.exec(
+            insert(DeliveryRow)
+            .values(
+                rule_name=rule_name,
+                channel=channel,
+                kind=kind,
+                status=PENDING if release_at is None else HELD,
+                release_at=release_at,
+                attempts=0,
+                next_attempt_at=release_at or now,
+                sent_services="[]",
+                created_at=now,
             )
-            created += len(set(hit.channels))
-        return created
+            .returning(DeliveryRow.id)
+        ).scalar_one()
 
     def record_rule_failure(self, rule_name: str, message: str, now: datetime) -> None:
         """Count one article a rule could not be evaluated on, keeping the last error."""
@@ -769,6 +1090,15 @@ def _feed_state(row: FeedStateRow) -> FeedState:
         redirected_to=row.redirected_to,
         ttl_seconds=row.ttl_seconds,
     )
+
+
+def _indexes_json(indexes: Iterable[int]) -> str:
+    return json.dumps(sorted(set(indexes)))
+
+
+def _aware(moment: datetime) -> datetime:
+    """An aggregate may lose the column type on some backends: assume UTC when naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(error: BaseException) -> str:

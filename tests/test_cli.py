@@ -77,16 +77,20 @@ def test_check_broken_config_reports_every_problem_with_location(tmp_path: Path)
         assert expected in result.stderr, (expected, result.stderr)
 
 
-def test_check_rule_with_digest_warns_it_is_not_applied_yet(tmp_path: Path, write_config):
+def test_check_rule_with_timing_options_is_valid_without_warnings(tmp_path: Path, write_config):
     config = write_config(
         feeds={"a": (tmp_path / "feed.xml").as_uri()},
-        rules=[{"name": "kj", "any": ["韩日"], "digest": "1h"}],
+        rules=[
+            {"name": "kj", "any": ["韩日"], "digest": "1h", "quiet_hours": "23:00-07:00"},
+            {"name": "labour", "any": ["强征劳工"], "digest": "0 8 * * 1-5"},
+            {"name": "busy", "any": ["台海"], "max_per_hour": 3},
+        ],
     )
 
     result = run_cli("check", "--config", str(config), cwd=tmp_path)
 
-    assert result.returncode == 0
-    assert "rule=kj ignored_options=digest" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
 
 
 def test_run_once_prints_console_alert_for_new_matching_article(tmp_path: Path, write_config):
@@ -192,6 +196,53 @@ def test_status_json_lists_feeds_and_deliveries_without_secrets(
     assert "local" in text.stdout and "deliveries: pending 0" in text.stdout
 
 
+def test_deliveries_retry_puts_failed_back_and_the_next_run_sends_them(
+    tmp_path: Path, write_config, hook
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([]))
+    config = write_config(
+        feeds={"local": feed.as_uri()},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[
+            {"name": "kj", "any": ["韩日"], "notify": ["hook"]},
+            {"name": "labour", "any": ["强征劳工"], "notify": ["hook"]},
+        ],
+        delivery={"attempts": 1},
+    )
+    assert run_cli("run", "--once", "--config", str(config), cwd=tmp_path).returncode == 0
+    feed.write_bytes(
+        rss(
+            [
+                Item("韩日重启对话", link="https://e.org/1", guid="1"),
+                Item("强征劳工索赔", link="https://e.org/2", guid="2"),
+            ]
+        )
+    )
+    hook.set_status(500)
+    assert run_cli("run", "--once", "--config", str(config), cwd=tmp_path).returncode == 0
+    failed = run_cli("status", "--config", str(config), cwd=tmp_path)
+
+    one = run_cli("deliveries", "retry", "--rule", "kj", "--config", str(config), cwd=tmp_path)
+    status = run_cli("status", "--json", "--config", str(config), cwd=tmp_path)
+    hook.set_status(200)
+    run = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+    rest = run_cli("deliveries", "retry", "--config", str(config), cwd=tmp_path)
+
+    assert "deliveries: pending 0, held 0, sent 0, failed 2" in failed.stdout
+    assert "last error rule=kj channel=hook" in failed.stdout and "500" in failed.stdout
+    assert "news-monitor deliveries retry" in failed.stdout
+    assert (one.returncode, one.stdout) == (0, "1 failed delivery of rule kj put back to pending\n")
+    assert json.loads(status.stdout)["deliveries"] == {
+        "pending": 1, "held": 0, "sent": 0, "failed": 1,
+    }  # fmt: skip
+    assert run.returncode == 0
+    assert [request.json["title"] for request in hook.requests if request.status == 200] == [
+        "[kj] 韩日重启对话"
+    ]
+    assert (rest.returncode, rest.stdout) == (0, "1 failed delivery put back to pending\n")
+
+
 def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config) -> None:
     config = write_config(
         feeds={"a": (tmp_path / "feed.xml").as_uri()},
@@ -205,7 +256,7 @@ def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config
     assert console.returncode == 0 and "news-monitor test alert" in console.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "check", "status", "notify", "rules"])
+@pytest.mark.parametrize("command", ["run", "check", "status", "notify", "rules", "deliveries"])
 def test_build_parser_every_command_is_in_readme(command: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -925,3 +925,114 @@ def test_load_config_with_non_mapping_main_file_reports_it(tmp_path: Path) -> No
     assert only_problem(path) == (
         f"{path}:1: the main configuration file must be a mapping of settings"
     )
+
+
+# ------------------------------------------------------------------ templates, channel forms
+
+
+def test_load_config_with_channel_mapping_returns_urls_and_template(tmp_path: Path) -> None:
+    path = minimal_main(
+        tmp_path,
+        """\
+  desk:
+    urls: [json://localhost/a, json://localhost/b]
+    template: "📰 {{ article|link }}"
+  solo:
+    urls: json://localhost/c
+""",
+    )
+
+    config = load_config(path, environ={})
+
+    assert config.channel("me").urls == ("json://localhost/hook",)
+    assert config.channel("me").template is None
+    assert config.channel("desk").urls == ("json://localhost/a", "json://localhost/b")
+    assert config.channel("desk").template == "📰 {{ article|link }}"
+    assert (config.channel("solo").urls, config.channel("solo").template) == (
+        ("json://localhost/c",),
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("'{{ article.title }'", "unexpected '}'"),
+        ("'{{ article.title|shout }}'", "No filter named 'shout'"),
+        ("'{{ article.titel }}'", "an article has no attribute 'titel' (it has title, link,"),
+        ("\"{{ ''.__class__ }}\"", "access to attribute '__class__' of 'str' object is unsafe"),
+        ("'{{ count }}: {{ article.title }}'", "in a digest: 'article' is undefined; a digest"),
+    ],
+)
+def test_load_config_with_bad_rule_template_reports_file_line_and_message(
+    tmp_path: Path, template: str, message: str
+) -> None:
+    rules = write(
+        tmp_path,
+        "rules.yaml",
+        f"""
+        - name: fine
+          any: [x]
+          template: "{{{{ article|link }}}}"
+        - name: watch
+          any: [韩日]
+          template: {template}
+        """,
+    )
+    path = minimal_main(tmp_path, "rules_files: [rules.yaml]\n")
+
+    found = only_problem(path)
+
+    assert found.startswith(f"{rules}:6: rules[1] (watch).template: {message}"), found
+
+
+def test_load_config_with_bad_multiline_template_names_the_template_line(tmp_path: Path) -> None:
+    path = minimal_main(
+        tmp_path,
+        """\
+  desk:
+    urls: json://localhost/a
+    template: |
+      **{{ article.title }}**
+      {{ article.feed|nosuch }}
+""",
+    )
+
+    found = only_problem(path)
+
+    assert found == (f"{path}:8: channels.desk.template: template line 2: No filter named 'nosuch'")
+
+
+def test_load_config_with_unknown_key_in_channel_mapping_suggests_urls(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "  desk:\n    url: json://localhost/a\n")
+
+    found = problems(path)
+
+    assert found == [
+        f"{path}:6: channels.desk.urls: required, but missing",
+        f"{path}:7: channels.desk.url: unknown key (did you mean urls?)",
+    ]
+
+
+def test_load_config_with_bad_url_in_channel_list_reports_it_where_written(
+    tmp_path: Path,
+) -> None:
+    path = minimal_main(
+        tmp_path,
+        """\
+  team:
+    - json://localhost/a
+    - tgram://not-valid
+  desk:
+    urls: [json://localhost/a, tgram://not-valid]
+  solo: tgram://not-valid
+""",
+    )
+
+    found = problems(path)
+
+    assert found == [
+        f"{path}:8: channels.team[1]: not a valid Telegram URL (tgram://)",
+        f"{path}:10: channels.desk.urls[1]: not a valid Telegram URL (tgram://)",
+        f"{path}:11: channels.solo: not a valid Telegram URL (tgram://)",
+    ]

@@ -125,3 +125,85 @@ def test_run_reloads_rules_on_sighup_and_keeps_them_after_a_broken_edit(
     assert alert.json["title"] == "[labour] 二战强征劳工索赔"
     assert "rules.yaml:3: YAML syntax error" in daemon.log()  # reported with its location
     assert daemon.stop() == 0
+
+
+def _titles(requests) -> list[str]:
+    return [request.json["title"] for request in requests]
+
+
+def _store_counts(config: Path) -> dict[str, int]:
+    from datetime import UTC, datetime
+
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    store = Store(load_config(config).database_url)
+    try:
+        return store.delivery_counts(datetime.now(UTC))
+    finally:
+        store.close()
+
+
+def test_run_sends_a_digest_when_its_window_ends_not_at_the_next_tick(
+    server, hook, write_config, start_daemon
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    server.add_feed("/cn", rss([]))
+    config = write_config(
+        feeds={"cn": server.url("/cn")},
+        channels={"hook": hook.json_url("/alerts")},
+        # Longer than the sender's 10 s tick would allow to be this punctual by chance.
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"], "digest": "15s"}],
+    )
+    daemon = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 2, "two polls (the first is the baseline)")
+    server.add_feed("/cn", rss([_item(n, f"韩日对话 {n}") for n in range(1, 4)]))
+    wait_until(lambda: _store_counts(config)["held"] == 1, "the digest to be held")
+    store = Store(load_config(config).database_url)
+    try:
+        release_at = store.next_release_time(datetime.now(UTC) - timedelta(hours=1))
+    finally:
+        store.close()
+
+    (digest,) = hook.wait_for(1, timeout_seconds=DEADLINE_SECONDS)
+    arrived = datetime.now(UTC)
+
+    assert digest.json["title"] == "[korea-japan] 3 new articles"
+    assert release_at is not None and arrived - release_at < timedelta(seconds=5)
+    assert daemon.stop() == 0
+    assert len(hook.requests) == 1
+    assert _store_counts(config) == {"pending": 0, "held": 0, "sent": 1, "failed": 0}
+
+
+def test_run_killed_while_sending_resends_at_most_the_alert_in_flight(
+    server, hook, write_config, start_daemon
+) -> None:
+    count = 20
+    server.add_feed("/cn", rss([_item(n, f"韩日对话 {n}") for n in range(1, count + 1)]))
+    config = write_config(
+        feeds={"cn": {"url": server.url("/cn"), "notify_existing": True}},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}],
+    )
+    hook.set_delay(0.3)  # a slow service: the daemon is mid-batch for seconds
+    first = start_daemon(config)
+    wait_until(lambda: len(hook.requests) >= 3, "the batch to be under way")
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=DEADLINE_SECONDS)
+    arrived_before_restart = len(hook.requests)
+    hook.set_delay(0)
+    second = start_daemon(config)
+    wait_until(lambda: len(set(_titles(hook.requests))) == count, "every alert")
+
+    assert first.process.returncode == -signal.SIGKILL
+    assert arrived_before_restart < count  # it really died mid-batch
+    assert second.stop() == 0
+    titles = _titles(hook.requests)
+    assert set(titles) == {f"[korea-japan] 韩日对话 {n}" for n in range(1, count + 1)}
+    assert len(titles) - len(set(titles)) <= 1
+    assert _store_counts(config) == {"pending": 0, "held": 0, "sent": count, "failed": 0}

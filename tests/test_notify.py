@@ -7,13 +7,18 @@ requests.Session.request, so that is what gets replaced.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+import apprise
 import pytest
+import regex
 import requests
 from apprise.conversion import markdown_to_html
 from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
@@ -28,7 +33,9 @@ from monitor.notify import (
     escape_markdown,
     register_console_plugin,
     render_alert,
+    render_digest,
 )
+from monitor.render import utf16_len
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PUBLISHED = datetime(2023, 10, 5, 9, 15, tzinfo=UTC)  # 17:15 in Shanghai
@@ -102,7 +109,7 @@ def test_render_alert_markdown_in_article_text_is_escaped() -> None:
         rendered.body
     )
     assert "[link](http://evil)" not in rendered.body.replace(r"\[link\]", "")
-    assert r"rfi\_cn\*" in rendered.body
+    assert r"rfi_cn\*" in rendered.body  # "_" inside a word cannot emphasise
     # What the Markdown renderer Apprise uses for e-mail makes of it: the text, no markup.
     html = markdown_to_html(rendered.body)
     assert "http://evil" not in html.split('href="', 1)[-1].split('"', 1)[0]
@@ -505,3 +512,344 @@ def test_send_slack_posts_channel_and_text_to_webhook(monkeypatch: pytest.Monkey
     assert "两国外长表示" in posted
     assert result.services[0].service == "Slack"
     assert SLACK_TOKENS[2] not in result.services[0].url
+
+
+# --------------------------------------------------------------------------- several services
+
+
+def test_send_skip_services_sends_only_to_the_others() -> None:
+    with WebhookReceiver() as hook:
+        notifier = Notifier([ChannelConfig("pair", (hook.json_url("/a"), hook.json_url("/b")))])
+
+        result = notifier.send("pair", message(), skip_services=frozenset({0}))
+        [request] = hook.wait_for(1, timeout_seconds=10)
+
+    assert request.path == "/b"
+    assert result.ok, result.error
+    assert [(s.index, s.ok) for s in result.services] == [(1, True)]
+
+
+def test_send_every_service_skipped_sends_nothing_and_is_ok() -> None:
+    with WebhookReceiver() as hook:
+        notifier = Notifier([ChannelConfig("one", (hook.json_url("/a"),))])
+
+        result = notifier.send("one", message(), skip_services=frozenset({0}))
+
+        assert hook.requests == []
+    assert result == SendResult(ok=True, services=(), error="")
+
+
+def test_send_results_carry_the_index_of_their_url() -> None:
+    with WebhookReceiver() as hook:
+        hook.set_status(500, path="/broken")
+        urls = (hook.json_url("/broken"), "console://", hook.json_url("/fine"))
+        notifier = Notifier([ChannelConfig("three", urls)])
+
+        result = notifier.send("three", message())
+
+    assert [(s.index, s.service, s.ok) for s in result.services] == [
+        (0, "JSON", False),
+        (1, "Console", True),
+        (2, "JSON", True),
+    ]
+    assert result.error.startswith("1 of 3 services failed: JSON FAILURE")
+
+
+def test_send_service_raising_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    original = apprise.Apprise.notify
+
+    def notify(self: apprise.Apprise, *args: object, **kwargs: object) -> object:
+        if "json://" in str(self.urls()):
+            raise RuntimeError("plugin exploded")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(apprise.Apprise, "notify", notify)
+    with WebhookReceiver() as hook:
+        notifier = Notifier([ChannelConfig("two", (hook.json_url("/a"), "console://"))])
+
+        result = notifier.send("two", message())
+
+    assert [(s.index, s.ok) for s in result.services] == [(0, False), (1, True)]
+    assert result.error == ("1 of 2 services failed: JSON ERROR (RuntimeError: plugin exploded)")
+    assert "status=ERROR" in all_log_text(caplog)
+
+
+# ------------------------------------------------------------------------ hostile text per target
+
+HOSTILE_TITLE = "[r] 5 * 3 = 15 <b>x</b> & _y_ *z* `c` ~s~ [evil](http://evil) <!channel>"
+HOSTILE_EXCERPT = "# 标题 > 引用 rfi_cn **粗** <i>i</i> &amp; [a](javascript:x) ~10~20~"
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.hrefs += [value or "" for name, value in attrs if name == "href"]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_html(fragment: str) -> _Html:
+    parser = _Html()
+    parser.feed(fragment)
+    parser.close()
+    return parser
+
+
+def hostile_alert(**changes: object) -> Alert:
+    return make_alert(title=HOSTILE_TITLE, excerpt=HOSTILE_EXCERPT, feed_name="rfi_cn", **changes)
+
+
+def telegram_send(
+    monkeypatch: pytest.MonkeyPatch, rendered: RenderedMessage, url_suffix: str = ""
+) -> dict[str, object]:
+    fake = FakeHttp(b'{"ok": true, "result": {"message_id": 7}}')
+    monkeypatch.setattr(requests.Session, "request", fake)
+    notifier = Notifier([ChannelConfig("me", (f"tgram://{TG_TOKEN}/{TG_CHAT}{url_suffix}",))])
+
+    result = notifier.send("me", rendered)
+
+    assert result.ok, result.error
+    [_call] = fake.calls
+    return fake.payload()
+
+
+def slack_send(monkeypatch: pytest.MonkeyPatch, rendered: RenderedMessage) -> dict[str, object]:
+    fake = FakeHttp(b"ok")
+    monkeypatch.setattr(requests.Session, "request", fake)
+    url = "slack://{}/{}/{}/#news".format(*SLACK_TOKENS)
+    notifier = Notifier([ChannelConfig("desk-slack", (url,))])
+
+    result = notifier.send("desk-slack", rendered)
+
+    assert result.ok, result.error
+    return fake.payload()
+
+
+def test_send_telegram_hostile_title_and_excerpt_arrive_as_escaped_html(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = telegram_send(monkeypatch, message(hostile_alert()))
+
+    assert payload["parse_mode"] == "HTML"
+    text = str(payload["text"])
+    # Telegram has no title field: the title leads the body, in bold, escaped.
+    assert text.startswith("<b>[korea-japan] [r] 5 * 3 = 15 &lt;b&gt;x&lt;/b&gt; &amp; _y_")
+    parsed = parse_html(text)
+    assert set(parsed.tags) <= {"b", "a"}
+    assert parsed.hrefs == [LINK.replace(" ", "%20")]
+    visible = "".join(parsed.text)
+    assert f"[korea-japan] {HOSTILE_TITLE}" in visible
+    assert HOSTILE_EXCERPT in visible
+    assert "Feed: rfi_cn" in visible
+
+
+def test_send_telegram_digest_titles_are_links_and_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alerts = [hostile_alert(), make_alert(link="https://www.rfi.fr/cn/second")]
+
+    payload = telegram_send(monkeypatch, render_digest("korea-japan", alerts, SHANGHAI))
+
+    parsed = parse_html(str(payload["text"]))
+    assert set(parsed.tags) <= {"b", "a"}
+    assert parsed.hrefs == [LINK, "https://www.rfi.fr/cn/second"]
+    visible = "".join(parsed.text)
+    assert visible.startswith("[korea-japan] 2 new articles")
+    assert HOSTILE_TITLE in visible and "韩日关系：首脑会谈重启" in visible
+    assert "rfi_cn · 2023-10-05 17:15 CST (UTC+08:00) · matched 韩日, 首脑" in visible
+
+
+def test_send_telegram_markdown_format_override_is_honoured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = telegram_send(monkeypatch, message(), url_suffix="?format=markdown")
+
+    assert str(payload["parse_mode"]).lower() == "markdown"
+    assert "韩日关系：首脑会谈重启" in str(payload["text"])
+
+
+def test_send_telegram_long_excerpt_fits_4096_with_link_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    family = "👨\u200d👩\u200d👧"
+    # The title leads the body in Telegram: so long that the excerpt must be cut to fit.
+    long_alert = make_alert(title="标题" * 1800, excerpt=("韩日首脑会谈" + family) * 2000)
+
+    payload = telegram_send(monkeypatch, message(long_alert))
+
+    text = str(payload["text"])
+    assert utf16_len(text) <= 4096
+    parsed = parse_html(text)
+    assert parsed.hrefs == [LINK]
+    excerpt = next(line for line in "".join(parsed.text).splitlines() if family in line)
+    assert excerpt.endswith("…")
+    clusters = regex.findall(r"\X", excerpt)
+    assert 10 < len(clusters) < 300  # cut for the limit, not just at the usual length
+    assert set(clusters) <= {*"韩日首脑会谈", family, "…"}
+
+
+def test_send_telegram_big_digest_fits_and_counts_what_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alerts = [make_alert(link=f"https://www.rfi.fr/cn/{n}", title="韩日" * 30) for n in range(150)]
+
+    payload = telegram_send(monkeypatch, render_digest("korea-japan", alerts, SHANGHAI))
+
+    text = str(payload["text"])
+    assert utf16_len(text) <= 4096
+    shown = parse_html(text).hrefs
+    assert shown == [f"https://www.rfi.fr/cn/{n}" for n in range(len(shown))]
+    assert f"… and {150 - len(shown)} more articles" in text
+
+
+def test_send_slack_hostile_title_and_excerpt_show_as_typed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = slack_send(monkeypatch, message(hostile_alert()))
+
+    assert payload["mrkdwn"] is True
+    [attachment] = payload["attachments"]  # type: ignore[misc]
+    # The title is Slack plain text: only &, <, > are entities there.
+    assert attachment["title"] == html.escape(f"[korea-japan] {HOSTILE_TITLE}", quote=False)
+    text = attachment["text"]
+    assert "\\" not in text  # Slack has no backslash escapes: people would see them
+    assert "*Feed:* rfi_cn" in text
+    excerpt = text.split("\n\n")[1]
+    assert excerpt == (
+        "# 标题 &gt; 引用 rfi_cn ∗∗粗∗∗ &lt;i&gt;i&lt;/i&gt; &amp;amp; [a](javascript:x) ∼10~20∼"
+    )
+    # Every "<" opens our one link; none comes from the article.
+    assert re.findall(r"<[^>]*>", text) == [f"<{LINK.replace('&', '&amp;')}>"]
+
+
+def test_send_slack_digest_titles_become_slack_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = render_digest("korea-japan", [hostile_alert()], SHANGHAI)
+
+    payload = slack_send(monkeypatch, rendered)
+
+    [attachment] = payload["attachments"]  # type: ignore[misc]
+    assert attachment["title"] == "[korea-japan] 1 new article"
+    first_line = attachment["text"].split("\n")[0]
+    assert first_line == (
+        f"*<{LINK.replace('&', '&amp;')}|[r] 5 * 3 = 15 &lt;b&gt;x&lt;/b&gt; &amp; ˍyˍ ∗z∗ ˋcˋ "
+        "∼s∼ [evil](http://evil) &lt;!channel&gt;>*"
+    )
+
+
+def test_send_mailto_hostile_text_gives_plain_subject_escaped_html_and_text_part() -> None:
+    with SmtpReceiver() as smtp:
+        notifier = Notifier([ChannelConfig("team", (smtp.mailto_url(),))])
+
+        result = notifier.send("team", message(hostile_alert()))
+        [mail] = smtp.wait_for(1, timeout_seconds=10)
+
+    assert result.ok, result.error
+    assert mail.subject == f"[korea-japan] {HOSTILE_TITLE}"
+    assert mail.message.get_content_type() == "multipart/alternative"
+    html_part = mail.part("text/html")
+    assert html_part is not None
+    parsed = parse_html(html_part)
+    assert set(parsed.tags) <= {"p", "br", "strong", "a"}
+    assert parsed.hrefs == [LINK, LINK]  # the title, linked, and the link itself
+    visible = "".join(parsed.text)
+    assert HOSTILE_TITLE in visible and HOSTILE_EXCERPT in visible
+    text = mail.part("text/plain")
+    assert text is not None
+    assert HOSTILE_TITLE in text and HOSTILE_EXCERPT in text and LINK in text
+    assert "Published: 2023-10-05 17:15 CST (UTC+08:00)" in text
+
+
+def test_send_mailto_digest_text_part_keeps_every_link() -> None:
+    alerts = [make_alert(link=f"https://www.rfi.fr/cn/{n}", title=f"第{n}篇") for n in range(3)]
+    with SmtpReceiver() as smtp:
+        notifier = Notifier([ChannelConfig("team", (smtp.mailto_url(),))])
+
+        result = notifier.send("team", render_digest("korea-japan", alerts, SHANGHAI))
+        [mail] = smtp.wait_for(1, timeout_seconds=10)
+
+    assert result.ok, result.error
+    assert mail.subject == "[korea-japan] 3 new articles"
+    text = mail.part("text/plain") or ""
+    for n in range(3):
+        assert f"第{n}篇" in text and f"https://www.rfi.fr/cn/{n}" in text
+    assert text.index("第0篇") < text.index("第1篇") < text.index("第2篇")
+
+
+def test_send_json_hostile_text_is_markdown_that_renders_as_typed() -> None:
+    with WebhookReceiver() as hook:
+        notifier = Notifier([ChannelConfig("hook", (hook.json_url("/alerts"),))])
+
+        result = notifier.send("hook", message(hostile_alert()))
+        [request] = hook.wait_for(1, timeout_seconds=10)
+
+    assert result.ok, result.error
+    assert request.json["title"] == f"[korea-japan] {HOSTILE_TITLE}"
+    parsed = parse_html(markdown_to_html(request.json["message"]))
+    assert set(parsed.tags) <= {"p", "br", "strong", "a"}
+    assert parsed.hrefs == [LINK]
+    assert HOSTILE_EXCERPT.replace("&amp;", "&") in "".join(parsed.text)
+
+
+def test_send_console_digest_prints_titles_links_and_meta(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    alerts = [make_alert(title="第一"), make_alert(title="第二", link="https://x.example/2")]
+    notifier = Notifier([ChannelConfig("console", ("console://",))])
+
+    notifier.send("console", render_digest("korea-japan", alerts, SHANGHAI))
+
+    out = capsys.readouterr().out
+    assert out.startswith("[korea-japan] 2 new articles\n第一\n" + LINK + "\n")
+    assert "第二\nhttps://x.example/2\nrfi-cn · 2023-10-05 17:15 CST" in out
+
+
+# --------------------------------------------------------------------------- templates per target
+
+
+def test_send_telegram_with_template_escapes_values_and_leads_with_title(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    template = "📰 **{{ article|link }}**\n_{{ article.feed }}_\n\n{{ article.excerpt }}"
+    rendered = render_alert(hostile_alert(), SHANGHAI, template=template)
+
+    payload = telegram_send(monkeypatch, rendered)
+
+    assert payload["parse_mode"] == "HTML"
+    parsed = parse_html(str(payload["text"]))
+    assert set(parsed.tags) <= {"b", "a", "i"}
+    assert parsed.hrefs == [LINK]
+    visible = "".join(parsed.text)
+    assert visible.startswith(f"[korea-japan] {HOSTILE_TITLE}")
+    assert f"📰 {HOSTILE_TITLE}" in visible
+    assert HOSTILE_EXCERPT.replace("&amp;", "&") in visible
+
+
+def test_send_slack_with_template_uses_slack_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = render_alert(hostile_alert(), SHANGHAI, template="**{{ article.feed }}** {{ rule }}")
+
+    payload = slack_send(monkeypatch, rendered)
+
+    [attachment] = payload["attachments"]  # type: ignore[misc]
+    assert attachment["text"] == "*rfi_cn* korea-japan"
+
+
+def test_send_telegram_template_too_long_is_shortened_to_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rendered = render_alert(
+        make_alert(excerpt="韩日" * 5000), SHANGHAI, template="{{ article.excerpt }}"
+    )
+
+    payload = telegram_send(monkeypatch, rendered)
+
+    assert utf16_len(str(payload["text"])) <= 4096
+    assert "韩日韩日" in str(payload["text"])

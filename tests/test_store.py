@@ -105,7 +105,7 @@ def test_record_hits_with_same_rule_twice_creates_deliveries_once(store: Store) 
 
     assert (created, again) == (2, 0)
     due = store.due_deliveries(NOW)
-    assert [(d.rule_name, d.channel, d.terms) for d in due] == [
+    assert [(d.rule_name, d.channel, d.articles[0].terms) for d in due] == [
         ("korea-japan", "console", ("韩日",)),
         ("korea-japan", "mail", ("韩日",)),
     ]
