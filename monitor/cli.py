@@ -319,7 +319,11 @@ def _notify_test(config: Config, channel_name: str) -> int:
         matched_terms=("test",),
         excerpt=f"If you can read this, channel {channel_name} works.",
     )
-    result = notifier.send(channel_name, render_alert(alert, ZoneInfo(config.timezone)))
+    # The channel's own template, as real alerts through it would use (no rule template here).
+    message = render_alert(
+        alert, ZoneInfo(config.timezone), template=config.channel(channel_name).template
+    )
+    result = notifier.send(channel_name, message)
     for service in result.services:
         outcome = "ok" if service.ok else "FAILED"
         print(f"{service.service}  {SECRETS.apply(service.url)}  {outcome}")

@@ -12,6 +12,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Callable
+from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -259,10 +260,12 @@ def _check_digest(value: Any) -> str:
 
 
 def _check_cron(expression: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger
+    # The same reading as delivery uses: crontab's day-of-week numbering (0 and 7 are
+    # Sunday), which APScheduler's own from_crontab does not follow.
+    from monitor.schedule import crontab_trigger
 
     try:
-        CronTrigger.from_crontab(expression, timezone="UTC")
+        crontab_trigger(expression, UTC)
     except ValueError as error:
         raise ValueError(f"invalid cron expression: {error}") from None
 

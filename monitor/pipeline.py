@@ -17,6 +17,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.items import Article, RuleMatch
 from monitor.parse import parse_feed
+from monitor.render import graphemes
 from monitor.rules import RuleSet
 from monitor.schedule import DeliveryPolicy
 from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
@@ -229,11 +230,14 @@ def excerpt(article: Article, match: RuleMatch, matcher: RuleSet) -> str:
     ]
     field, offset = (body_hits[0].field, body_hits[0].start) if body_hits else ("summary", 0)
     text = article.field_text(field) or article.content
-    start = max(0, offset - EXCERPT_CHARACTERS_BEFORE)
-    end = min(len(text), offset + EXCERPT_CHARACTERS_AFTER)
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(text) else ""
-    return f"{prefix}{text[start:end].strip()}{suffix}"
+    # Counted in grapheme clusters, so the cut never splits a character or an emoji.
+    before = graphemes(text[:offset])
+    after = graphemes(text[offset:])
+    kept_before = before[-EXCERPT_CHARACTERS_BEFORE:] if offset else []
+    kept_after = after[:EXCERPT_CHARACTERS_AFTER]
+    prefix = "…" if len(kept_before) < len(before) else ""
+    suffix = "…" if len(kept_after) < len(after) else ""
+    return f"{prefix}{''.join(kept_before + kept_after).strip()}{suffix}"
 
 
 def _record_failure(

@@ -51,6 +51,7 @@ __all__ = [
     "fit_alert",
     "fit_digest",
     "format_time",
+    "graphemes",
     "link_markup",
     "markdown_message",
     "safe_url",
@@ -96,7 +97,9 @@ def utf16_len(text: str) -> int:
     return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
 
 
-def _graphemes(text: str) -> list[str]:
+def graphemes(text: str) -> list[str]:
+    """Given text, return its grapheme clusters: what a reader sees as single characters
+    (a CJK character, an emoji with its modifiers, a letter with its accents)."""
     return _GRAPHEME.findall(text)
 
 
@@ -118,7 +121,7 @@ def repair_edges(text: str) -> str:
     lead = ELLIPSIS if text.startswith(ELLIPSIS) else ""
     trail = ELLIPSIS if text.endswith(ELLIPSIS) and len(text) > len(lead) else ""
     core = text[len(lead) : len(text) - len(trail)]
-    clusters = _graphemes(core)
+    clusters = graphemes(core)
     while clusters and _is_dangling(clusters[0]):
         clusters.pop(0)
     if clusters and clusters[-1].endswith("\u200d"):
@@ -133,7 +136,7 @@ def cut_graphemes(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     `ellipsis`, `limit` clusters in all. Never splits a cluster; "" for a limit below 1."""
     if limit < 1:
         return ""
-    clusters = _graphemes(text)
+    clusters = graphemes(text)
     if len(clusters) <= limit:
         return text
     kept = "".join(clusters[: max(limit - 1, 0)]).rstrip()
@@ -141,7 +144,7 @@ def cut_graphemes(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
 
 
 def grapheme_count(text: str) -> int:
-    return len(_graphemes(text))
+    return len(graphemes(text))
 
 
 # --------------------------------------------------------------------------- escaping
@@ -462,7 +465,7 @@ class Target:
             return title
         kept: list[str] = []
         used = utf16_len(ELLIPSIS)
-        for cluster in _graphemes(title):
+        for cluster in graphemes(title):
             used += utf16_len(cluster)
             if used > self.title_limit:
                 break

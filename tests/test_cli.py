@@ -269,3 +269,15 @@ def test_readme_opens_with_make_run_and_make_test() -> None:
     first_block = readme.split("```")[1]
 
     assert "make run" in first_block and "make test" in first_block
+
+
+def test_notify_test_uses_the_channel_template(tmp_path: Path, write_config) -> None:
+    config = write_config(
+        feeds={"a": (tmp_path / "feed.xml").as_uri()},
+        channels={"console": {"urls": "console://", "template": "Sample: {{ article.title }}"}},
+    )
+
+    result = run_cli("notify", "test", "console", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Sample: news-monitor test alert" in result.stdout

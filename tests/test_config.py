@@ -633,6 +633,15 @@ def test_load_config_with_bad_rule_option_reports_its_line(
     assert found.startswith(f"{rules}:5: rules[1] (watch).{key_path}: {message}"), found
 
 
+@pytest.mark.parametrize("expression", ["0 8 * * 7", "0 8 * * 0", "30 7 * * 5-7"])
+def test_load_config_with_crontab_sunday_digest_accepts_it(tmp_path: Path, expression: str) -> None:
+    path = minimal_main(
+        tmp_path, f"rules:\n  - name: weekly\n    any: [韩日]\n    digest: '{expression}'\n"
+    )
+
+    assert load_config(path).rules[0].digest == expression
+
+
 def test_load_config_with_only_none_terms_reports_the_rule(tmp_path: Path) -> None:
     path = minimal_main(tmp_path, "rules:\n  - name: everything\n    none: [体育]\n")
 

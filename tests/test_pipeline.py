@@ -10,8 +10,11 @@ import pytest
 from feeds import Item, fixture, rss
 from receivers import SmtpReceiver, disable_apprise_throttle
 
-from monitor.config import load_config
+from monitor.config import RuleConfig, load_config
 from monitor.daemon import Monitor
+from monitor.items import Article
+from monitor.pipeline import excerpt
+from monitor.rules import RuleSet
 
 KOREA_JAPAN = {"name": "korea-japan", "any": ["韩日", "日韩"], "notify": ["hook"]}
 
@@ -351,3 +354,22 @@ def test_run_once_regex_out_of_time_marks_rule_failing_and_others_alert(
     (state,) = monitor.store.rule_states()
     assert state.rule_name == "slow" and state.failures >= 1
     assert "ran out of time" in state.last_error
+
+
+def test_excerpt_around_hit_never_splits_an_emoji_sequence() -> None:
+    family = "👨\u200d👩\u200d👧"  # one grapheme cluster of five code points
+    article = Article(
+        guid=None,
+        link=None,
+        canonical_link=None,
+        title="标题",
+        summary=family * 60 + "韩日" + family * 200,
+        content="",
+    )
+    matcher = RuleSet.compile([RuleConfig(name="kj", any_terms=("韩日",))])
+    (match,) = matcher.match(article, "rfi-cn")
+
+    text = excerpt(article, match, matcher)
+
+    assert text.startswith("…") and text.endswith("…") and "韩日" in text
+    assert text.strip("…").replace("韩日", "").replace(family, "") == ""
