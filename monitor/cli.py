@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +122,11 @@ def _duration(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    daemon_signals = None
+    if arguments.command == "run" and not arguments.once:
+        # Before the slow imports and the config: a SIGTERM sent while the daemon starts
+        # must stop it. As PID 1 in a container, a signal without a handler is ignored.
+        daemon_signals = _catch_daemon_signals()
     configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
     config_path = getattr(arguments, "config", None) or default_config_path()
     try:
@@ -134,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "check":
             return _check(config)
         if arguments.command == "run":
-            return _run(config, once=arguments.once, dry_run=arguments.dry_run)
+            return _run(
+                config, once=arguments.once, dry_run=arguments.dry_run, signals=daemon_signals
+            )
         if arguments.command == "status":
             return _status(config, as_json=arguments.json)
         if arguments.command == "notify":
@@ -165,10 +174,26 @@ def _check(config: Config) -> int:
     return EXIT_OK
 
 
-def _run(config: Config, *, once: bool, dry_run: bool) -> int:
+def _catch_daemon_signals() -> tuple[threading.Event, threading.Event]:
+    """Install SIGTERM/SIGINT/SIGHUP handlers that only set flags; return (stop, reload)."""
+    stop, reload = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    return stop, reload
+
+
+def _run(
+    config: Config,
+    *,
+    once: bool,
+    dry_run: bool,
+    signals: tuple[threading.Event, threading.Event] | None = None,
+) -> int:
     from monitor.daemon import Monitor
 
-    monitor = Monitor(config, dry_run=dry_run)
+    stop, reload = signals or (None, None)
+    monitor = Monitor(config, dry_run=dry_run, stop_requested=stop, reload_requested=reload)
     try:
         if once:
             monitor.run_once()

@@ -7,6 +7,7 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,20 +15,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from apscheduler.jobstores.base import JobLookupError
+
 from monitor.claims import claim_is_live, new_claimant
 from monitor.config import Config, FeedConfig, load_config
 from monitor.deliver import DeliveryReport, send_due_deliveries, template_chooser
 from monitor.errors import ConfigError, StoreError
 from monitor.fetch import Fetcher
+from monitor.http import Health, HttpEndpoint, Metrics
 from monitor.log import SECRETS
 from monitor.notify import Notifier
 from monitor.pipeline import PollResult, Rules, refresh_feed
+from monitor.sdnotify import ServiceManager
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
 
 # A failing feed waits interval * 2^(errors - 1), but never longer than this.
 MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0
+# The longest wait a feed's ttl / max-age / Expires can impose.
+MAXIMUM_SERVER_HINT_SECONDS = 6 * 3600.0
+# The heartbeat job proves the scheduler runs jobs and the database answers; the systemd
+# watchdog ping and /healthz both depend on it being recent.
+HEARTBEAT_INTERVAL_SECONDS = 10.0
+HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
+# 410 Gone: the publisher says the feed will never come back.
+HTTP_GONE = 410
 # The sender's regular tick; batch releases and retries also wake it at their time.
 SENDER_INTERVAL = timedelta(seconds=10)
 CONFIG_WATCH_INTERVAL_SECONDS = 2.0
@@ -73,6 +86,8 @@ class Monitor:
         *,
         dry_run: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        stop_requested: threading.Event | None = None,
+        reload_requested: threading.Event | None = None,
     ) -> None:
         SECRETS.update(config.secrets)
         self.dry_run = dry_run
@@ -92,8 +107,13 @@ class Monitor:
                     "deliver released_claims=%d note='left by a process that ended'", void
                 )
         self.fetcher = Fetcher()
-        self.stop_requested = threading.Event()
-        self.reload_requested = threading.Event()
+        # The command line may have created these before the slow imports, so a SIGTERM
+        # that arrives while the daemon is starting is not lost (see cli.py).
+        self.stop_requested = stop_requested or threading.Event()
+        self.reload_requested = reload_requested or threading.Event()
+        self.metrics = Metrics()
+        self.service_manager = ServiceManager()
+        self._last_heartbeat: float | None = None  # time.monotonic() of the last one
         self._scheduler = None  # set by run_forever
         self._watched_mtimes = _mtimes(config.source_files)
 
@@ -115,8 +135,16 @@ class Monitor:
             raise
         except Exception as error:  # one feed's bug must never stop the others
             logger.exception("poll feed=%s status=crashed", feed.name)
-            return PollResult(feed.name, ok=False, http_status=None, error=repr(error))
-        _log_poll(result)
+            result = PollResult(feed.name, ok=False, http_status=None, error=repr(error))
+        else:
+            _log_poll(result)
+        self.metrics.record_poll(
+            feed.name,
+            outcome="not_modified" if result.not_modified else "ok" if result.ok else "error",
+            new_articles=result.new_articles,
+            matches=result.matches,
+            elapsed_seconds=result.elapsed_seconds,
+        )
         return result
 
     def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
@@ -170,18 +198,24 @@ class Monitor:
         """Run the scheduler until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        self._install_signal_handlers()
+        if self.stop_requested.is_set():
+            logger.info("stopped before starting")
+            return
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
                 "default": {"type": "threadpool", "max_workers": MAXIMUM_CONCURRENT_POLLS},
                 # Sending never waits behind slow fetches, and vice versa.
                 "sender": {"type": "threadpool", "max_workers": 1},
+                # The heartbeat must not wait behind a slow send or fetch: it measures
+                # whether the scheduler and the database work, nothing else.
+                "heartbeat": {"type": "threadpool", "max_workers": 1},
             },
             # The built-in misfire_grace_time of 1 s silently skips late polls.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._scheduler = scheduler
-        self._install_signal_handlers()
         self._schedule_feeds(self.runtime.config, previous=None)
         scheduler.add_job(
             self._sender_job,
@@ -198,6 +232,15 @@ class Monitor:
             id="config-watcher",
             executor="sender",
         )
+        scheduler.add_job(
+            self._heartbeat_job,
+            "interval",
+            seconds=HEARTBEAT_INTERVAL_SECONDS,
+            id="heartbeat",
+            executor="heartbeat",
+            next_run_time=self.clock(),
+        )
+        http = self._start_http()
         scheduler.start()
         logger.info(
             "started feeds=%d rules=%d channels=%d dry_run=%s",
@@ -206,13 +249,70 @@ class Monitor:
             len(self.runtime.config.channels),
             self.dry_run,
         )
-        while not self.stop_requested.wait(0.5):
-            if self.reload_requested.is_set():
-                self.reload_requested.clear()
-                self.reload()
-        logger.info("stopping: waiting for running polls and sends to finish")
-        scheduler.shutdown(wait=True)
-        logger.info("stopped")
+        self.service_manager.ready(f"watching {len(self.runtime.config.feeds)} feeds")
+        try:
+            while not self.stop_requested.wait(0.5):
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+                if self.service_manager.watchdog_interval_seconds and self.healthy():
+                    # Only real progress keeps systemd's watchdog quiet: a hung scheduler
+                    # or an unreachable database gets the service restarted.
+                    self.service_manager.watchdog()
+        finally:
+            self.service_manager.stopping()
+            logger.info("stopping: waiting for running polls and sends to finish")
+            scheduler.shutdown(wait=True)
+            if http is not None:
+                http.close()
+            logger.info("stopped")
+
+    def healthy(self) -> bool:
+        """True while the scheduler runs jobs and the database answered recently."""
+        scheduler = self._scheduler
+        return (
+            scheduler is not None
+            and scheduler.running
+            and self._last_heartbeat is not None
+            and time.monotonic() - self._last_heartbeat < HEARTBEAT_STALE_SECONDS
+        )
+
+    def health(self) -> Health:
+        """What /healthz reports: healthy or not, and when each feed last succeeded."""
+        statuses = self.store.feed_statuses()
+        successes = [s.state.last_success_at for s in statuses if s.state.last_success_at]
+        return Health(
+            self.healthy(),
+            {
+                "last_successful_poll": max(successes).isoformat() if successes else None,
+                "feeds": len(self.runtime.config.feeds),
+                "failing_feeds": sum(1 for s in statuses if s.state.error),
+            },
+        )
+
+    def _heartbeat_job(self) -> None:
+        try:
+            counts = self.store.delivery_counts()  # the database answers
+        except StoreError as error:
+            logger.error("heartbeat status=store_error error=%r", str(error))
+            return
+        self._last_heartbeat = time.monotonic()
+        self.metrics.set_deliveries(counts)
+        self.service_manager.status(
+            f"watching {len(self.runtime.config.feeds)} feeds; pending {counts['pending']}, "
+            f"held {counts['held']}, failed {counts['failed']}"
+        )
+
+    def _start_http(self) -> HttpEndpoint | None:
+        listen = self.runtime.config.http_listen
+        if not listen:
+            return None
+        return HttpEndpoint(
+            listen,
+            health=self.health,
+            metrics=self.metrics,
+            before_scrape=lambda: self.metrics.set_deliveries(self.store.delivery_counts()),
+        ).start()
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set flags; the main loop acts on them outside signal context.
@@ -221,8 +321,6 @@ class Monitor:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
 
     def _schedule_feeds(self, config: Config, previous: Config | None) -> None:
-        from apscheduler.jobstores.base import JobLookupError
-
         scheduler = self._scheduler
         assert scheduler is not None
         wanted = {feed.name: feed for feed in config.feeds if feed.enabled}
@@ -255,9 +353,20 @@ class Monitor:
         except StoreError as error:
             logger.error("poll feed=%s status=store_error error=%r", feed_name, str(error))
             return
+        scheduler = self._scheduler
+        if result.http_status == HTTP_GONE:
+            logger.warning(
+                "poll feed=%s status=gone http_status=410 polling=stopped "
+                "hint='the publisher removed this feed: delete it from the config'",
+                feed_name,
+            )
+            if scheduler is not None:
+                with contextlib.suppress(JobLookupError):
+                    scheduler.remove_job(f"feed:{feed_name}")
+            self.store.set_next_poll(feed_name, None)
+            return
         delay = next_poll_delay_seconds(feed, result, random.random())
         next_poll_at = self.clock() + timedelta(seconds=delay)
-        scheduler = self._scheduler
         if scheduler is not None and not self.stop_requested.is_set():
             job = scheduler.get_job(f"feed:{feed_name}")
             if job is not None:
@@ -337,11 +446,14 @@ class Monitor:
 
 def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:
     """Given a poll's result, return seconds until the next poll: never sooner than the
-    interval, later when the feed asks (ttl, Retry-After) or keeps failing. Jitter only
-    ever delays."""
+    interval, later when the feed asks (RSS ttl, Cache-Control max-age or Expires, and
+    Retry-After on 429/503) or keeps failing. Jitter only ever delays."""
     delay = feed.interval_seconds
-    if result.ttl_seconds:
-        delay = max(delay, result.ttl_seconds)
+    # A feed's own freshness hints are honoured up to a cap: a CDN answering with a
+    # day-long max-age must not silence a news feed for a day.
+    for hint in (result.ttl_seconds, result.max_age_seconds):
+        if hint:
+            delay = max(delay, min(hint, MAXIMUM_SERVER_HINT_SECONDS))
     if not result.ok:
         backoff = feed.interval_seconds * 2 ** max(result.error_streak - 1, 0)
         delay = max(delay, min(backoff, MAXIMUM_BACKOFF_SECONDS))

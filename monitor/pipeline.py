@@ -72,6 +72,8 @@ class PollResult:
     error_streak: int = 0  # consecutive failed polls, this one included
     retry_after_seconds: float | None = None
     ttl_seconds: float | None = None
+    # How long the server says its answer stays fresh (Cache-Control max-age, Expires).
+    max_age_seconds: float | None = None
     permanent_redirect_to: str | None = None
     elapsed_seconds: float = 0.0
 
@@ -122,6 +124,7 @@ def refresh_feed(
             not_modified=True,
             items=state.last_item_count if state else 0,
             ttl_seconds=state.ttl_seconds if state else None,
+            max_age_seconds=fetched.max_age_seconds,
             elapsed_seconds=time.monotonic() - started,
         )
 
@@ -177,6 +180,7 @@ def refresh_feed(
         deliveries=deliveries,
         baseline=baseline,
         ttl_seconds=parsed.ttl_seconds,
+        max_age_seconds=fetched.max_age_seconds,
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
     )

@@ -13,7 +13,7 @@ import socket
 logger = logging.getLogger(__name__)
 
 
-class Notifier:
+class ServiceManager:
     """Sends state changes to the service manager, if there is one listening."""
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:

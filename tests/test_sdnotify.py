@@ -4,18 +4,18 @@ import os
 import socket
 from pathlib import Path
 
-from monitor.sdnotify import Notifier
+from monitor.sdnotify import ServiceManager
 
 
-def test_notifier_without_notify_socket_does_nothing() -> None:
-    notifier = Notifier(environ={})
+def test_service_manager_without_notify_socket_does_nothing() -> None:
+    notifier = ServiceManager(environ={})
 
     assert not notifier.enabled
     assert notifier.ready("started") is False
     assert notifier.watchdog_interval_seconds is None
 
 
-def test_notifier_sends_ready_and_watchdog_to_socket(tmp_path: Path) -> None:
+def test_service_manager_sends_ready_and_watchdog_to_socket(tmp_path: Path) -> None:
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(path)
@@ -25,7 +25,7 @@ def test_notifier_sends_ready_and_watchdog_to_socket(tmp_path: Path) -> None:
             "WATCHDOG_USEC": "30000000",
             "WATCHDOG_PID": str(os.getpid()),
         }
-        notifier = Notifier(environ=environ)
+        notifier = ServiceManager(environ=environ)
 
         assert notifier.ready("polling 4 feeds")
         assert server.recv(1024) == b"READY=1\nSTATUS=polling 4 feeds"
@@ -34,7 +34,7 @@ def test_notifier_sends_ready_and_watchdog_to_socket(tmp_path: Path) -> None:
     assert notifier.watchdog_interval_seconds == 15.0
 
 
-def test_notifier_with_watchdog_for_another_process_does_not_ping() -> None:
-    notifier = Notifier(environ={"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"})
+def test_service_manager_with_watchdog_for_another_process_does_not_ping() -> None:
+    notifier = ServiceManager(environ={"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"})
 
     assert notifier.watchdog_interval_seconds is None
