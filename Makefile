@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 BENCH_ARGS ?=
 
-.PHONY: run test lint format bench container clean
+.PHONY: run test lint format bench container systemd clean
 
 $(BIN)/news-monitor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,17 @@ format: $(BIN)/news-monitor
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# bench/run.py prints the table (and, unless --quick, bench/rules.py's RuleSet.match table).
 bench: $(BIN)/news-monitor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
-	$(BIN)/python bench/rules.py $(BENCH_ARGS)
 
 # Build the Dockerfile with podman and check the image runs (root; installs podman if needed).
 container:
 	bash .ci/container
+
+# systemd-analyze verify and the unit's security exposure (at most 2.0).
+systemd: $(BIN)/news-monitor
+	bash .ci/systemd
 
 clean:
 	rm -rf $(VENV) state .pytest_cache .ruff_cache

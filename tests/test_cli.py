@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -144,6 +145,21 @@ def test_run_once_with_json_logs_writes_one_object_per_line(tmp_path: Path, writ
     entries = [json.loads(line) for line in result.stderr.splitlines()]
     (poll,) = [entry for entry in entries if entry["message"].startswith("poll ")]
     assert poll["feed"] == "down" and poll["status"] == "error" and poll["level"] == "warning"
+
+
+def test_run_once_under_journald_logs_without_timestamps(tmp_path: Path, write_config):
+    config = write_config(feeds={"down": f"http://127.0.0.1:{closed_port()}/rss"})
+    plain = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
+
+    journald = run_cli(
+        "run", "--once", "--config", str(config), cwd=tmp_path, env={"JOURNAL_STREAM": "8:1234"}
+    )
+
+    timestamp = r"^\d{4}-\d\d-\d\dT"
+    assert all(re.match(timestamp, line) for line in plain.stderr.splitlines())
+    poll_lines = [line for line in journald.stderr.splitlines() if "poll feed=down" in line]
+    assert poll_lines and not any(re.match(timestamp, line) for line in poll_lines)
+    assert poll_lines[0].startswith("WARNING monitor.daemon: poll feed=down status=error")
 
 
 def test_run_once_with_unusable_database_exits_one(tmp_path: Path, write_config) -> None:
