@@ -117,6 +117,9 @@ class Config:
     secrets: frozenset[str] = frozenset()
     # The main file and every rules file, for reload on change.
     source_files: tuple[Path, ...] = ()
+    # `retention:`: articles first seen longer ago than this lose their bodies (their
+    # identity keys stay, so they never come back as new); None keeps everything.
+    retention_seconds: float | None = None
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((channel for channel in self.channels if channel.name == name), None)
@@ -548,6 +551,7 @@ def _build_config(
         http_listen=model.http.listen if model.http else None,
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(source.path.resolve() for source, _ in rules_by_source)),
+        retention_seconds=model.retention,
     )
 
 

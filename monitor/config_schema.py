@@ -45,6 +45,9 @@ DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
 DEFAULT_RETRY_BASE_SECONDS = 30.0
 DEFAULT_RETRY_CAP_SECONDS = 3600.0
 DEFAULT_DELIVERY_ATTEMPTS = 10
+# The shortest `retention:` accepted: old articles are pruned once a day, so a shorter
+# retention could not be kept anyway.
+MIN_RETENTION_SECONDS = 86400.0
 
 
 # ------------------------------------------------------------------ durations and sizes
@@ -319,6 +322,16 @@ Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at lea
 Jitter = Annotated[float, PlainValidator(parse_duration)]
 PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
 ByteSize = Annotated[int, PlainValidator(_check_byte_size)]
+Retention = Annotated[
+    float,
+    PlainValidator(
+        _duration_at_least(
+            MIN_RETENTION_SECONDS,
+            "must be at least 1d (old articles are pruned once a day); leave the key out "
+            "to keep every article",
+        )
+    ),
+]
 Count = Annotated[int, PlainValidator(_check_count)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
@@ -427,6 +440,7 @@ class MainFileSchema(StrictSchema):
     rules: list[RuleSchema] | None = None
     delivery: DeliverySchema | None = None
     http: HttpSchema | None = None
+    retention: Retention | None = None
 
 
 class RulesFileSchema(StrictSchema):

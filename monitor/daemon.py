@@ -41,6 +41,9 @@ HEARTBEAT_INTERVAL_SECONDS = 10.0
 HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
 # 410 Gone: the publisher says the feed will never come back.
 HTTP_GONE = 410
+# Pruning old articles (retention:) runs once a day, the first time soon after start.
+RETENTION_INTERVAL_SECONDS = 86400.0
+RETENTION_FIRST_DELAY_SECONDS = 60.0
 # The sender's regular tick; batch releases and retries also wake it at their time.
 SENDER_INTERVAL = timedelta(seconds=10)
 CONFIG_WATCH_INTERVAL_SECONDS = 2.0
@@ -176,6 +179,7 @@ class Monitor:
         for feed in feeds:
             self.store.set_next_poll(feed.name, None)
         delivery = self.send_due(ignore_backoff=True)
+        self.prune()
         counts = self.store.delivery_counts(self.clock())
         logger.info(
             "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
@@ -240,6 +244,13 @@ class Monitor:
             executor="heartbeat",
             next_run_time=self.clock(),
         )
+        scheduler.add_job(
+            self._retention_job,
+            "interval",
+            seconds=RETENTION_INTERVAL_SECONDS,
+            id="retention",
+            next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
+        )
         http = self._start_http()
         scheduler.start()
         logger.info(
@@ -289,6 +300,26 @@ class Monitor:
                 "failing_feeds": sum(1 for s in statuses if s.state.error),
             },
         )
+
+    def prune(self) -> None:
+        """Empty the bodies of articles older than `retention` (identity keys stay, so an
+        old article never comes back as new) and drop finished old deliveries."""
+        retention_seconds = self.runtime.config.retention_seconds
+        if not retention_seconds or self.dry_run:
+            return
+        report = self.store.prune_articles(self.clock() - timedelta(seconds=retention_seconds))
+        logger.info(
+            "retention pruned_articles=%d removed_deliveries=%d removed_hits=%d",
+            report.articles_pruned,
+            report.deliveries_removed,
+            report.hits_removed,
+        )
+
+    def _retention_job(self) -> None:
+        try:
+            self.prune()
+        except StoreError as error:
+            logger.error("retention status=store_error error=%r", str(error))
 
     def _heartbeat_job(self) -> None:
         try:

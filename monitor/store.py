@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Index, UniqueConstraint, event, func, insert, inspect, text
+from sqlalchemy import Index, UniqueConstraint, delete, event, exists, func, insert, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor.errors import StoreError
@@ -63,6 +64,16 @@ class FeedStateRow(SQLModel, table=True):
 
 class ArticleRow(SQLModel, table=True):
     __tablename__ = "article"
+    __table_args__ = (
+        # What retention has yet to prune, oldest first: pruned rows leave the index, so a
+        # daily prune reads only what it changes.
+        Index(
+            "ix_article_unpruned_first_seen",
+            "first_seen_at",
+            sqlite_where=text("pruned_at IS NULL"),
+            postgresql_where=text("pruned_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     first_feed: str = Field(max_length=200)
@@ -79,6 +90,9 @@ class ArticleRow(SQLModel, table=True):
     content_hash: str = Field(default="", max_length=64)
     # Recorded by a feed's first (baseline) poll: such an article never alerts.
     baseline: bool = False
+    # When retention emptied its summary and content (Store.prune_articles). Its keys stay,
+    # so it is never new again; edits to it are ignored, so it never alerts again either.
+    pruned_at: datetime | None = None
 
 
 class ArticleKeyRow(SQLModel, table=True):
@@ -245,6 +259,16 @@ class DeliveryArticle:
 
 
 @dataclass(frozen=True)
+class PruneReport:
+    """What one Store.prune_articles() run changed."""
+
+    articles_pruned: int = 0  # articles whose summary and content were emptied
+    deliveries_removed: int = 0  # sent or failed deliveries that carried only pruned articles
+    delivery_items_removed: int = 0  # the (hit, channel) rows of those deliveries
+    hits_removed: int = 0  # rule hits of pruned articles that no delivery carries any more
+
+
+@dataclass(frozen=True)
 class DueDelivery:
     delivery_id: int
     rule_name: str
@@ -332,6 +356,7 @@ class Store:
         try:
             self._set_legacy_deliveries_aside()
             SQLModel.metadata.create_all(self.engine)
+            self._add_missing_columns()
             self._move_legacy_deliveries()
         except (SQLAlchemyError, OSError) as error:
             raise StoreError(f"cannot use database: {_describe(error)}") from error
@@ -348,6 +373,41 @@ class Store:
             connection.exec_driver_sql(f"ALTER TABLE delivery RENAME TO {LEGACY_DELIVERY_TABLE}")
             # Index names are per schema: free the one the current table would reuse.
             connection.exec_driver_sql("DROP INDEX IF EXISTS ix_delivery_status_due")
+
+    def _add_missing_columns(self) -> None:
+        """create_all adds missing tables, not columns: give the tables of a database made
+        by an earlier version the columns (and indexes) added since. A new column must be
+        nullable (its existing rows get NULL). Inspection and change share one write
+        transaction (BEGIN IMMEDIATE on SQLite), so two processes starting at once cannot
+        both add a column; PostgreSQL has IF NOT EXISTS for the same purpose."""
+        with self.engine.begin() as connection:
+            dialect = connection.dialect
+            quote = dialect.identifier_preparer.quote
+            inspector = inspect(connection)
+            for table in SQLModel.metadata.sorted_tables:
+                if not inspector.has_table(table.name):
+                    continue
+                present = {column["name"] for column in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    if not column.nullable:
+                        raise StoreError(
+                            f"cannot add column {table.name}.{column.name} to an existing "
+                            "table: it is NOT NULL"
+                        )
+                    guard = "IF NOT EXISTS " if dialect.name == "postgresql" else ""
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {quote(table.name)} ADD COLUMN {guard}"
+                        f"{quote(column.name)} {column.type.compile(dialect=dialect)}"
+                    )
+                    logger.warning(
+                        "store migrated=column table=%s column=%s", table.name, column.name
+                    )
+                indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+                for index in table.indexes:
+                    if index.name not in indexes:
+                        connection.execute(CreateIndex(index, if_not_exists=True))
 
     def _move_legacy_deliveries(self) -> None:
         """Copy the renamed table's rows (each an alert of one article) and drop it."""
@@ -694,6 +754,146 @@ class Store:
                 for row in rows
             ]
 
+    # --- retention ----------------------------------------------------------------------
+
+    def prune_articles(self, older_than: datetime, *, batch_size: int = 1000) -> PruneReport:
+        """Given a time, empty the summary and content of every article first seen before
+        it, and delete the delivery history that only concerned such articles. Return
+        what was changed; a second run with the same time changes nothing.
+
+        Kept: each article's row (title, link, published time, content hash; so `status`,
+        `rules test` and pending alerts can still name it), its identity keys and its feed
+        links, so it is never new again; every pending or held delivery with its hits.
+        Deleted: sent and failed deliveries created before the time that carried only
+        pruned articles (with their items), then the rule hits of pruned articles that no
+        delivery carries any more.
+
+        Works in batches of `batch_size` rows, each its own short transaction, so pollers
+        and senders wait at most one batch; nothing is vacuumed (SQLite reuses the pages
+        freed). Raise StoreError if the database fails (batches done so far stay done).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        now = datetime.now(UTC)
+        articles = 0
+        while True:
+            with self.transaction() as transaction:
+                pruned = self._prune_article_batch(transaction.session, older_than, now, batch_size)
+            articles += pruned
+            if pruned < batch_size:
+                break
+        deliveries = items = 0
+        after = 0
+        while True:
+            with self.transaction() as transaction:
+                removed_ids, removed_items = self._remove_delivery_batch(
+                    transaction.session, older_than, after, batch_size
+                )
+            deliveries += len(removed_ids)
+            items += removed_items
+            if len(removed_ids) < batch_size:
+                break
+            after = removed_ids[-1]
+        hits = 0
+        after = 0
+        while True:
+            with self.transaction() as transaction:
+                removed_ids = self._remove_hit_batch(transaction.session, after, batch_size)
+            hits += len(removed_ids)
+            if len(removed_ids) < batch_size:
+                break
+            after = removed_ids[-1]
+        return PruneReport(
+            articles_pruned=articles,
+            deliveries_removed=deliveries,
+            delivery_items_removed=items,
+            hits_removed=hits,
+        )
+
+    @staticmethod
+    def _prune_article_batch(
+        session: Session, older_than: datetime, now: datetime, batch_size: int
+    ) -> int:
+        """Empty the bodies of up to batch_size unpruned articles first seen before
+        older_than, oldest first; return how many."""
+        if session.get_bind().dialect.name == "postgresql":
+            # The same lock upsert_articles holds (see _serialise_identity): a poll that
+            # is deciding whether an article was edited finishes before it is pruned.
+            session.exec(
+                text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=IDENTITY_LOCK_KEY)
+            )
+        batch = (
+            select(ArticleRow.id)
+            .where(col(ArticleRow.pruned_at).is_(None))
+            .where(col(ArticleRow.first_seen_at) < older_than)
+            .order_by(col(ArticleRow.first_seen_at))
+            .limit(batch_size)
+        )
+        result = session.exec(
+            update(ArticleRow)
+            .where(col(ArticleRow.id).in_(batch.scalar_subquery()))
+            .values(summary="", content="", pruned_at=now)
+        )
+        return result.rowcount
+
+    @staticmethod
+    def _remove_delivery_batch(
+        session: Session, older_than: datetime, after_id: int, batch_size: int
+    ) -> tuple[list[int], int]:
+        """Delete up to batch_size finished deliveries (sent or failed) created before
+        older_than whose every article is pruned, with their items, from after_id on.
+        Return their ids (ascending) and how many items went with them."""
+        carries_unpruned = exists(
+            select(DeliveryItemRow.hit_id)
+            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryItemRow.hit_id)
+            .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
+            .where(col(DeliveryItemRow.delivery_id) == DeliveryRow.id)
+            .where(col(ArticleRow.pruned_at).is_(None))
+        )
+        ids = list(
+            session.exec(
+                select(DeliveryRow.id)
+                .where(col(DeliveryRow.id) > after_id)
+                .where(col(DeliveryRow.status).in_((SENT, FAILED)))
+                .where(col(DeliveryRow.created_at) < older_than)
+                .where(~carries_unpruned)
+                .order_by(col(DeliveryRow.id))
+                .limit(batch_size)
+                # PostgreSQL: a failed delivery put back to pending meanwhile is skipped.
+                .with_for_update()
+            ).all()
+        )
+        if not ids:
+            return [], 0
+        items = session.exec(
+            delete(DeliveryItemRow).where(col(DeliveryItemRow.delivery_id).in_(ids))
+        ).rowcount
+        session.exec(delete(DeliveryRow).where(col(DeliveryRow.id).in_(ids)))
+        return ids, items
+
+    @staticmethod
+    def _remove_hit_batch(session: Session, after_id: int, batch_size: int) -> list[int]:
+        """Delete up to batch_size rule hits of pruned articles that no delivery carries,
+        from after_id on; return their ids (ascending). A pruned article is never matched
+        again, so its hits are no longer needed to keep a rule from notifying twice."""
+        carried = exists(
+            select(DeliveryItemRow.hit_id).where(col(DeliveryItemRow.hit_id) == RuleHitRow.id)
+        )
+        ids = list(
+            session.exec(
+                select(RuleHitRow.id)
+                .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
+                .where(col(RuleHitRow.id) > after_id)
+                .where(col(ArticleRow.pruned_at).is_not(None))
+                .where(~carried)
+                .order_by(col(RuleHitRow.id))
+                .limit(batch_size)
+            ).all()
+        )
+        if ids:
+            session.exec(delete(RuleHitRow).where(col(RuleHitRow.id).in_(ids)))
+        return ids
+
     def article_count(self) -> int:
         with self._reading() as session:
             return session.exec(select(func.count()).select_from(ArticleRow)).one()
@@ -879,9 +1079,11 @@ class StoreTransaction:
         stored = {
             article_id: (content_hash, baseline)
             for article_id, content_hash, baseline in self.session.exec(
-                select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.baseline).where(
-                    col(ArticleRow.id).in_({article_id for article_id, _ in items})
-                )
+                select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.baseline)
+                .where(col(ArticleRow.id).in_({article_id for article_id, _ in items}))
+                # A pruned article is past retention: its rule hits may be gone, so
+                # matching an edit of it again could notify a rule a second time.
+                .where(col(ArticleRow.pruned_at).is_(None))
             ).all()
         }
         changes = []

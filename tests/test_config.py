@@ -486,6 +486,8 @@ def test_load_config_with_misspelt_key_suggests_the_right_one(tmp_path: Path) ->
         ("delivery:\n  attempts: 0\n", 7, "delivery.attempts", "must be at least 1"),
         ("delivery:\n  retry_base: 2h\n", 6, "delivery", "retry_cap must not be below"),
         ("database: monitor.db\n", 6, "database", "expected a database URL"),
+        ("retention: soon\n", 6, "retention", "'soon' is not a duration"),
+        ("retention: 12h\n", 6, "retention", "must be at least 1d"),
     ],
 )
 def test_load_config_with_wrong_value_reports_line_and_key_path(
@@ -543,6 +545,13 @@ def test_load_config_with_bad_feed_setting_reports_its_line(
 def test_load_config_with_interval_of_one_second_accepts_it(tmp_path: Path) -> None:
     config = load_config(minimal_main(tmp_path, "defaults: {interval: 1s}\n"), environ={})
     assert config.feeds[0].interval_seconds == 1.0
+
+
+def test_load_config_with_retention_returns_seconds_and_without_it_none(tmp_path: Path) -> None:
+    kept = load_config(minimal_main(tmp_path / "a", "retention: 90d\n"), environ={})
+    forever = load_config(minimal_main(tmp_path / "b"), environ={})
+
+    assert (kept.retention_seconds, forever.retention_seconds) == (90 * 86400.0, None)
 
 
 def test_load_config_with_feed_without_url_reports_missing_key_at_item(tmp_path: Path) -> None:

@@ -373,3 +373,26 @@ def test_excerpt_around_hit_never_splits_an_emoji_sequence() -> None:
 
     assert text.startswith("…") and text.endswith("…") and "韩日" in text
     assert text.strip("…").replace("韩日", "").replace(family, "") == ""
+
+
+def test_run_once_with_retention_prunes_old_bodies_and_never_realerts(
+    server, hook, make_monitor
+) -> None:
+    clock = Clock()
+    item = _korean_item(17)
+    server.add_feed("/cn", rss([item]))
+    monitor = make_monitor(
+        feeds={"rfi-cn": {"url": server.url("/cn"), "notify_existing": True, "max_age": "30d"}},
+        retention="1d",
+        clock=clock,
+    )
+    monitor.run_once()
+    assert len(hook.requests) == 1
+    clock.advance(2 * 86400)
+
+    monitor.run_once()  # polls (nothing new), sends, then prunes
+    monitor.run_once()  # polls the same item again, now pruned
+
+    ((article, _),) = list(monitor.store.stored_articles(None))
+    assert article.summary == "" and article.title == item.title
+    assert len(hook.requests) == 1  # the pruned article is still known: no second alert
