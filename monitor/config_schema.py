@@ -288,7 +288,12 @@ def _check_quiet_hours(text: str) -> str:
     return text
 
 
+DEFAULT_HTTP_LISTEN = "127.0.0.1:9464"
+
+
 def _check_listen(text: str) -> str:
+    if text.strip().isdigit():  # a bare port listens on the loopback address
+        text = f"127.0.0.1:{text.strip()}"
     host, colon, port = text.rpartition(":")
     if not colon or not port.isdigit() or int(port) > 65535:
         raise ValueError('expected "host:port", such as "127.0.0.1:9464"')
@@ -426,7 +431,8 @@ class DeliverySchema(StrictSchema):
 
 
 class HttpSchema(StrictSchema):
-    listen: Listen
+    # Local only unless the operator says otherwise: metrics and health are not for the world.
+    listen: Listen = DEFAULT_HTTP_LISTEN
 
 
 class MainFileSchema(StrictSchema):

@@ -1054,3 +1054,15 @@ def test_load_config_with_bad_url_in_channel_list_reports_it_where_written(
         f"{path}:10: channels.desk.urls[1]: not a valid Telegram URL (tgram://)",
         f"{path}:11: channels.solo: not a valid Telegram URL (tgram://)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("http", "listen"),
+    [("http: {}", "127.0.0.1:9464"), ("http: {listen: '9000'}", "127.0.0.1:9000"), ("", None)],
+)
+def test_load_config_http_listen_defaults_to_loopback(
+    tmp_path: Path, http: str, listen: str | None
+) -> None:
+    path = minimal_main(tmp_path, http + "\n")
+
+    assert load_config(path).http_listen == listen
