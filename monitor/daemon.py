@@ -176,8 +176,7 @@ class Monitor:
         workers = max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
             polls = tuple(pool.map(self.poll, feeds))
-        for feed in feeds:
-            self.store.set_next_poll(feed.name, None)
+        self.store.clear_next_polls([feed.name for feed in feeds])
         delivery = self.send_due(ignore_backoff=True)
         self.prune()
         counts = self.store.delivery_counts(self.clock())
