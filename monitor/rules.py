@@ -46,6 +46,7 @@ reload.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from bisect import bisect_left
@@ -486,7 +487,7 @@ class RuleSet:
         for atom in rule.positive_atoms:
             for field in atom.fields or ():
                 if field not in texts:
-                    texts[field] = normalize_with_offsets(article.field_text(field))
+                    texts[field] = _normalised_with_offsets(article.field_text(field))
                 normalised = texts[field][0]
                 for start, end, written in _explain_atom(
                     atom, normalised, self._regexes, self._regex_time_limit_seconds
@@ -789,6 +790,13 @@ def near_spans(text: str, near: Near) -> tuple[list[Span], list[Span]]:
     kept_left = [span for span in left if _first_near([span], right, within) is not None]
     kept_right = [span for span in right if _first_near([span], left, within) is not None]
     return kept_left, kept_right
+
+
+@functools.lru_cache(maxsize=64)
+def _normalised_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+    # explain() runs once per hit, so the fields of one article are asked for again for
+    # every rule it matches; normalising with offsets is the costly part.
+    return normalize_with_offsets(text)
 
 
 def _explain_atom(
