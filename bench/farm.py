@@ -1,18 +1,53 @@
-"""A local feed farm: N deterministic RFI-style Chinese feeds of M items each, with ETag,
-Last-Modified and 304 answers, served by a threaded HTTP server on 127.0.0.1:0."""
+"""A local feed farm: N deterministic RFI-style Chinese feeds of M items each, served over
+HTTP/1.1 on 127.0.0.1 with ETag, Last-Modified, 304 answers and gzip; plus a webhook
+receiver that counts alerts (none lost, none twice) and a `/burst/N` feed of N items that
+one rule matches (the delivery scenario).
+
+In a process of its own, so that the benchmark's measuring process stays small (a child's
+peak RSS as wait4 reports it includes its parent's at the time of the fork):
+
+    with FarmProcess(feeds=1000, items=30) as farm:
+        farm.url(0)                      # http://127.0.0.1:PORT/feed/0
+        farm.publish(0.1, 3)             # 10% of the feeds gain 3 new items
+        farm.reset_feeds()               # back to the initial documents, bit for bit
+        farm.stats()                     # requests by status since reset_stats()
+        farm.hook_url("ours")            # json://127.0.0.1:PORT/hook/ours (Apprise)
+        farm.hook("ours")                # {"keys": [...], "first": t, "last": t}
+
+    .venv/bin/python bench/farm.py --serve --feeds 100   # standalone, prints its port
+
+Every item carries one of 200 made-up names (corpus().entities) and, now and then, a topic sentence
+(SENTENCES); `farm_rules()` gives 20 list-form rules over them that a naive `in` loop
+evaluates exactly as news-monitor does, so both must alert the same (rule, item) pairs.
+The text uses only characters that NFKC and OpenCC t2s leave alone, for the same reason.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import functools
+import gzip
 import hashlib
+import json
 import random
+import re
+import subprocess
+import sys
 import threading
+import time
+import unicodedata
+import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
+from urllib.parse import parse_qs, quote, urlsplit
 from xml.sax.saxutils import escape
 
-# Sentences in the register of RFI's Chinese service, recombined per item.
+# Sentences in the register of RFI's Chinese service (bench/rules.py uses them too).
 SENTENCES = (
     "韩日两国时隔9年重启副外长战略对话会议，共商加强双边关系、地区及全球问题合作方案。",
     "韩国政府3月发布二战强征劳工索赔问题解法推动韩日关系恢复正常。",
@@ -27,68 +62,404 @@ SENTENCES = (
     "半导体出口管制措施升级，荷兰与日本相继收紧对华芯片设备出口。",
     "俄罗斯与乌克兰冲突进入第三年，欧洲各国继续向基辅提供军事援助。",
 )
+TOPIC_SHARE = 0.3  # share of items whose body carries one of SENTENCES
+ENTITY_COUNT = 200  # each item names one of them
+BURST_WORD = "基准快讯"  # in every /burst/ item's title, and in no other item
+SECTION = quote("亚洲")  # RFI links carry the section, percent-encoded
+IMAGE = "https://s.rfi.fr/media/display/{0}/w:1280/p:16x9/{0}.jpg"
+SHARE = (
+    '<div><div>分享 :</div><div><a href="https://www.facebook.com/dialog/share?app_id='
+    '113191652055439&amp;href={0}&amp;locale=zh_CN" target="_blank" rel="noopener nofollow">'
+    '<span></span></a><a href="whatsapp://send?text={0}" target="_blank" rel="noopener '
+    'nofollow"><span></span></a><a href="https://web.whatsapp.com/send?text={0}" '
+    'target="_blank" rel="noopener nofollow"><span></span></a><a href="https://x.com/intent/'
+    'tweet?url={0}&amp;via=RFI_Cn&amp;related=RFI_Cn&amp;lang=zh-cn" target="_blank" '
+    'rel="noopener nofollow"><span></span></a></div></div>'
+)
+
+
+def _invariant(char: str) -> bool:
+    return unicodedata.normalize("NFKC", char) == char and char.casefold() == char
+
+
+def _common_characters() -> str:
+    """GB2312 level 1 (the 3,755 most common hanzi), less those OpenCC t2s would change."""
+    level_one = "".join(
+        bytes((row, cell)).decode("gb2312")
+        for row in range(0xB0, 0xD8)
+        for cell in range(0xA1, 0xFF)
+        if (row, cell) < (0xD7, 0xFA)
+    )
+    try:
+        import opencc
+
+        folded = opencc.OpenCC("t2s").convert(level_one)
+    except (ImportError, RuntimeError):  # no OpenCC: keep them all (rare mismatches)
+        folded = level_one
+    if len(folded) != len(level_one):
+        return level_one
+    return "".join(a for a, b in zip(level_one, folded, strict=True) if a == b and _invariant(a))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    common: str  # characters that filler text and names are made of
+    frequent: str  # those of SENTENCES: 65% of filler characters
+    clauses: tuple[str, ...]  # filler clauses, 8-24 characters each
+    entities: tuple[str, ...]  # made-up names of 3 characters; each item names one
+
+
+@functools.cache
+def corpus() -> Corpus:
+    """The generated text, made on first use (it loads OpenCC: the measuring process, which
+    only drives the farm, never needs it and stays small)."""
+    common = _common_characters()
+    frequent = "".join(
+        sorted({c for s in SENTENCES for c in s if "\u4e00" <= c <= "\u9fff" and c in common})
+    )
+    entities = tuple(
+        "".join(random.Random(1_000 + index).choices(common, k=3)) for index in range(ENTITY_COUNT)
+    )
+    return Corpus(common, frequent, _make_clauses(common, frequent, 4_000), entities)
+
+
+def _make_clauses(common: str, frequent: str, count: int, seed: int = 5) -> tuple[str, ...]:
+    """Filler clauses: 65% of characters from the frequent ones, the rest from the common."""
+    generator = random.Random(seed)
+    clauses = []
+    for _ in range(count):
+        chars = [
+            generator.choice(frequent) if generator.random() < 0.65 else generator.choice(common)
+            for _ in range(generator.randint(8, 24))
+        ]
+        clauses.append("".join(chars) + generator.choice("，，，。"))
+    return tuple(clauses)
+
+
+def farm_rules() -> list[dict]:
+    """The 20 rules of the farm scenarios, YAML-ready (without `notify`). List form only,
+    CJK only, so a naive `in` loop evaluates them exactly as news-monitor does. About one
+    new item in five matches one of them."""
+    entities = corpus().entities
+    rules: list[dict] = [{"name": f"entity-{k}", "any": [entities[k]]} for k in range(15)]
+    rules += [
+        {"name": "korea-japan", "any": ["韩日", "日韩"]},
+        {"name": "forced-labour", "any": ["强征劳工", "强制劳动"], "none": ["体育"]},
+        {"name": "taiwan-pla", "all": ["台湾", "解放军"]},
+        {"name": "chips", "any": ["半导体", "芯片"], "none": ["体育"]},
+        {"name": "ukraine-war", "any": ["乌克兰"], "all": ["战争"]},
+    ]
+    return rules
+
+
+def rule_matches(rule: dict, text: str) -> bool:
+    """The naive evaluation of one list-form rule: `in` over the text."""
+    return (
+        (not rule.get("any") or any(term in text for term in rule["any"]))
+        and all(term in text for term in rule.get("all", ()))
+        and not any(term in text for term in rule.get("none", ()))
+    )
+
+
+def item_link(feed_index: int, item_index: int) -> str:
+    return f"https://www.rfi.fr/cn/{SECTION}/20260105-bench-{feed_index}-{item_index}"
 
 
 def item_xml(feed_index: int, item_index: int, published: datetime) -> str:
+    """One RSS item in the shape of RFI's: an HTML description with a date, an image, a
+    bold lead, four paragraphs and a block of share links (about 4 KB escaped)."""
     generator = random.Random(feed_index * 100_003 + item_index)
-    paragraphs = "".join(
-        f"<p>{escape(''.join(generator.choices(SENTENCES, k=4)))}</p>" for _ in range(6)
+    clauses = corpus().clauses
+    entity = corpus().entities[generator.randrange(ENTITY_COUNT)]
+    paragraphs = [generator.choices(clauses, k=10) for _ in range(4)]
+    paragraphs[generator.randrange(4)].insert(generator.randrange(10), entity + "表示，")
+    if generator.random() < TOPIC_SHARE:
+        topic = generator.choice(SENTENCES)
+        paragraphs[generator.randrange(4)].insert(generator.randrange(10), topic)
+    lead = "".join(generator.choices(clauses, k=3))
+    title = lead[:18].rstrip("，。")
+    link = item_link(feed_index, item_index)
+    image = IMAGE.format(f"{generator.getrandbits(128):032x}")
+    html = (
+        f'<div>{published:%d/%m/%Y - %H:%M}</div><img src="{image}">'
+        f"<p><strong>{lead}</strong></p><div>"
+        + "".join(f"<p>{''.join(paragraph)}</p>" for paragraph in paragraphs)
+        + "<div data-selfpromo-newsletter></div></div>"
+        + SHARE.format(quote(link, safe=""))
     )
-    title = generator.choice(SENTENCES)[:24]
-    link = f"https://www.rfi.fr/cn/bench/{feed_index}-{item_index}"
     return (
-        f"<item><title>{escape(title)} {feed_index}-{item_index}</title>"
-        f"<link>{link}</link>"
-        f'<guid isPermaLink="false">bench-{feed_index}-{item_index}</guid>'
+        f"<item><title>{escape(title)}</title><link>{link}</link>"
+        f'<guid isPermaLink="false">https://www.rfi.fr/cn/bench-{feed_index}-{item_index}</guid>'
         f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
-        f"<category>亚洲</category>"
-        f"<description>{escape(paragraphs)}</description></item>"
+        f"<category>亚洲</category><description>{escape(html)}</description></item>"
     )
+
+
+def _channel(title: str, body: str, now: datetime) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{title}</title><link>https://www.rfi.fr/cn/</link>"
+        f"<description>{title}</description><language>zh</language>"
+        f"<lastBuildDate>{format_datetime(now, usegmt=True)}</lastBuildDate>"
+        f"{body}</channel></rss>"
+    ).encode()
 
 
 def feed_xml(feed_index: int, items: int, first_item: int, now: datetime) -> bytes:
+    """Items first_item .. first_item + items - 1, the newest first (item i was published
+    i minutes before `now`; publish() adds items of negative index)."""
     body = "".join(
         item_xml(feed_index, index, now - timedelta(minutes=index))
         for index in range(first_item, first_item + items)
     )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-        f"<title>RFI bench {feed_index}</title><link>https://www.rfi.fr/cn/</link>"
-        f"<description>bench</description>{body}</channel></rss>"
-    ).encode()
+    return _channel(f"RFI - 中文 bench {feed_index}", body, now)
+
+
+def burst_xml(count: int, now: datetime) -> bytes:
+    """A feed of `count` short items, each with BURST_WORD in its title."""
+    items = []
+    for index in range(count):
+        generator = random.Random(7_000_000 + index)
+        text = "".join(generator.choices(corpus().clauses, k=6))
+        published = now - timedelta(seconds=index)
+        items.append(
+            f"<item><title>{BURST_WORD} {index}</title>"
+            f"<link>https://www.rfi.fr/cn/{SECTION}/20260105-burst-{index}</link>"
+            f'<guid isPermaLink="false">burst-{index}</guid>'
+            f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
+            f"<description>{escape(f'<p>{text}</p>')}</description></item>"
+        )
+    return _channel("RFI bench burst", "".join(items), now)
+
+
+_KEY_ID = re.compile(r"(bench-\d+--?\d+|burst-\d+)")  # publish() adds items -1, -2...
+_KEY_RULE = re.compile(r"^\[([^\]]*)\]")
+
+
+def alert_key(title: str, message: str) -> str:
+    """`rule|item id` of an alert: from the title "[rule] ..." and the link in the body."""
+    rule = match.group(1) if (match := _KEY_RULE.match(title or "")) else "?"
+    found = _KEY_ID.search(message or "") or _KEY_ID.search(title or "")
+    return f"{rule}|{found.group(1) if found else '?'}"
+
+
+class _Document:
+    __slots__ = ("body", "etag", "gzipped", "last_modified")
+
+    def __init__(self, body: bytes, last_modified: datetime) -> None:
+        self.body = body
+        self.gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+        self.etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        self.last_modified = last_modified
 
 
 class FeedFarm:
-    """`with FeedFarm(feeds=100, items=30) as farm: farm.url(i)`; farm.publish(fraction, n)
-    adds n new items to that fraction of the feeds."""
+    """The server itself, in this process: `with FeedFarm(100, 30) as farm: farm.url(0)`."""
 
-    def __init__(self, feeds: int, items: int) -> None:
+    def __init__(self, feeds: int, items: int, *, use_gzip: bool = True, port: int = 0) -> None:
         self.feed_count = feeds
         self.items = items
-        self.now = datetime.now(UTC)
-        self._first_item = [0] * feeds
-        self._bodies: list[tuple[bytes, str]] = []
+        self.use_gzip = use_gzip
+        # Whole seconds: HTTP dates have no fraction, and If-Modified-Since compares them.
+        self.now = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
-        for index in range(feeds):
-            self._bodies.append(self._render(index))
+        self._first_item = [0] * feeds
+        self._initial = [self._render(index, 0, self.now) for index in range(feeds)]
+        self._documents = list(self._initial)
+        self._bursts: dict[int, _Document] = {}
+        self._last_publish = self.now
+        self._stats: dict[str, int] = {}
+        self._hooks: dict[str, dict] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 128
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def _render(self, index: int, first_item: int, modified: datetime) -> _Document:
+        return _Document(feed_xml(index, self.items, first_item, self.now), modified)
+
+    # --- state changes ----------------------------------------------------------------
+
+    def publish(self, fraction: float, new_items: int) -> int:
+        """Give the first `fraction` of the feeds `new_items` new items each (the oldest
+        fall out of the window); return how many feeds changed."""
+        changed = round(self.feed_count * fraction)
+        with self._lock:
+            modified = max(
+                datetime.now(UTC).replace(microsecond=0), self._last_publish + timedelta(seconds=1)
+            )
+            self._last_publish = modified
+        for index in range(changed):
+            self._first_item[index] -= new_items
+            document = self._render(index, self._first_item[index], modified)
+            with self._lock:
+                self._documents[index] = document
+        return changed
+
+    def reset_feeds(self) -> None:
+        """Serve the initial documents again (same bytes, ETags and Last-Modified)."""
+        with self._lock:
+            self._first_item = [0] * self.feed_count
+            self._documents = list(self._initial)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = {}
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._stats)
+
+    def hook(self, label: str) -> dict:
+        with self._lock:
+            record = self._hooks.get(label, {"keys": [], "first": None, "last": None})
+            return {"keys": list(record["keys"]), "first": record["first"], "last": record["last"]}
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        with self._lock:
+            self._stats[key] = self._stats.get(key, 0) + amount
+
+    def _burst(self, count: int) -> _Document:
+        with self._lock:
+            document = self._bursts.get(count)
+        if document is None:
+            document = _Document(burst_xml(count, self.now), self.now)
+            with self._lock:
+                self._bursts[count] = document
+        return document
+
+    def _record_alert(self, label: str, body: bytes) -> None:
+        try:
+            payload = json.loads(body)
+            key = alert_key(str(payload.get("title", "")), str(payload.get("message", "")))
+        except (ValueError, AttributeError):
+            key = "?|unparsable"
+        moment = time.time()
+        with self._lock:
+            record = self._hooks.setdefault(label, {"keys": [], "first": None, "last": None})
+            record["keys"].append(key)
+            record["first"] = record["first"] or moment
+            record["last"] = moment
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         farm = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            counted = False  # this connection has been counted (admin calls are not)
+
+            def _count_connection(self) -> None:
+                # Feed and hook requests per TCP connection: a client that reuses its
+                # connections opens few.
+                if not self.counted:
+                    self.counted = True
+                    farm._count("connections")
+
             def do_GET(self) -> None:
-                index = int(self.path.strip("/").split("/")[-1])
-                with farm._lock:
-                    body, etag = farm._bodies[index]
-                if self.headers.get("If-None-Match") == etag:
+                parts = urlsplit(self.path)
+                segments = parts.path.strip("/").split("/")
+                try:
+                    if segments[0] == "feed":
+                        document = farm._documents[int(segments[1])]
+                    elif segments[0] == "burst":
+                        document = farm._burst(int(segments[1]))
+                    elif segments[0] == "_admin" and segments[1] == "stats":
+                        return self._json(farm.stats())
+                    elif segments[0] == "_admin" and segments[1] == "rules":
+                        return self._json(farm_rules())
+                    elif segments[0] == "_admin" and segments[1] == "hook":
+                        return self._json(farm.hook(segments[2]))
+                    else:
+                        raise LookupError(self.path)
+                except (LookupError, ValueError):
+                    return self._plain(404, b"not found")
+                self._count_connection()
+                self._serve(document)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                segments = parts.path.strip("/").split("/")
+                query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+                if segments[0] == "hook":
+                    self._count_connection()
+                    farm._record_alert(segments[1] if len(segments) > 1 else "", body)
+                    farm._count("hook")
+                    return self._plain(200, b"ok")
+                if segments[0] == "_admin":
+                    action = segments[1]
+                    if action == "publish":
+                        changed = farm.publish(float(query["fraction"]), int(query["items"]))
+                        return self._json({"changed": changed})
+                    if action == "reset_feeds":
+                        farm.reset_feeds()
+                        return self._json({})
+                    if action == "reset_stats":
+                        farm.reset_stats()
+                        return self._json({})
+                return self._plain(404, b"not found")
+
+            def _serve(self, document: _Document) -> None:
+                if_none_match = self.headers.get("If-None-Match")
+                if_modified_since = self.headers.get("If-Modified-Since")
+                not_modified = False
+                if if_none_match is not None:  # RFC 9110 13.1.3: ETag wins when both come
+                    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+                    not_modified = document.etag in tags or "*" in tags
+                elif if_modified_since:
+                    try:
+                        since = parsedate_to_datetime(if_modified_since)
+                        not_modified = document.last_modified <= since
+                    except (TypeError, ValueError):
+                        not_modified = False
+                if not_modified:
+                    farm._count("304")
                     self.send_response(304)
-                    self.send_header("ETag", etag)
+                    self._validators(document)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
+                body = document.body
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-                self.send_header("ETag", etag)
+                self._validators(document)
+                self.send_header("Vary", "Accept-Encoding")
+                if farm.use_gzip and accepts_gzip:
+                    body = document.gzipped
+                    self.send_header("Content-Encoding", "gzip")
+                    farm._count("gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                farm._count("200")
+                farm._count("bytes", len(body))
+
+            def _validators(self, document: _Document) -> None:
+                self.send_header("ETag", document.etag)
+                self.send_header(
+                    "Last-Modified", format_datetime(document.last_modified, usegmt=True)
+                )
+
+            def _json(self, value: object) -> None:
+                body = json.dumps(value).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _plain(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -96,23 +467,10 @@ class FeedFarm:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def _render(self, index: int) -> tuple[bytes, str]:
-        body = feed_xml(index, self.items, self._first_item[index], self.now)
-        return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-
-    def publish(self, fraction: float, new_items: int) -> None:
-        for index in range(int(self.feed_count * fraction)):
-            self._first_item[index] -= new_items
-            rendered = self._render(index)
-            with self._lock:
-                self._bodies[index] = rendered
+        return Handler
 
     def url(self, index: int) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/feed/{index}"
+        return f"http://127.0.0.1:{self.port}/feed/{index}"
 
     def __enter__(self) -> FeedFarm:
         self._thread.start()
@@ -126,3 +484,107 @@ class FeedFarm:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FarmProcess:
+    """A FeedFarm in a child process, driven over its /_admin/ endpoints."""
+
+    def __init__(self, feeds: int, items: int, *, use_gzip: bool = True) -> None:
+        self.feed_count = feeds
+        self.items = items
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            "--feeds",
+            str(feeds),
+            "--items",
+            str(items),
+        ]
+        if not use_gzip:
+            command.append("--no-gzip")
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.startswith("ready "):
+            self._process.kill()
+            raise RuntimeError(f"the feed farm did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _call(self, method: str, path: str) -> dict:
+        data = b"" if method == "POST" else None
+        request = urllib.request.Request(self.base + path, method=method, data=data)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def url(self, index: int) -> str:
+        return f"{self.base}/feed/{index}"
+
+    def burst_url(self, count: int) -> str:
+        return f"{self.base}/burst/{count}"
+
+    def warm_burst(self, count: int) -> None:
+        """Make the farm render /burst/count now, so that no measured request waits for it."""
+        with urllib.request.urlopen(self.burst_url(count), timeout=120) as response:
+            response.read()
+
+    def hook_url(self, label: str, scheme: str = "json") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/hook/{label}"
+
+    def publish(self, fraction: float, new_items: int) -> int:
+        answer = self._call("POST", f"/_admin/publish?fraction={fraction}&items={new_items}")
+        return int(answer["changed"])
+
+    def reset_feeds(self) -> None:
+        self._call("POST", "/_admin/reset_feeds")
+
+    def reset_stats(self) -> None:
+        self._call("POST", "/_admin/reset_stats")
+
+    def stats(self) -> dict[str, int]:
+        return self._call("GET", "/_admin/stats")
+
+    def hook(self, label: str) -> dict:
+        return self._call("GET", f"/_admin/hook/{label}")
+
+    def rules(self) -> list[dict]:
+        """farm_rules(), computed in the farm's process (see corpus())."""
+        return self._call("GET", "/_admin/rules")  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self) -> FarmProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="serve the bench feed farm")
+    parser.add_argument("--serve", action="store_true", required=True)
+    parser.add_argument("--feeds", type=int, default=100)
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-gzip", action="store_true")
+    arguments = parser.parse_args(argv)
+    farm = FeedFarm(
+        arguments.feeds, arguments.items, use_gzip=not arguments.no_gzip, port=arguments.port
+    )
+    with farm:
+        print(f"ready {farm.port}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

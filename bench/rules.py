@@ -1,6 +1,6 @@
 """Benchmark: articles per second of RuleSet.match for 10, 1,000 and 10,000 rules, on one core.
 
-    make bench                                  # also runs bench/run.py
+    make bench                                  # bench/run.py runs this at its end (not --quick)
     .venv/bin/python bench/rules.py --quick     # fewer articles, shorter timing
     .venv/bin/python bench/rules.py --no-backtest
 
@@ -290,8 +290,9 @@ def _pin_to_one_core() -> None:
         os.sched_setaffinity(0, {cores[0]})
 
 
-def fill_store(database_url: str, count: int) -> None:
-    """Store `count` synthetic articles, in three feeds, first seen over the last 30 days."""
+def fill_store(database_url: str, count: int, naive_database: str | None = None) -> None:
+    """Store `count` synthetic articles, in three feeds, first seen over the last 30 days;
+    with naive_database, also write them to a plain SQLite table for the naive reference."""
     from monitor.store import Store
 
     store = Store(database_url)
@@ -311,6 +312,50 @@ def fill_store(database_url: str, count: int) -> None:
                 )
     finally:
         store.close()
+    if naive_database:
+        import sqlite3
+
+        database = sqlite3.connect(naive_database)
+        database.execute("CREATE TABLE articles (title TEXT, summary TEXT, content TEXT)")
+        database.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?)",
+            ((article.title, article.summary, article.content) for article in articles),
+        )
+        database.commit()
+        database.close()
+
+
+def rules_yaml(count: int, *, with_queries: bool) -> list[dict]:
+    """make_rules(count) as the dicts of a rules file."""
+    rules = []
+    for rule in make_rules(count, with_queries=with_queries):
+        query = getattr(rule, "query", None)
+        entry: dict = {"name": rule.name}
+        if query:
+            entry["query"] = str(query)
+        for key, terms in (("any", rule.any_terms), ("all", rule.all_terms),
+                           ("none", rule.none_terms)):  # fmt: skip
+            if terms:
+                entry[key] = list(terms)
+        if tuple(rule.fields) != ("title", "summary", "content"):
+            entry["fields"] = list(rule.fields)
+        rules.append(entry)
+    return rules
+
+
+def write_rules(folder: str, count: int) -> None:
+    """Write rules-COUNT.yaml (make_rules, with queries when the language has them) and
+    rules-COUNT.json (list form only, for the naive reference) into folder."""
+    import json
+
+    path = Path(folder)
+    (path / f"rules-{count}.yaml").write_text(
+        yaml.safe_dump(rules_yaml(count, with_queries=HAS_QUERY), allow_unicode=True),
+        encoding="utf-8",
+    )
+    (path / f"rules-{count}.json").write_text(
+        json.dumps(rules_yaml(count, with_queries=False), ensure_ascii=False), encoding="utf-8"
+    )
 
 
 def bench_backtest(article_count: int, rule_count: int = 100) -> None:
@@ -381,10 +426,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=None, help="articles matched per pass")
     parser.add_argument("--no-backtest", action="store_true", help="skip the rules test run")
     parser.add_argument("--fill-store", metavar="DATABASE_URL", help=argparse.SUPPRESS)
-    # make bench passes the same BENCH_ARGS to bench/run.py: ignore its options.
+    parser.add_argument("--naive-database", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--write-rules", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--rules", type=int, default=10, help=argparse.SUPPRESS)
+    # bench/run.py may pass options of its own: ignore those.
     arguments, _ = parser.parse_known_args(argv)
     if arguments.fill_store:
-        fill_store(arguments.fill_store, arguments.articles)
+        fill_store(arguments.fill_store, arguments.articles, arguments.naive_database)
+        return 0
+    if arguments.write_rules:
+        write_rules(arguments.write_rules, arguments.rules)
         return 0
     if not arguments.no_backtest:
         # First, while this process is small (see bench_backtest).
