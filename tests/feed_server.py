@@ -54,6 +54,7 @@ class FeedServer:
         self._blocked = 0
         self._releases = 0
         self._completed = 0
+        self._connections = 0
         self._stopping = threading.Event()
         self._started = False
 
@@ -135,6 +136,16 @@ class FeedServer:
         """Requests whose handler has finished (response written or client gone)."""
         with self._condition:
             return self._completed
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far: a client that reuses its connections opens few."""
+        with self._condition:
+            return self._connections
+
+    def _count_connection(self) -> None:
+        with self._condition:
+            self._connections += 1
 
     def wait_for(self, predicate: Callable[[], bool], timeout_seconds: float = 10.0) -> bool:
         """Wait until `predicate()` is true, re-checking whenever the server's state changes.
@@ -322,6 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
     # its test by much even if the client never closes.
     timeout = 30
     server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()  # runs once per TCP connection, however many requests it carries
+        self.server.feed_server._count_connection()
 
     def do_GET(self) -> None:
         self.server.feed_server._handle(self)

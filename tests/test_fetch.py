@@ -177,6 +177,16 @@ def test_fetch_cache_control_max_age_is_reported(fetcher: Fetcher, server: FeedS
     assert unchanged.max_age_seconds == 600
 
 
+def test_fetch_not_modified_reuses_the_connection(fetcher: Fetcher, server: FeedServer) -> None:
+    server.add_feed("/rss", RSS, etag=ETAG)
+    fetcher.fetch(server.url("/rss"))
+
+    results = [fetcher.fetch(server.url("/rss"), etag=ETAG) for _ in range(5)]
+
+    assert all(result.not_modified for result in results)
+    assert server.connections == 1  # a 304 hands its connection back to the pool
+
+
 @pytest.mark.parametrize("cache_control", [None, "no-cache", "max-age=soon", "max-age=-5"])
 def test_fetch_without_usable_max_age_reports_none(
     fetcher: Fetcher, server: FeedServer, cache_control: str | None
