@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ import pytest
 import yaml
 from feed_server import FeedServer
 from receivers import WebhookReceiver
+from sqlmodel import SQLModel
 
 from monitor.log import SECRETS
+from monitor.store import Store
 
 ConfigWriter = Callable[..., Path]
 
@@ -23,6 +26,27 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     yield
     SECRETS.update(())
+
+
+# The local PostgreSQL server (trust auth); the same models must work there.
+POSTGRES_URL = os.environ.get(
+    "NEWS_MONITOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store, once on a SQLite file and once on the local PostgreSQL."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path}/state/monitor.db")
+    else:
+        store = Store(POSTGRES_URL)
+        SQLModel.metadata.drop_all(store.engine)  # a clean database for every test
+    store.create_schema()
+    yield store
+    if request.param == "postgresql":
+        SQLModel.metadata.drop_all(store.engine)
+    store.close()
 
 
 @pytest.fixture

@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+DEADLINE_SECONDS = 30.0
 
 # Settings of the developer's own shell that would change what a test sees.
 HIDDEN_VARIABLES = ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY", "NO_COLOR")
@@ -26,3 +30,13 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -5,24 +5,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from feeds import Item, rss
-
-DEADLINE_SECONDS = 30.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from processes import DEADLINE_SECONDS, wait_until
 
 
 class Daemon:

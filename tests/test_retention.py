@@ -4,15 +4,11 @@ SQLite file, and the local PostgreSQL server as in test_store.py."""
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
-from sqlmodel import SQLModel
 
 from monitor.items import Article
 from monitor.schedule import Timing
@@ -22,24 +18,6 @@ NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=90)
 OLD = NOW - timedelta(days=100)
 RECENT = NOW - timedelta(days=1)
-
-POSTGRES_URL = os.environ.get(
-    "NEWS_MONITOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path}/state/monitor.db")
-    else:
-        store = Store(POSTGRES_URL)
-        SQLModel.metadata.drop_all(store.engine)  # a clean database for every test
-    store.create_schema()
-    yield store
-    if request.param == "postgresql":
-        SQLModel.metadata.drop_all(store.engine)
-    store.close()
 
 
 def article(number: int) -> Article:

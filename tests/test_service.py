@@ -9,29 +9,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from feed_server import FeedServer
 from feeds import Item, rss
-from processes import run_cli
+from processes import DEADLINE_SECONDS, run_cli, wait_until
 from receivers import free_port
-
-DEADLINE_SECONDS = 30.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -1,41 +1,18 @@
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from feeds import fixture
-from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
 from monitor.parse import parse_feed
 from monitor.store import HitToRecord, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-
-
-# The local PostgreSQL server (trust auth); the same models must work there.
-POSTGRES_URL = os.environ.get(
-    "NEWS_MONITOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path}/state/monitor.db")
-    else:
-        store = Store(POSTGRES_URL)
-        SQLModel.metadata.drop_all(store.engine)  # a clean database for every test
-    store.create_schema()
-    yield store
-    if request.param == "postgresql":
-        SQLModel.metadata.drop_all(store.engine)
-    store.close()
 
 
 def _cn_articles():
