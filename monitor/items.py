@@ -44,9 +44,9 @@ class RuleMatch:
     rule_name: str
     # field name -> the rule terms (as the user wrote them) found in that field
     terms_by_field: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # (field, character offset) of the earliest hit, for the excerpt shown in alerts. The
-    # offset counts characters of the normalised text, which can differ in length from the
-    # original (NFKC turns …… into six dots): map it with text.normalize_with_offsets.
+    # (field, character offset) of the earliest hit. The offset counts characters of the
+    # normalised text, which can differ in length from the original (NFKC turns …… into six
+    # dots). Alert excerpts use RuleSet.explain() instead, whose offsets are the original's.
     first_hit: tuple[str, int] | None = None
 
     @property

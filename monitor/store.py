@@ -1251,10 +1251,6 @@ class StoreTransaction:
             self.session.add(FeedStateRow(name=name, url=url, **values))
             self.session.flush()
 
-    def feed_state(self, name: str) -> FeedState | None:
-        row = self.session.get(FeedStateRow, name)
-        return _feed_state(row) if row else None
-
 
 def _article_columns(article: Article) -> dict[str, object]:
     return {
