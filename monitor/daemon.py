@@ -8,7 +8,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,9 +25,10 @@ from monitor.fetch import Fetcher
 from monitor.http import Health, HttpEndpoint, Metrics
 from monitor.log import SECRETS
 from monitor.notify import Notifier
+from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import PollResult, Rules, refresh_feed
 from monitor.sdnotify import ServiceManager
-from monitor.store import Store
+from monitor.store import FeedState, FeedStateUpdate, Store
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ SENDER_INTERVAL = timedelta(seconds=10)
 CONFIG_WATCH_INTERVAL_SECONDS = 2.0
 # Fetches run in parallel up to this many (and at most 2 per origin, see fetch.py).
 MAXIMUM_CONCURRENT_POLLS = 8
+# Parser processes (see parse_pool.py) pay for themselves from this many enabled feeds:
+# below it, polls seldom overlap and a worker would mostly hold memory.
+PARSE_WORKERS_MIN_FEEDS = 20
 
 
 def utc_now() -> datetime:
@@ -110,6 +114,7 @@ class Monitor:
                     "deliver released_claims=%d note='left by a process that ended'", void
                 )
         self.fetcher = Fetcher()
+        self.parser = ParsePool(parse_worker_count(config))
         # The command line may have created these before the slow imports, so a SIGTERM
         # that arrives while the daemon is starting is not lost (see cli.py).
         self.stop_requested = stop_requested or threading.Event()
@@ -121,18 +126,36 @@ class Monitor:
         self._watched_mtimes = _mtimes(config.source_files)
 
     def close(self) -> None:
+        self.parser.close()
         self.fetcher.close()
         self.store.close()
 
     # --- one feed, one sender pass ---------------------------------------------------
 
-    def poll(self, feed: FeedConfig) -> PollResult:
+    def poll(
+        self,
+        feed: FeedConfig,
+        states: Mapping[str, FeedState] | None = None,
+        *,
+        unchanged_states: list[FeedStateUpdate] | None = None,
+    ) -> PollResult:
         """Poll one feed and log one line about it. A bug in one feed's processing is
-        logged and reported as that feed's failure; a database failure propagates."""
+        logged and reported as that feed's failure; a database failure propagates.
+
+        `states` holds every feed's stored state if the caller has read them already;
+        `unchanged_states` collects the state of unchanged feeds for the caller to write
+        (see refresh_feed)."""
         runtime = self.runtime
         try:
             result = refresh_feed(
-                feed, store=self.store, fetcher=self.fetcher, rules=runtime.rules, now=self.clock()
+                feed,
+                state=self._state(feed.name, states),
+                store=self.store,
+                fetcher=self.fetcher,
+                parser=self.parser,
+                rules=runtime.rules,
+                now=self.clock(),
+                unchanged_states=unchanged_states,
             )
         except StoreError:
             raise
@@ -149,6 +172,9 @@ class Monitor:
             elapsed_seconds=result.elapsed_seconds,
         )
         return result
+
+    def _state(self, name: str, states: Mapping[str, FeedState] | None) -> FeedState | None:
+        return states.get(name) if states is not None else self.store.feed_state(name)
 
     def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
         """Release held batches whose time has come and send what is due (every pending
@@ -174,8 +200,20 @@ class Monitor:
         every pending delivery (ignoring retry backoff)."""
         feeds = [feed for feed in self.runtime.config.feeds if feed.enabled]
         workers = max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            polls = tuple(pool.map(self.poll, feeds))
+        # One read of every feed's state, and one write for all the unchanged ones: a cycle
+        # of 304s would otherwise be two transactions per feed.
+        states = self.store.feed_states()
+        unchanged: list[FeedStateUpdate] = []  # list.append is atomic across threads
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+                polls = tuple(
+                    pool.map(
+                        lambda feed: self.poll(feed, states, unchanged_states=unchanged),
+                        feeds,
+                    )
+                )
+        finally:
+            self.store.update_feed_states(unchanged)
         self.store.clear_next_polls([feed.name for feed in feeds])
         delivery = self.send_due(ignore_backoff=True)
         self.prune()
@@ -462,6 +500,9 @@ class Monitor:
             logger.warning("reload database_changed=true note='restart to use the new database'")
         SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
+        if parse_worker_count(config) != self.parser.workers:
+            previous_parser, self.parser = self.parser, ParsePool(parse_worker_count(config))
+            previous_parser.close()  # a parse in flight finishes in its poll's own thread
         self._watched_mtimes = _mtimes(config.source_files)
         if self._scheduler is not None:
             self._schedule_feeds(config, previous)
@@ -472,6 +513,12 @@ class Monitor:
             len(config.channels),
         )
         return True
+
+
+def parse_worker_count(config: Config) -> int:
+    """How many parser processes a configuration is worth (see PARSE_WORKERS_MIN_FEEDS)."""
+    enabled = sum(feed.enabled for feed in config.feeds)
+    return default_worker_count() if enabled >= PARSE_WORKERS_MIN_FEEDS else 0
 
 
 def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:

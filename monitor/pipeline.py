@@ -6,6 +6,7 @@ never touches another. Only systemic failures (the database) propagate.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -14,13 +15,20 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.config import FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, FetchResult
 from monitor.items import Article, RuleMatch
-from monitor.parse import parse_feed
+from monitor.parse_pool import ParsePool, ParseRequest
 from monitor.render import graphemes
 from monitor.rules import RuleSet
 from monitor.schedule import DeliveryPolicy
-from monitor.store import ArticleChange, FeedState, HitToRecord, Store, StoreTransaction
+from monitor.store import (
+    ArticleChange,
+    FeedState,
+    FeedStateUpdate,
+    HitToRecord,
+    Store,
+    StoreTransaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +89,21 @@ class PollResult:
 def refresh_feed(
     feed: FeedConfig,
     *,
+    state: FeedState | None,
     store: Store,
     fetcher: Fetcher,
+    parser: ParsePool,
     rules: Rules,
     now: datetime,
+    unchanged_states: list[FeedStateUpdate] | None = None,
 ) -> PollResult:
     """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
-    deliveries in the same transaction as the articles. Return what happened."""
+    deliveries in the same transaction as the articles. Return what happened.
+
+    `state` is the feed's stored state (None for a feed never polled). When the feed has
+    not changed, its new state is appended to `unchanged_states` if given (the caller writes
+    a whole cycle's in one transaction), else written at once."""
     started = time.monotonic()
-    state = store.feed_state(feed.name)
     # Validators belong to the URL that issued them; a changed URL starts afresh.
     same_url = state is not None and state.url == feed.url
     try:
@@ -105,18 +119,35 @@ def refresh_feed(
             store, feed, state, now, started, str(error), error.status, error.retry_after_seconds
         )
 
-    if fetched.not_modified:
-        with store.transaction() as transaction:
-            transaction.update_feed_state(
-                feed.name,
-                feed.url,
-                last_poll_at=now,
-                last_success_at=now,
-                http_status=fetched.status,
-                error=None,
-                error_streak=0,
-                last_new_count=0,
-            )
+    body = fetched.body or b""
+    body_hash = None if fetched.not_modified else _body_hash(body)
+    # The same bytes as last time are the same articles: no parse, no store work.
+    unchanged = fetched.not_modified or (
+        same_url and state is not None and state.baseline_done and state.body_hash == body_hash
+    )
+    if unchanged:
+        update = FeedStateUpdate(
+            feed.name,
+            feed.url,
+            {
+                "last_poll_at": now,
+                "last_success_at": now,
+                "http_status": fetched.status,
+                "error": None,
+                "error_streak": 0,
+                "last_new_count": 0,
+                # A 200 with the same body may carry new validators: keep them.
+                **(
+                    {}
+                    if fetched.not_modified
+                    else {**_validators(fetched), "redirected_to": fetched.permanent_redirect_to}
+                ),
+            },
+        )
+        if unchanged_states is not None:
+            unchanged_states.append(update)
+        else:
+            store.update_feed_states([update])
         return PollResult(
             feed.name,
             ok=True,
@@ -125,15 +156,18 @@ def refresh_feed(
             items=state.last_item_count if state else 0,
             ttl_seconds=state.ttl_seconds if state else None,
             max_age_seconds=fetched.max_age_seconds,
+            permanent_redirect_to=fetched.permanent_redirect_to,
             elapsed_seconds=time.monotonic() - started,
         )
 
     try:
-        parsed = parse_feed(
-            fetched.body or b"",
-            content_type=fetched.content_type,
-            content_location=fetched.content_location,
-            feed_url=fetched.url,
+        parsed = parser.parse(
+            ParseRequest(
+                body,
+                content_type=fetched.content_type,
+                content_location=fetched.content_location,
+                feed_url=fetched.url,
+            )
         )
     except ParseError as error:
         return _record_failure(store, feed, state, now, started, str(error), fetched.status, None)
@@ -156,8 +190,7 @@ def refresh_feed(
         transaction.update_feed_state(
             feed.name,
             feed.url,
-            etag=fetched.etag,
-            last_modified=fetched.last_modified,
+            **_validators(fetched),
             last_poll_at=now,
             last_success_at=now,
             http_status=fetched.status,
@@ -168,6 +201,7 @@ def refresh_feed(
             baseline_done=True,
             redirected_to=fetched.permanent_redirect_to,
             ttl_seconds=parsed.ttl_seconds,
+            body_hash=body_hash,
         )
     return PollResult(
         feed.name,
@@ -184,6 +218,14 @@ def refresh_feed(
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
     )
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _validators(fetched: FetchResult) -> dict[str, object]:
+    return {"etag": fetched.etag, "last_modified": fetched.last_modified}
 
 
 def _too_old(article: Article, oldest_notified: datetime) -> bool:

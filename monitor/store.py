@@ -60,6 +60,9 @@ class FeedStateRow(SQLModel, table=True):
     baseline_done: bool = False
     redirected_to: str | None = None
     ttl_seconds: float | None = None
+    # Digest of the last document stored: the same bytes again need no parsing, for
+    # servers that send neither ETag nor Last-Modified.
+    body_hash: str | None = Field(default=None, max_length=64)
 
 
 class ArticleRow(SQLModel, table=True):
@@ -210,6 +213,16 @@ class FeedState:
     baseline_done: bool
     redirected_to: str | None
     ttl_seconds: float | None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedStateUpdate:
+    """Column values to write to one feed's state row (see Store.update_feed_states)."""
+
+    name: str
+    url: str
+    values: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -466,6 +479,19 @@ class Store:
         with self._reading() as session:
             row = session.get(FeedStateRow, name)
             return _feed_state(row) if row else None
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """Every feed's state by name, in one query (a cycle reads them all at its start)."""
+        with self._reading() as session:
+            return {row.name: _feed_state(row) for row in session.exec(select(FeedStateRow))}
+
+    def update_feed_states(self, updates: Sequence[FeedStateUpdate]) -> None:
+        """Write several feeds' state in one transaction (a cycle's answers of 304)."""
+        if not updates:
+            return
+        with self.transaction() as transaction:
+            for update_ in updates:
+                transaction.update_feed_state(update_.name, update_.url, **update_.values)
 
     def feed_statuses(self) -> list[FeedStatus]:
         with self._reading() as session:
@@ -1299,6 +1325,7 @@ def _feed_state(row: FeedStateRow) -> FeedState:
         baseline_done=row.baseline_done,
         redirected_to=row.redirected_to,
         ttl_seconds=row.ttl_seconds,
+        body_hash=row.body_hash,
     )
 
 

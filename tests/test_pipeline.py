@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from feeds import Item, fixture, rss
+from processes import wait_until
 from receivers import SmtpReceiver, disable_apprise_throttle
 
 from monitor.config import RuleConfig, load_config
-from monitor.daemon import Monitor
+from monitor.daemon import PARSE_WORKERS_MIN_FEEDS, Monitor
 from monitor.items import Article
+from monitor.parse_pool import default_worker_count
 from monitor.pipeline import excerpt
 from monitor.rules import RuleSet
 
@@ -396,3 +398,71 @@ def test_run_once_with_retention_prunes_old_bodies_and_never_realerts(
     ((article, _),) = list(monitor.store.stored_articles(None))
     assert article.summary == "" and article.title == item.title
     assert len(hook.requests) == 1  # the pruned article is still known: no second alert
+
+
+def test_run_once_same_body_without_validators_is_not_parsed_again(
+    server, hook, make_monitor, monkeypatch
+) -> None:
+    # A server with neither ETag nor Last-Modified answers 200 with the same bytes.
+    server.add_feed("/cn", rss([_other_item(1)]))
+    clock = Clock()
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")}, clock=clock)
+    monitor.run_once()
+    parsed_again = []
+    real_parse = monitor.parser.parse
+    monkeypatch.setattr(monitor.parser, "parse", lambda request: parsed_again.append(request))
+    clock.advance(600)
+
+    (poll,) = monitor.run_once().polls
+
+    assert poll.ok and poll.not_modified and poll.http_status == 200
+    assert parsed_again == []
+    state = monitor.store.feed_state("rfi-cn")
+    assert state.last_poll_at == clock.now and state.last_item_count == 1
+    # Different bytes are parsed, stored and matched as usual.
+    monkeypatch.setattr(monitor.parser, "parse", real_parse)
+    server.add_feed("/cn", rss([_korean_item(2), _other_item(1)]))
+    (poll,) = monitor.run_once().polls
+    assert not poll.not_modified and poll.new_articles == 1
+    assert len(hook.requests) == 1
+
+
+def test_run_once_writes_every_unchanged_feeds_state(server, make_monitor) -> None:
+    clock = Clock()
+    feeds = {}
+    for number in range(3):
+        server.add_feed(f"/f{number}", rss([_other_item(number)]), etag=f'"v{number}"')
+        feeds[f"feed-{number}"] = server.url(f"/f{number}")
+    monitor = make_monitor(feeds=feeds, clock=clock)
+    monitor.run_once()
+    clock.advance(600)
+
+    polls = monitor.run_once().polls
+
+    assert all(poll.not_modified and poll.http_status == 304 for poll in polls)
+    states = monitor.store.feed_states()
+    assert {name: states[name].last_poll_at for name in feeds} == dict.fromkeys(feeds, clock.now)
+    assert all(states[name].etag == f'"v{number}"' for number, name in enumerate(feeds))
+
+
+@pytest.mark.skipif(default_worker_count() == 0, reason="one core: no parser processes")
+def test_run_once_with_many_feeds_parses_in_worker_processes(server, hook, make_monitor) -> None:
+    feeds = {}
+    for number in range(PARSE_WORKERS_MIN_FEEDS):
+        server.add_feed(f"/f{number}", rss([_other_item(number)]))
+        feeds[f"feed-{number}"] = server.url(f"/f{number}")
+    monitor = make_monitor(feeds=feeds)
+
+    report = monitor.run_once()
+
+    assert monitor.parser.worker_pids(), "no feed was parsed in a worker process"
+    assert sum(poll.new_articles for poll in report.polls) == PARSE_WORKERS_MIN_FEEDS
+    assert all(poll.ok for poll in report.polls)
+    # Articles parsed in workers are matched like any other.
+    for number in range(PARSE_WORKERS_MIN_FEEDS):
+        server.add_feed(f"/f{number}", rss([_korean_item(100 + number), _other_item(number)]))
+    monitor.run_once()
+    assert len(hook.requests) == PARSE_WORKERS_MIN_FEEDS
+    pids = monitor.parser.worker_pids()
+    monitor.close()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "workers to exit")

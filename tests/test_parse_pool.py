@@ -1,0 +1,129 @@
+"""Parsing in worker processes: the same articles as in-process, errors kept per feed,
+workers that come back after dying and never outlive the pool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import pytest
+from feeds import Item, fixture, rss
+from processes import wait_until
+
+from monitor import parse_pool
+from monitor.errors import ParseError
+from monitor.parse import parse_feed
+from monitor.parse_pool import ParsePool, ParseRequest
+
+FEED_URL = "https://www.rfi.fr/cn/rss"
+
+
+def _request(body: bytes) -> ParseRequest:
+    return ParseRequest(body, content_type="application/rss+xml", feed_url=FEED_URL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent's wait is missing.
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def pool():
+    created = ParsePool(1)
+    yield created
+    created.close()
+
+
+def test_a_worker_returns_what_parse_feed_returns_in_process(pool) -> None:
+    body = fixture("rfi-cn-rss.xml")
+    parsed = pool.parse(_request(body))
+    assert pool.worker_pids(), "the parse did not go to a worker"
+    assert parsed == parse_feed(body, content_type="application/rss+xml", feed_url=FEED_URL)
+    assert len(parsed.articles) > 0
+
+
+def test_not_a_feed_is_a_parse_error_from_a_worker_too(pool) -> None:
+    with pytest.raises(ParseError, match="not a feed"):
+        pool.parse(_request(b"<html><body>502 Bad Gateway</body></html>"))
+    # The worker is still the same and still serves.
+    pid = pool.worker_pids()[0]
+    assert pool.parse(_request(fixture("rfi-tw-rss.xml"))).articles
+    assert pool.worker_pids() == [pid]
+
+
+def test_a_killed_worker_is_started_again_for_the_next_feed(pool) -> None:
+    pool.parse(_request(fixture("rfi-cn-rss.xml")))
+    [first] = pool.worker_pids()
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: not _alive(first), "the worker to die")
+    assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
+    [second] = pool.worker_pids()
+    assert second != first
+
+
+def test_a_worker_that_ends_mid_parse_fails_that_feed_only(monkeypatch) -> None:
+    # A stand-in worker that exits as soon as a request arrives, as one killed by the
+    # kernel's OOM killer while parsing would.
+    monkeypatch.setattr(
+        parse_pool, "WORKER_COMMAND", (sys.executable, "-c", "import sys; sys.stdin.read(1)")
+    )
+    pool = ParsePool(1)
+    try:
+        with pytest.raises(ParseError, match="parser process ended"):
+            pool.parse(_request(fixture("rfi-cn-rss.xml")))
+        monkeypatch.undo()
+        assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
+    finally:
+        pool.close()
+
+
+def test_a_worker_ignores_ctrl_c_and_sigterm_sent_to_the_process_group(pool) -> None:
+    pool.parse(_request(fixture("rfi-cn-rss.xml")))
+    [pid] = pool.worker_pids()
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
+    assert pool.worker_pids() == [pid]
+
+
+def test_many_threads_share_one_worker_and_all_get_their_own_feed(pool) -> None:
+    # More callers than workers: the rest parse in their own thread, nobody waits or
+    # receives another's answer.
+    bodies = {
+        number: rss([Item(f"标题 {number}", link=f"https://example.org/{number}")])
+        for number in range(40)
+    }
+    results: dict[int, str] = {}
+
+    def parse(number: int) -> None:
+        results[number] = pool.parse(_request(bodies[number])).articles[0].title
+
+    threads = [threading.Thread(target=parse, args=(number,)) for number in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {number: f"标题 {number}" for number in bodies}
+
+
+def test_close_ends_every_worker(pool) -> None:
+    pool.parse(_request(fixture("rfi-cn-rss.xml")))
+    [pid] = pool.worker_pids()
+    pool.close()
+    wait_until(lambda: not _alive(pid), "the worker to exit")
+    # After close, parsing still works, in the calling thread.
+    assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
+    assert pool.worker_pids() == []
+
+
+def test_no_workers_parses_in_the_calling_thread() -> None:
+    pool = ParsePool(0)
+    assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
+    assert pool.worker_pids() == []
