@@ -9,7 +9,9 @@ also given as a ratio to a naive reference measured in the same run.
     .venv/bin/python bench/run.py --only farm --feeds 300 --markdown /tmp/table.md
 
 Scenarios (bench/scenarios.py), each one `news-monitor` process measured from outside with
-wait4 (wall, CPU = user + system, peak RSS as the kernel accounts it):
+wait4 (wall, CPU = user + system, peak RSS as the kernel accounts it). news-monitor may
+start parser processes: their CPU is in wait4's figure, and peak MB is then the peak of the
+sum of the tree's RSS, sampled from /proc every 50 ms (the note gives the PSS sum too):
   0 start-up   `run --once` with no feeds: imports, config, schema; the floor of the rest
   1 cold       first `run --once` over N feeds x M items, 20 rules, a json:// webhook
   2 unchanged  the same again; the farm answers 304 to a conditional GET
@@ -120,6 +122,7 @@ def aggregate(measurements: list[Measurement]) -> list[Measurement]:
                 wall=statistics.median(walls),
                 cpu=statistics.median(m.cpu for m in good),
                 rss_mb=statistics.median(m.rss_mb for m in good),
+                tree_pss_mb=statistics.median(m.tree_pss_mb for m in good),
                 checks=[c for m in runs for c in m.checks]
                 + [f"run {m.repeat}: {m.error}" for m in runs if m.error and m is not middle],
                 notes=[
@@ -158,6 +161,9 @@ def table_rows(measurements: list[Measurement], settings: Settings) -> list[list
                 )
                 continue
             check = "ok" if not m.checks else "CHECK: " + "; ".join(m.checks)
+            if m.processes > 1:
+                # peak MB then sums every process's RSS, counting shared pages in each.
+                check += f"; {m.processes} processes, PSS sum {m.tree_pss_mb:.0f} MB"
             rows.append(
                 [
                     label(scenario, settings),

@@ -37,7 +37,9 @@ class Measurement:
     who: str  # ours, naive, reader
     wall: float = 0.0
     cpu: float = 0.0
-    rss_mb: float = 0.0
+    rss_mb: float = 0.0  # the larger of wait4's peak and the sampled tree's peak RSS sum
+    tree_pss_mb: float = 0.0  # the sampled tree's peak PSS sum (shared pages split)
+    processes: int = 1  # the most processes the tree had at once
     items: int = 0  # what items/s counts (see the table's notes)
     counters: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)  # problems; empty when all passed
@@ -104,19 +106,88 @@ def run_process(
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
         timer = threading.Timer(CHILD_TIMEOUT_SECONDS, process.kill)
         timer.start()
+        sampler = TreeMemorySampler(process.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            sampler.stop()
         measurement.wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
+    # wait4 counts the CPU of the child's own children once it has reaped them (a news-monitor
+    # parser process is reaped when the cycle ends), but its ru_maxrss is the largest single
+    # process, so the tree's memory comes from the sampler.
     measurement.cpu = usage.ru_utime + usage.ru_stime
-    measurement.rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    measurement.rss_mb = max(usage.ru_maxrss / 1024, sampler.peak_rss_kb / 1024)
+    measurement.tree_pss_mb = sampler.peak_pss_kb / 1024
+    measurement.processes = sampler.most_processes
     errors = stderr_path.read_text(encoding="utf-8", errors="replace")
     if process.returncode != 0:
         tail = " | ".join(errors.strip().splitlines()[-3:])
         measurement.error = f"exit {process.returncode}: {tail[-300:]}"
     return errors
+
+
+class TreeMemorySampler(threading.Thread):
+    """Samples a process and its descendants every SAMPLE_SECONDS: the peak of the sum of
+    their RSS (each process counted whole, shared pages included: an upper bound) and of
+    their PSS (shared pages split between sharers: what the tree really holds)."""
+
+    SAMPLE_SECONDS = 0.05
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.most_processes = 1
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.SAMPLE_SECONDS):
+            rss = pss = 0
+            pids = _tree(self.pid)
+            for pid in pids:
+                usage = _rollup_kb(pid)
+                rss += usage.get("Rss", 0)
+                pss += usage.get("Pss", 0)
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            self.most_processes = max(self.most_processes, len(pids))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+
+def _tree(pid: int) -> list[int]:
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as file:
+                    pending.extend(int(child) for child in file.read().split())
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+def _rollup_kb(pid: int) -> dict[str, int]:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as file:
+            lines = file.read().splitlines()[1:]
+    except OSError:
+        return {}
+    values = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if fields and fields[0].isdigit():
+            values[name] = int(fields[0])
+    return values
 
 
 def counters(line: str) -> dict[str, float]:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import Index, UniqueConstraint, delete, event, exists, func, insert, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex
+from sqlalchemy.sql import Executable
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor.errors import StoreError
@@ -992,6 +993,15 @@ class StoreTransaction:
         insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
         return insert(model)
 
+    def _execute_many(self, statement: Executable, rows: list[dict[str, object]]) -> Result:
+        """Run a Core statement once per row, as one executemany.
+
+        The statement is the same whatever the number of rows, so SQLAlchemy compiles it
+        once per process; a multi-row VALUES is a new statement for each length, and
+        compiling it cost more than running it. Core, not the ORM: the ORM's bulk paths
+        add per-row bookkeeping a feed's worth of rows does not need."""
+        return self.session.connection().execute(statement, rows)
+
     def upsert_articles(
         self, feed_name: str, articles: Sequence[Article], *, baseline: bool, now: datetime
     ) -> tuple[list[ArticleChange], int]:
@@ -1088,23 +1098,18 @@ class StoreTransaction:
             }
             for article in articles
         ]
-        result = self.session.execute(
-            insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True), rows
+        table = ArticleRow.__table__
+        result = self._execute_many(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
         )
         return list(result.scalars())
 
     def _insert_keys(self, article_id_by_key: dict[str, int]) -> None:
         if not article_id_by_key:
             return
-        self.session.exec(
-            self._insert(ArticleKeyRow)
-            .values(
-                [
-                    {"key": key, "article_id": article_id}
-                    for key, article_id in article_id_by_key.items()
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
+        self._execute_many(
+            self._insert(ArticleKeyRow.__table__).on_conflict_do_nothing(index_elements=["key"]),
+            [{"key": key, "article_id": id_} for key, id_ in article_id_by_key.items()],
         )
 
     def _update_edited(
@@ -1145,11 +1150,12 @@ class StoreTransaction:
             {"feed_name": feed_name, "article_id": article_id, "first_seen_at": now}
             for article_id in dict.fromkeys(article_ids)
         ]
-        inserted = self.session.exec(
-            self._insert(FeedArticleRow)
-            .values(rows)
+        table = FeedArticleRow.__table__
+        inserted = self._execute_many(
+            self._insert(table)
             .on_conflict_do_nothing(index_elements=["feed_name", "article_id"])
-            .returning(FeedArticleRow.article_id)
+            .returning(table.c.article_id),
+            rows,
         )
         return len(inserted.all())
 
@@ -1270,8 +1276,9 @@ class StoreTransaction:
         unknown = set(values) - set(FeedStateRow.model_fields)
         if unknown:
             raise AttributeError(f"feed_state has no column {', '.join(sorted(unknown))}")
-        result = self.session.exec(
-            update(FeedStateRow).where(col(FeedStateRow.name) == name).values(url=url, **values)
+        table = FeedStateRow.__table__
+        result = self.session.connection().execute(
+            table.update().where(table.c.name == name).values(url=url, **values)
         )
         if result.rowcount == 0:
             self.session.add(FeedStateRow(name=name, url=url, **values))
