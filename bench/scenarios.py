@@ -79,6 +79,9 @@ class Settings:
 def environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("NEWS_MONITOR_CONFIG", None)
+    # An installed package has its bytecode compiled (pip, the container image); without
+    # this, a shell that sets it makes every run compile the whole product again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if settings.product is not None:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(settings.product), *filter(None, [env.get("PYTHONPATH")])]

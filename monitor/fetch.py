@@ -14,14 +14,26 @@ to `file://` be refused.
 Why a watchdog: socket timeouts bound each `recv`, not their sum. A server that sends one
 header byte per second, or gzip padding that decodes to nothing, keeps every `recv` short
 and the fetch alive for ever; the body loop's own deadline check cannot run while urllib3
-is still inside one `read1` call. So each fetch arms a timer that shuts the socket down when
-the total deadline passes, which wakes the blocked read with an error we report as a
-timeout. DNS resolution (`getaddrinfo`) happens before there is a socket and is not covered.
+is still inside one `read1` call. So each fetch registers its deadline with one long-lived
+watchdog thread, which shuts the socket down when the total deadline passes; that wakes the
+blocked read with an error we report as a timeout. (One thread with a heap of deadlines, not
+a `threading.Timer` per fetch: starting and cancelling a thread cost more than a whole 304.)
+DNS resolution (`getaddrinfo`) happens before there is a socket and is not covered.
+
+Why the environment is read once per session: `Session.request` looks up proxies (every
+environment variable, twice), CA bundle variables and `~/.netrc` on every request. Here a
+thread's session reads them when it is created (again after `close()`): with no proxy
+variables set, requests go direct without looking again; with some set, NO_PROXY is still
+applied per URL as requests does. `~/.netrc` is consulted per request only if it existed
+when the session was made. Changing these variables in a running process takes effect on
+the next session, not on the next request.
 """
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import os
 import re
 import socket
@@ -41,7 +53,13 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
-from requests.utils import get_auth_from_url, requote_uri
+from requests.utils import (
+    get_auth_from_url,
+    get_environ_proxies,
+    get_netrc_auth,
+    getproxies,
+    requote_uri,
+)
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -186,13 +204,13 @@ class Fetcher:
         for session in sessions:
             session.close()
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> _FeedSession:
         """Return this thread's session, creating it on first use or after close()."""
         generation = self._generation
         session = getattr(self._local, "session", None)
         if session is not None and getattr(self._local, "generation", None) == generation:
             return session
-        session = requests.Session()
+        session = _FeedSession()
         # max_retries=0: the scheduler polls again later, and urllib3 retries would both
         # break the deadline and sleep for a server-chosen Retry-After inside a worker.
         adapter = _WatchedAdapter(max_retries=0)
@@ -300,6 +318,135 @@ class Fetcher:
         raise FetchError("too many redirects")
 
 
+@dataclass(frozen=True)
+class _SessionEnvironment:
+    """What requests would read from the environment on every request, read once.
+
+    The same variables and files as `Session.merge_environment_settings` and
+    `Session.prepare_request` with `trust_env=True`: proxies (HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY, NO_PROXY...), REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, and NETRC or ~/.netrc.
+    """
+
+    # Whether any proxy variable is set; only then is NO_PROXY matched per URL.
+    proxies: bool
+    ca_bundle: str | None
+    netrc: bool
+
+    @classmethod
+    def read(cls) -> _SessionEnvironment:
+        """Return the current environment's proxy, CA bundle and netrc settings."""
+        return cls(
+            proxies=bool(getproxies()),
+            ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"),
+            netrc=_netrc_exists(),
+        )
+
+    def proxies_for(self, url: str) -> dict[str, str]:
+        """Given a request URL, return the proxies requests would use for it."""
+        # get_environ_proxies applies NO_PROXY (and the OS bypass list) to this URL's host.
+        return get_environ_proxies(url) if self.proxies else {}
+
+    def netrc_auth(self, url: str) -> tuple[str, str] | None:
+        """Given a request URL, return its ~/.netrc credentials, as requests would look up."""
+        return get_netrc_auth(url) if self.netrc else None
+
+
+def _netrc_exists() -> bool:
+    """Return True if the netrc file requests would read exists (NETRC, else ~/.netrc)."""
+    configured = os.environ.get("NETRC")
+    names = (configured,) if configured is not None else ("~/.netrc", "~/_netrc")
+    return any(os.path.exists(os.path.expanduser(name)) for name in names)
+
+
+class _FeedSession(requests.Session):
+    """A Session that reads the environment once, when it is made (module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.environment = _SessionEnvironment.read()
+        # Off so that prepare_request does not look for ~/.netrc again on every request;
+        # _send applies self.environment instead, with the same precedence.
+        self.trust_env = False
+
+
+class _Watchdog:
+    """One daemon thread that enforces every fetch's deadline, earliest first.
+
+    Deadlines wait in a heap ordered by expiry time. A finished fetch is not searched for
+    in the heap: it is dropped when it reaches the top, or in a sweep once finished
+    entries are most of the heap, so a burst of quick 304s never makes the heap large.
+    """
+
+    # Below this many finished entries a sweep costs more than it saves.
+    _SWEEP_MINIMUM = 256
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()  # ties on expiry never compare _Deadline objects
+        self._finished = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: _Deadline) -> None:
+        """Given a deadline with a socket to watch, expire it when its time comes."""
+        with self._condition:
+            entry = (deadline.expires_at, next(self._order), deadline)
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is entry:
+                # Only an earlier deadline than the one being waited for needs a wake-up.
+                self._condition.notify()
+
+    def disarm(self) -> None:
+        """Note that one armed deadline finished, so its entry is garbage."""
+        with self._condition:
+            self._finished += 1
+            if self._finished >= self._SWEEP_MINIMUM and self._finished * 2 >= len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+                self._finished = 0
+
+    def pending(self) -> int:
+        """Return how many entries the heap holds, finished ones included (for tests)."""
+        with self._condition:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while True:
+                    while self._heap and self._heap[0][2].finished:
+                        heapq.heappop(self._heap)
+                        self._finished = max(0, self._finished - 1)
+                    if not self._heap:
+                        self._condition.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._condition.wait(wait)
+                _, _, due = heapq.heappop(self._heap)
+            # Outside the heap's lock: _expire takes the deadline's own lock, and watch()
+            # holds that one while it calls arm().
+            due._expire()
+
+    def _after_fork_in_child(self) -> None:
+        # The thread does not survive fork(); the lock may have been held when it happened.
+        self._condition = threading.Condition(threading.Lock())
+        self._heap = []
+        self._finished = 0
+        self._thread = None
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._after_fork_in_child)
+
+
 class _Deadline:
     """The total time budget of one fetch, and a watchdog that enforces it on the socket.
 
@@ -308,16 +455,16 @@ class _Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._expires_at = time.monotonic() + seconds
+        self.expires_at = time.monotonic() + seconds
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
-        self._timer: threading.Timer | None = None
+        self._armed = False
         self._expired = False
-        self._finished = False
+        self.finished = False
 
     def remaining(self) -> float:
         """Return the seconds left, never negative."""
-        return max(0.0, self._expires_at - time.monotonic())
+        return max(0.0, self.expires_at - time.monotonic())
 
     def exceeded(self) -> bool:
         """Return True once the budget is spent (or the watchdog has fired)."""
@@ -334,19 +481,18 @@ class _Deadline:
     def watch(self, sock: socket.socket) -> None:
         """Given the socket about to be read, make it the one the watchdog shuts down.
 
-        The timer starts on the first call, so fetches that never reach the network
-        (file://, a bad URL) cost no thread.
+        The deadline joins the watchdog's heap on the first call, so fetches that never
+        reach the network (file://, a bad URL) cost it nothing.
         """
         with self._lock:
-            if self._finished:
+            if self.finished:
                 return
             self._socket = sock
             if self._expired:
                 _shutdown(sock)
-            elif self._timer is None:
-                self._timer = threading.Timer(self.remaining(), self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+            elif not self._armed:
+                self._armed = True
+                _WATCHDOG.arm(self)
 
     def finish(self) -> None:
         """Disarm the watchdog; after this it never touches a socket again.
@@ -355,14 +501,15 @@ class _Deadline:
         next fetch.
         """
         with self._lock:
-            self._finished = True
+            self.finished = True
             self._socket = None
-            if self._timer is not None:
-                self._timer.cancel()
+            armed = self._armed
+        if armed:
+            _WATCHDOG.disarm()
 
     def _expire(self) -> None:
         with self._lock:
-            if self._finished:
+            if self.finished:
                 return
             self._expired = True
             if self._socket is not None:
@@ -429,7 +576,7 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 def _send(
-    session: requests.Session,
+    session: _FeedSession,
     url: str,
     headers: dict[str, str],
     auth: tuple[str, str] | None,
@@ -443,18 +590,23 @@ def _send(
     if remaining <= 0:
         raise FetchError(deadline.message())
     connect_timeout = min(remaining, MAX_CONNECT_TIMEOUT_SECONDS)
+    environment = session.environment
     try:
+        if not auth and not session.auth:
+            # What prepare_request does with trust_env (off here, see Fetcher._session).
+            auth = environment.netrc_auth(url)
         prepared = session.prepare_request(requests.Request("GET", url, headers=headers, auth=auth))
         prepared_url = prepared.url or url
-        # The same environment handling (proxies, REQUESTS_CA_BUNDLE) Session.request does.
-        settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
+        # The environment handling Session.request does (proxies and NO_PROXY, the CA bundle
+        # variables), from what the session read when it was made.
+        proxies = {**session.proxies, **environment.proxies_for(prepared_url)}
         response = session.get_adapter(prepared_url).send(
             prepared,
             stream=True,
             timeout=(connect_timeout, remaining),
-            verify=settings["verify"],
-            cert=settings["cert"],
-            proxies=settings["proxies"],
+            verify=environment.ca_bundle or session.verify,
+            cert=session.cert,
+            proxies=proxies,
         )
     except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
         raise FetchError("invalid URL") from None

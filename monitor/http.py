@@ -12,15 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +27,59 @@ class Health:
 
 
 class Metrics:
-    """The daemon's Prometheus metrics, in a registry of their own."""
+    """The daemon's Prometheus metrics, in a registry of their own.
+
+    Nothing is recorded, and prometheus_client (a tenth of a second to import) is not
+    imported, until something exports them: an HttpEndpoint, or reading `registry`. The
+    daemon sets its endpoint up before the first poll; `run --once` has none.
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: _LiveMetrics | None = None
+
+    @property
+    def registry(self) -> Any:
+        """The prometheus_client CollectorRegistry, created (and recording) on first use."""
+        return self._export().registry
+
+    def _export(self) -> _LiveMetrics:
+        with self._lock:
+            if self._live is None:
+                self._live = _LiveMetrics()
+            return self._live
+
+    def record_poll(
+        self,
+        feed: str,
+        *,
+        outcome: str,
+        new_articles: int,
+        matches: int,
+        elapsed_seconds: float,
+    ) -> None:
+        live = self._live
+        if live is not None:
+            live.record_poll(
+                feed,
+                outcome=outcome,
+                new_articles=new_articles,
+                matches=matches,
+                elapsed_seconds=elapsed_seconds,
+            )
+
+    def set_deliveries(self, counts: Mapping[str, int]) -> None:
+        live = self._live
+        if live is not None:
+            live.set_deliveries(counts)
+
+
+class _LiveMetrics:
+    """The prometheus_client objects behind an exported Metrics."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry()
         self.polls = Counter(
             "news_monitor_polls", "Feed polls by outcome", ["feed", "outcome"],
@@ -117,6 +159,7 @@ class HttpEndpoint:
 
         self._health = health
         self._metrics = metrics
+        metrics._export()  # from now on polls are counted
         self._before_scrape = before_scrape
         self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
         self._server.daemon_threads = True
@@ -153,6 +196,8 @@ class HttpEndpoint:
             self._before_scrape()
         except Exception:  # stale gauges beat no metrics at all
             logger.warning("http metrics status=partial", exc_info=True)
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         handler._reply(  # type: ignore[attr-defined]
             200, generate_latest(self._metrics.registry), CONTENT_TYPE_LATEST
         )

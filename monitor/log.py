@@ -90,6 +90,9 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # Neither format shows the process name, and looking it up costs every record a call
+    # into multiprocessing once that is imported.
+    logging.logMultiprocessing = False
     # APScheduler logs every job run at INFO; our own poll lines say what matters.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -39,10 +39,19 @@ Apprise facts this module relies on (apprise 2.3):
 - `body_maxlen` / `title_maxlen` are the services' limits (Telegram 4096, Discord 2000,
   Slack 35000, most others 32768 / 250); by default (overflow=upstream) Apprise does not
   enforce them, so messages are fitted to them here (monitor.render).
+
+Apprise is imported only when it is needed: importing it takes about 0.1 s and 7 MB, and
+its plugin registry (which its first lookup fills by importing all ~190 plugins) another
+0.17 s and 11 MB, while most runs send nothing. So a Notifier builds a channel's Apprise
+objects on its first send; console:// URLs are checked without Apprise; and any other URL
+is checked by importing only the plugin module that declares its scheme (check_apprise_url),
+falling back to the registry for anything that search cannot settle.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
 import re
@@ -51,13 +60,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import apprise
-from apprise import AppriseAsset, NotifyFormat, NotifyType
-from apprise.conversion import convert_between
-from apprise.result import AppriseResultStatus
 
 from monitor import render
 from monitor.config import ChannelConfig
@@ -65,6 +70,7 @@ from monitor.render import (
     GENERIC_TARGET,
     ArticleView,
     Dialect,
+    NotifyFormat,
     Rendition,
     Target,
     fit_alert,
@@ -263,6 +269,7 @@ def _console_send(
 ) -> bool:
     """Print the alert to stdout (as it is at call time): title, body, blank line."""
     text = body
+    # Apprise's NotifyFormat.MARKDOWN equals ours (both str enums of "markdown").
     if kwargs.get("body_format") == NotifyFormat.MARKDOWN:
         text = markdown_to_text(body)
     out = sys.stdout
@@ -294,14 +301,124 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 
 
 def check_apprise_url(url: str) -> str | None:
-    """Given an Apprise URL, return None if Apprise accepts it, else a message without secrets."""
+    """Given an Apprise URL, return None if Apprise accepts it, else a message without secrets.
+
+    Neither keeps an Apprise object nor, when it can help it, fills Apprise's plugin
+    registry (see the module docstring): console:// is checked here, other schemes by the
+    one plugin module that declares them.
+    """
     if not isinstance(url, str) or not url.strip():
         return "empty Apprise URL"
-    _ensure_setup()
     match = _SCHEME.match(url.strip())
     if match is None:
         return "not an Apprise URL (expected scheme://...)"
     scheme = match.group(1).lower()
+    if scheme == CONSOLE_SCHEMA:
+        return _check_console_url(url.strip())
+    verdict = _check_with_plugin_module(scheme, url.strip())
+    if verdict is not _UNSETTLED:
+        return verdict
+    return _check_with_registry(scheme, url)
+
+
+def _check_console_url(url: str) -> str | None:
+    """Given a console:// URL, return what check_apprise_url would get from Apprise.
+
+    Our @notify plugin takes any console:// URL that Apprise can split: its parser only
+    fails where urlparse() does on the part before the query (an unmatched '[').
+    """
+    rest = url.split("://", 1)[1].split("?", 1)[0]
+    try:
+        urlsplit(f"http://{rest}")
+    except ValueError:
+        return f"not a valid Console URL ({CONSOLE_SCHEMA}://)"
+    return None
+
+
+# check_apprise_url's "could not tell without the registry" (None means "accepted").
+_UNSETTLED = object()
+# `protocol = "json"`, `secure_protocol = ("bsky", "bluesky")`: how plugins name schemes.
+_PROTOCOL_DECLARATION = re.compile(
+    r"""\b(?:secure_)?protocol\s*=\s*(\([^)]*\)|"[^"\n]*"|'[^'\n]*')"""
+)
+
+
+def _check_with_plugin_module(scheme: str, url: str) -> object:
+    """Validate `url` as Apprise.instantiate() does, with only its plugin imported.
+
+    Return None (accepted), a message (rejected) or _UNSETTLED when the plugin could not
+    be found this way and the registry must decide.
+    """
+    plugin = _plugin_class(scheme)
+    if plugin is None:
+        return _UNSETTLED
+    from apprise import AppriseAsset
+
+    # The steps of Apprise.instantiate() (apprise 2.3) for a URL string.
+    results = plugin.parse_url(url.replace("/#", "/%23"))
+    if not results:
+        return f"not a valid {plugin.service_name} URL ({scheme}://)"
+    if str(results.get("schema", "")).lower() != scheme:
+        return _UNSETTLED  # a plugin that rewrites the scheme: let Apprise map it
+    if not plugin.enabled:
+        return f"not a valid {plugin.service_name} URL ({scheme}://)"
+    results["tag"] = set()
+    results["asset"] = AppriseAsset(
+        app_id=APP_ID, app_desc=APP_ID, default_service_retry=0, service_timeout=60.0
+    )
+    try:
+        instance = plugin(**results)
+    except Exception:  # noqa: BLE001 - what Apprise.instantiate() catches too
+        return f"not a valid {plugin.service_name} URL ({scheme}://)"
+    if not instance.enabled:
+        return f"not a valid {plugin.service_name} URL ({scheme}://)"
+    return None
+
+
+@functools.cache
+def _plugin_class(scheme: str) -> Any:
+    """Given a lower-case scheme, return the Apprise plugin class declaring it, or None.
+
+    Finds the module by reading the plugin sources for a `protocol` declaration naming the
+    scheme, imports just that module, and takes the class whose schemas() include it, the
+    test Apprise's own registry applies. None whenever that does not settle it.
+    """
+    try:
+        import apprise.plugins
+
+        root = Path(apprise.plugins.__file__).parent
+        quoted = re.compile(rf"""["']{re.escape(scheme)}["']""")
+        modules: list[str] = []
+        for path in sorted(root.rglob("*.py")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if scheme not in text:
+                continue
+            if any(quoted.search(m.group(1)) for m in _PROTOCOL_DECLARATION.finditer(text)):
+                relative = path.relative_to(root).with_suffix("").parts
+                name = relative[0]
+                if name not in modules and not name.startswith("_") and name != "base":
+                    modules.append(name)
+        if len(modules) != 1:
+            return None  # none, or ambiguous: the registry knows which one wins
+        module = importlib.import_module(f"apprise.plugins.{modules[0]}")
+        found = [
+            candidate
+            for attribute, candidate in vars(module).items()
+            if attribute.startswith("Notify")
+            and isinstance(candidate, type)
+            and callable(getattr(candidate, "schemas", None))
+            and hasattr(candidate, "app_id")
+            and scheme in candidate.schemas(candidate)
+        ]
+    except Exception:  # noqa: BLE001 - an Apprise layout we do not know: use the registry
+        return None
+    return found[0] if len(found) == 1 else None
+
+
+def _check_with_registry(scheme: str, url: str) -> str | None:
+    """check_apprise_url the plain way: Apprise's registry of every plugin."""
+    _ensure_setup()
+    import apprise
     from apprise.manager_plugins import NotificationManager
 
     manager = NotificationManager()
@@ -337,7 +454,9 @@ class SendResult:
 _ERROR_MAX = 400
 
 
-def _asset(timeout_seconds: float) -> AppriseAsset:
+def _asset(timeout_seconds: float) -> Any:
+    from apprise import AppriseAsset
+
     return AppriseAsset(
         app_id=APP_ID,
         app_desc=APP_ID,
@@ -351,7 +470,7 @@ class _Service:
     """One URL of a channel: its own apprise.Apprise, so each result is tied to its URL."""
 
     index: int
-    apprise: apprise.Apprise
+    apprise: Any  # apprise.Apprise
     plugin: Any  # the apprise plugin instance
     name: str  # Apprise service name
     masked_url: str
@@ -367,22 +486,50 @@ class _Channel:
 
 
 class Notifier:
-    """One apprise.Apprise per channel URL; send() delivers a message to one channel."""
+    """One apprise.Apprise per channel URL; send() delivers a message to one channel.
+
+    A channel's Apprise objects are built on its first send, not here: most runs send
+    nothing, and building the first one imports Apprise and all its plugins. Here every
+    URL is only checked, as config loading does (check_apprise_url); one that Apprise
+    still rejects when it is built fails that send, with the message __init__ raises.
+    """
 
     def __init__(self, channels: Sequence[ChannelConfig], *, timeout_seconds: float = 60.0) -> None:
         if not timeout_seconds > 0:
             raise ValueError("timeout_seconds must be positive")
-        _ensure_setup()
         self._timeout = float(timeout_seconds)
-        self._channels: dict[str, _Channel] = {}
+        self._configs: dict[str, ChannelConfig] = {}
         for channel in channels:
-            if channel.name in self._channels:
+            if channel.name in self._configs:
                 raise ValueError(f"channel {channel.name!r} is defined twice")
-            self._channels[channel.name] = self._build(channel)
+            if not channel.urls:
+                raise ValueError(f"channel {channel.name!r} has no Apprise URL")
+            for index, url in enumerate(channel.urls):
+                if check_apprise_url(url) is not None:
+                    raise _rejected(channel, index, url)
+            self._configs[channel.name] = channel
+        self._channels: dict[str, _Channel] = {}
+        self._build_lock = threading.Lock()
+
+    def _channel(self, name: str) -> _Channel:
+        """Return the named channel's services, building them on first use.
+
+        Raise KeyError for an unknown channel, ValueError if Apprise rejects a URL.
+        """
+        channel = self._channels.get(name)
+        if channel is not None:
+            return channel
+        with self._build_lock:
+            channel = self._channels.get(name)
+            if channel is None:
+                channel = self._build(self._configs[name])
+                self._channels[name] = channel
+        return channel
 
     def _build(self, channel: ChannelConfig) -> _Channel:
-        if not channel.urls:
-            raise ValueError(f"channel {channel.name!r} has no Apprise URL")
+        _ensure_setup()
+        import apprise
+
         asset = _asset(self._timeout)
         services: list[_Service] = []
         secrets: set[str] = set()
@@ -391,11 +538,7 @@ class Notifier:
             apobj = apprise.Apprise(asset=asset)
             instance = apprise.Apprise.instantiate(url, asset=asset)
             if instance is None or not apobj.add(instance):
-                scheme = _SCHEME.match(url)
-                what = f" ({scheme.group(1).lower()}://)" if scheme else ""
-                raise ValueError(
-                    f"channel {channel.name!r}: Apprise URL {index + 1}{what} was rejected"
-                )
+                raise _rejected(channel, index, url)
             instance.retry = 0  # the outbox retries, with backoff
             masked = instance.url(privacy=True)
             secrets |= _secret_parts(url, masked)
@@ -418,7 +561,7 @@ class Notifier:
         )
 
     def channel_names(self) -> tuple[str, ...]:
-        return tuple(self._channels)
+        return tuple(self._configs)
 
     def send(
         self,
@@ -430,9 +573,14 @@ class Notifier:
         """Deliver to the channel's services whose index is not in `skip_services`, one after
         another; never raises for a delivery problem. One failing service does not stop the
         others. With every service skipped, nothing is sent and the result is ok."""
-        channel = self._channels.get(channel_name)
-        if channel is None:
+        if channel_name not in self._configs:
             return SendResult(ok=False, services=(), error=f"unknown channel {channel_name!r}")
+        try:
+            channel = self._channel(channel_name)
+        except ValueError as error:
+            # The message names the channel and the URL's index and scheme, never the URL.
+            log.warning("notify channel=%s status=ERROR error=%s", _field(channel_name), error)
+            return SendResult(ok=False, services=(), error=_clip(str(error)))
         results: list[ServiceResult] = []
         problems: list[str] = []
         with channel.lock:
@@ -454,13 +602,15 @@ class Notifier:
         self, channel: _Channel, service: _Service, message: RenderedMessage
     ) -> tuple[ServiceResult, str]:
         """Send through one service; return its result and a problem ("" when it worked)."""
+        from apprise import NotifyType
+
         try:
             rendition = message.for_target(service.target)
             result = service.apprise.notify(
                 body=rendition.body,
                 title=rendition.title,
                 notify_type=NotifyType.INFO,
-                body_format=rendition.body_format,
+                body_format=_apprise_format(rendition.body_format),
                 timeout=self._timeout,
             )
         except Exception as exc:  # noqa: BLE001 - reported, the outbox retries
@@ -494,6 +644,8 @@ class Notifier:
             )
             problem = f"{service.name} {result.status.name} (not notified)"
             return ServiceResult(service.name, service.masked_url, False, service.index), problem
+        from apprise.result import AppriseResultStatus
+
         entry = entries[0]
         ok = entry.status == AppriseResultStatus.SUCCESS and result.status == (
             AppriseResultStatus.SUCCESS
@@ -517,10 +669,19 @@ class Notifier:
         return service_result, problem
 
 
+def _rejected(channel: ChannelConfig, index: int, url: str) -> ValueError:
+    """The error for a channel URL Apprise rejects: its channel, position and scheme only."""
+    scheme = _SCHEME.match(url.strip())
+    what = f" ({scheme.group(1).lower()}://)" if scheme else ""
+    return ValueError(f"channel {channel.name!r}: Apprise URL {index + 1}{what} was rejected")
+
+
 def _target_for(plugin: Any) -> Target:
     """How a service takes a message (see monitor.render): Telegram gets its HTML, Slack its
     mrkdwn, console:// plain text; others Markdown if they take it, else HTML, else text.
     A ?format= on the URL wins. A service without a title field gets it in the body."""
+    from apprise import NotifyFormat
+    from apprise.conversion import convert_between
     from apprise.plugins.slack import NotifySlack
     from apprise.plugins.telegram import NotifyTelegram
 
@@ -550,8 +711,9 @@ def _target_for(plugin: Any) -> Target:
     if slack and getattr(plugin, "use_blocks", False) and title_limit:
         title_limit = min(title_limit, render.SLACK_HEADER_MAX)
 
-    def measure(body: str, body_format: NotifyFormat) -> int:
+    def measure(body: str, body_format: render.NotifyFormat) -> int:
         """The body's length once Apprise has converted it for this service."""
+        body_format = _apprise_format(body_format)
         resolved = plugin.resolve_format(body_format)
         converted = convert_between(body_format, resolved, body)
         try:
@@ -567,6 +729,13 @@ def _target_for(plugin: Any) -> Target:
         title_limit=title_limit,
         measure=measure,
     )
+
+
+def _apprise_format(body_format: str) -> Any:
+    """Given a body format (ours or Apprise's), return Apprise's NotifyFormat member."""
+    from apprise import NotifyFormat as AppriseFormat
+
+    return AppriseFormat(getattr(body_format, "value", body_format))
 
 
 def _field(value: str) -> str:

@@ -37,7 +37,6 @@ from enum import Enum
 from urllib.parse import urlsplit
 
 import regex
-from apprise import NotifyFormat
 
 __all__ = [
     "ArticleView",
@@ -57,6 +56,20 @@ __all__ = [
     "safe_url",
     "utf16_len",
 ]
+
+
+class NotifyFormat(str, Enum):  # noqa: UP042 - the same kind of enum as Apprise
+    """A body's format, as Apprise names them.
+
+    Apprise's own `apprise.NotifyFormat` has the same values and, both being str enums,
+    compares and hashes equal to these. It is not imported here because importing Apprise
+    costs a tenth of a second and 7 MB, and most runs render nothing for a service.
+    """
+
+    TEXT = "text"
+    HTML = "html"
+    MARKDOWN = "markdown"
+
 
 ELLIPSIS = "…"
 ALERT_EXCERPT_GRAPHEMES = 300  # the longest excerpt an alert shows

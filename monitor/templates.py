@@ -41,11 +41,8 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
-
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from monitor.render import ArticleView, Dialect, cut_graphemes, escape_for, link_markup
 
@@ -71,21 +68,38 @@ class Safe(str):
     __slots__ = ()
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+if TYPE_CHECKING:
+    from jinja2 import Template, TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponent too large in a template")
-        if operator == "*":
-            for text, times in ((left, right), (right, left)):
-                sized = isinstance(text, str | list | tuple) and isinstance(times, int)
-                if sized and len(text) * times > _MAX_OUTPUT:
-                    raise SecurityError("repetition too long in a template")
-        return super().call_binop(context, operator, left, right)
+# Jinja2 is imported on first use, not with this module: notify imports this module in
+# every run, but only a configuration with a `template:` ever compiles one.
 
 
+@cache
+def _sandbox_class() -> type[ImmutableSandboxedEnvironment]:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+    class _Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, int) and abs(right) > 64:
+                raise SecurityError("exponent too large in a template")
+            if operator == "*":
+                for text, times in ((left, right), (right, left)):
+                    sized = isinstance(text, str | list | tuple) and isinstance(times, int)
+                    if sized and len(text) * times > _MAX_OUTPUT:
+                        raise SecurityError("repetition too long in a template")
+            return super().call_binop(context, operator, left, right)
+
+    return _Sandbox
+
+
+@cache
 def _environment(dialect: Dialect) -> ImmutableSandboxedEnvironment:
+    from jinja2 import StrictUndefined
+
     def escape(value: Any) -> Safe:
         if isinstance(value, Safe):
             return value
@@ -107,7 +121,7 @@ def _environment(dialect: Dialect) -> ImmutableSandboxedEnvironment:
     def truncate(value: Any, length: int = 255, end: str = "…") -> str:
         return cut_graphemes(str(value), int(length), end)
 
-    environment = _Sandbox(
+    environment = _sandbox_class()(
         undefined=StrictUndefined,
         autoescape=False,
         finalize=finalize,
@@ -120,12 +134,9 @@ def _environment(dialect: Dialect) -> ImmutableSandboxedEnvironment:
     return environment
 
 
-_ENVIRONMENTS = {dialect: _environment(dialect) for dialect in _TEMPLATE_DIALECTS}
-
-
 @lru_cache(maxsize=256)
 def _compiled(source: str, dialect: Dialect) -> Template:
-    return _ENVIRONMENTS[dialect].from_string(source)
+    return _environment(dialect).from_string(source)
 
 
 _DIGEST_NAMES = frozenset({"articles", "count", "digest"})
@@ -134,7 +145,9 @@ _DIGEST_NAMES = frozenset({"articles", "count", "digest"})
 @lru_cache(maxsize=256)
 def _per_article(source: str) -> bool:
     """Whether a template only knows `article`: a digest then repeats it for each article."""
-    environment = _ENVIRONMENTS[Dialect.MARKDOWN]
+    from jinja2 import meta
+
+    environment = _environment(Dialect.MARKDOWN)
     names = meta.find_undeclared_variables(environment.parse(source))
     return "article" in names and not (names & _DIGEST_NAMES)
 
@@ -166,6 +179,8 @@ def render_template(
 ) -> str:
     """Render a template's Markdown body (Slack's escaping for Dialect.SLACK, else
     CommonMark's). Raise TemplateProblem if it fails."""
+    from jinja2 import TemplateError, TemplateSyntaxError
+
     dialect = dialect if dialect in _TEMPLATE_DIALECTS else Dialect.MARKDOWN
     try:
         template = _compiled(source, dialect)
@@ -195,6 +210,8 @@ _ARTICLE_FIELDS = "title, link, feed, published, excerpt, matched_terms"
 
 
 def _runtime_message(error: Exception, source: str) -> str:
+    from jinja2 import TemplateError
+
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == "<template>"]
     line = frames[-1].lineno if frames else None
     message = str(error) if isinstance(error, TemplateError) else f"{type(error).__name__}: {error}"
@@ -239,6 +256,8 @@ def check_template(source: str) -> str | None:
     both escaping dialects. Return None if all went well, else a message for people."""
     if not source.strip():
         return "a template must not be empty (leave the key out for the default message)"
+    from jinja2 import TemplateSyntaxError
+
     try:
         _compiled(source, Dialect.MARKDOWN)
     except TemplateSyntaxError as error:

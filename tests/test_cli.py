@@ -297,3 +297,82 @@ def test_notify_test_uses_the_channel_template(tmp_path: Path, write_config) -> 
 
     assert result.returncode == 0, result.stderr
     assert "Sample: news-monitor test alert" in result.stdout
+
+
+# -- start-up: what a cycle with nothing to send does not import -------------------------------
+
+_MODULES_AFTER_RUN = """
+import json, sys
+from monitor.cli import main
+code = main(sys.argv[1:])
+loaded = set(sys.modules)
+print(json.dumps({
+    "code": code,
+    "apprise": "apprise" in loaded,
+    "apprise_plugins": sorted(m for m in loaded if m.startswith("apprise.plugins.")),
+    "jinja2": "jinja2" in loaded,
+    "prometheus_client": "prometheus_client" in loaded,
+}))
+"""
+
+
+def _modules_after(arguments: list[str], cwd: Path) -> dict:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER_RUN, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_run_once_with_console_channel_and_nothing_to_send_imports_no_apprise(
+    tmp_path: Path, write_config
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    config = write_config(
+        feeds={"local": feed.as_uri()},
+        channels={"console": "console://"},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["console"]}],
+    )
+
+    loaded = _modules_after(["run", "--once", "--config", str(config)], tmp_path)
+
+    assert loaded["code"] == 0
+    assert not loaded["apprise"]
+    assert not loaded["jinja2"]  # no template configured
+    assert not loaded["prometheus_client"]  # no http: endpoint in run --once
+
+
+def test_run_once_with_webhook_channel_checks_it_without_apprise_plugin_registry(
+    tmp_path: Path, write_config
+) -> None:
+    config = write_config(feeds={}, channels={"hook": f"json://127.0.0.1:{closed_port()}/hook"})
+
+    loaded = _modules_after(["run", "--once", "--config", str(config)], tmp_path)
+
+    assert loaded["code"] == 0
+    # Checking a json:// URL imports its plugin, not all of Apprise's ~190 plugins.
+    assert "apprise.plugins.custom_json" in loaded["apprise_plugins"]
+    assert "apprise.plugins.telegram" not in loaded["apprise_plugins"]
+
+
+def test_check_rejects_bad_channel_url_with_location_and_no_secret(tmp_path: Path) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "feeds: []\nchannels:\n  ok: console://\n  me: tgram://s3cr3t-but-invalid\n",
+        encoding="utf-8",
+    )
+
+    result = run_cli("check", "--config", str(tmp_path / "monitor.yaml"), cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert re.search(r"monitor\.yaml:4", result.stdout + result.stderr)
+    assert "not a valid Telegram URL (tgram://)" in result.stdout + result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -763,3 +765,126 @@ def test_fetch_result_repr_omits_url_and_body(fetcher: Fetcher, server: FeedServ
     assert SECRET not in repr(result)
     assert "rss version" not in repr(result)
     assert result.url.endswith(f"?token={SECRET}")
+
+
+# -- one watchdog for every fetch --------------------------------------------------------------
+
+
+def _watchdog_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "fetch-watchdog"]
+
+
+def test_fetch_watchdog_still_cuts_a_drip_after_many_fetches(
+    fetcher: Fetcher, server: FeedServer
+) -> None:
+    server.add_feed("/rss", RSS, etag=ETAG)
+    server.add_slow_headers("/slow-headers", interval_seconds=0.1)
+    for _ in range(300):
+        assert fetcher.fetch(server.url("/rss"), etag=ETAG).not_modified
+
+    error = fetch_error(fetcher, server.url("/slow-headers"), timeout_seconds=1)
+
+    assert str(error) == "timed out after 1s"
+    # One long-lived thread, not a timer thread per fetch.
+    assert len(_watchdog_threads()) == 1
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+
+
+def test_fetch_watchdog_keeps_few_finished_deadlines(fetcher: Fetcher, server: FeedServer) -> None:
+    from monitor.fetch import _WATCHDOG
+
+    server.add_feed("/rss", RSS, etag=ETAG)
+    for _ in range(1200):
+        fetcher.fetch(server.url("/rss"), etag=ETAG, timeout_seconds=600)
+
+    # Finished deadlines 10 minutes from expiry are swept, not kept until then.
+    assert _WATCHDOG.pending() < 600
+
+
+def test_fetch_concurrent_deadlines_each_cut_at_their_own_time(server: FeedServer) -> None:
+    server.add_slow_headers("/slow-a", interval_seconds=0.1)
+    server.add_slow_headers("/slow-b", interval_seconds=0.1)
+    fetcher = Fetcher(per_origin_limit=4)
+
+    def timed(path: str, seconds: float) -> tuple[str, float]:
+        started = time.monotonic()
+        error = fetch_error(fetcher, server.url(path), timeout_seconds=seconds)
+        return str(error), time.monotonic() - started
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # The later deadline is armed first: the earlier one must still wake the watchdog.
+            late = pool.submit(timed, "/slow-a", 2.5)
+            time.sleep(0.2)
+            early = pool.submit(timed, "/slow-b", 0.5)
+            early_message, early_elapsed = early.result(timeout=10)
+            late_message, late_elapsed = late.result(timeout=10)
+    finally:
+        fetcher.close()
+
+    assert early_message == "timed out after 0.5s" and early_elapsed < 1.5
+    assert late_message == "timed out after 2.5s" and 2.3 < late_elapsed < 4
+
+
+# -- the environment: proxies, NO_PROXY, netrc ---------------------------------------------------
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_fetch_uses_http_proxy_from_environment(
+    clean_environment: pytest.MonkeyPatch, server: FeedServer
+) -> None:
+    # The feed server answers absolute-URI requests too, so it can stand in for a proxy.
+    server.add_feed("/rss", RSS)
+    clean_environment.setenv("HTTP_PROXY", server.base_url)
+    fetcher = Fetcher()
+    try:
+        result = fetcher.fetch("http://feeds.invalid/rss", timeout_seconds=5)
+    finally:
+        fetcher.close()
+
+    assert result.body == RSS
+    assert server.hits("/rss") == 1
+
+
+def test_fetch_no_proxy_bypasses_the_proxy(
+    clean_environment: pytest.MonkeyPatch, server: FeedServer
+) -> None:
+    server.add_feed("/rss", RSS)
+    clean_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    clean_environment.setenv("NO_PROXY", "127.0.0.1")
+    fetcher = Fetcher()
+    try:
+        result = fetcher.fetch(server.url("/rss"), timeout_seconds=5)
+        # A host NO_PROXY does not name still goes to the (dead) proxy.
+        error = fetch_error(fetcher, "http://feeds.invalid/rss", timeout_seconds=5)
+    finally:
+        fetcher.close()
+
+    assert result.body == RSS
+    assert str(error) in {"proxy error", "connection refused"}
+
+
+def test_fetch_sends_netrc_credentials(
+    clean_environment: pytest.MonkeyPatch, server: FeedServer, tmp_path: Path
+) -> None:
+    server.add_feed("/rss", RSS)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login reader password n3trc-pw\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+    fetcher = Fetcher()
+    try:
+        fetcher.fetch(server.url("/rss"))
+    finally:
+        fetcher.close()
+
+    headers = server.requests[-1][1]
+    expected = "Basic " + base64.b64encode(b"reader:n3trc-pw").decode()
+    assert headers.get("Authorization") == expected

@@ -853,3 +853,66 @@ def test_send_telegram_template_too_long_is_shortened_to_fit(
 
     assert utf16_len(str(payload["text"])) <= 4096
     assert "韩日韩日" in str(payload["text"])
+
+
+# --------------------------------------------------------------- checks without the registry
+
+_URLS_TO_CHECK = [
+    "json://localhost",
+    "json://127.0.0.1:9/hook",
+    "jsons://user:pass@example.org/path?x=1",
+    "json://",
+    "json://[bad",
+    "form://example.org",
+    "tgram://123456789:abcdefg_hijklmnop/12345",
+    "tgram://s3cr3t-but-invalid",
+    "tgram://",
+    "mailto://user:pass@gmail.com",
+    "mailto://",
+    "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general",
+    "slack://nothing",
+    "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+    "discord://",
+    "ntfy://topic",
+    "bsky://user@example.org/app-password",
+    "nosuchservice://x",
+]
+
+
+@pytest.mark.parametrize("url", _URLS_TO_CHECK)
+def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: str) -> None:
+    from monitor.notify import _check_with_registry
+
+    scheme = url.split("://", 1)[0]
+
+    assert check_apprise_url(url) == _check_with_registry(scheme, url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "console://",
+        "console://x",
+        "CONSOLE://a/b?format=markdown",
+        "console://[bad",
+        "console://host:99999",
+        "console://a b",
+        "console://h/#frag",
+        " console:// ",
+    ],
+)
+def test_check_console_url_without_apprise_agrees_with_apprise(url: str) -> None:
+    from monitor.notify import _check_with_registry
+
+    assert check_apprise_url(url) == _check_with_registry("console", url)
+
+
+def test_notifier_builds_apprise_objects_only_on_first_send(capsys) -> None:
+    notifier = Notifier([ChannelConfig("out", ("console://",))])
+    assert notifier.channel_names() == ("out",)
+    assert notifier._channels == {}  # nothing built yet
+
+    result = notifier.send("out", RenderedMessage("[r] title", "body"))
+
+    assert result.ok and [service.service for service in result.services] == ["Console"]
+    assert "[r] title" in capsys.readouterr().out
