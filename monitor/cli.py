@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     daemon_signals = None
+    if arguments.command == "run":
+        _limit_malloc_arenas()
     if arguments.command == "run" and not arguments.once:
         # Before the slow imports and the config: a SIGTERM sent while the daemon starts
         # must stop it. As PID 1 in a container, a signal without a handler is ignored.
@@ -172,6 +176,26 @@ def _check(config: Config) -> int:
         f"{len(config.rules)} rules)"
     )
     return EXIT_OK
+
+
+# glibc's mallopt() parameter M_ARENA_MAX, and the arenas a poll cycle needs.
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas before any thread starts, unless MALLOC_ARENA_MAX is set.
+
+    glibc gives each thread that allocates its own arena (up to 8 per core), and each keeps
+    the memory it once held: poll threads, SQLite connections and parser pipes cost about
+    6 MB of RSS per cycle that way, for no speed (the GIL serialises them anyway).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt arenas)
+        return
 
 
 def _catch_daemon_signals() -> tuple[threading.Event, threading.Event]:

@@ -20,8 +20,8 @@ from apscheduler.jobstores.base import JobLookupError
 from monitor.claims import claim_is_live, new_claimant
 from monitor.config import Config, FeedConfig, load_config
 from monitor.deliver import DeliveryReport, send_due_deliveries, template_chooser
-from monitor.errors import ConfigError, StoreError
-from monitor.fetch import Fetcher
+from monitor.errors import ConfigError, FetchError, StoreError
+from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.http import Health, HttpEndpoint, Metrics
 from monitor.log import SECRETS
 from monitor.notify import Notifier
@@ -199,7 +199,7 @@ class Monitor:
         """Poll every enabled feed once (ignoring schedules and backoff), then attempt
         every pending delivery (ignoring retry backoff)."""
         feeds = [feed for feed in self.runtime.config.feeds if feed.enabled]
-        workers = max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds)))
+        workers = poll_thread_count(feeds)
         # One read of every feed's state, and one write for all the unchanged ones: a cycle
         # of 304s would otherwise be two transactions per feed.
         states = self.store.feed_states()
@@ -513,6 +513,23 @@ class Monitor:
             len(config.channels),
         )
         return True
+
+
+def poll_thread_count(feeds: list[FeedConfig]) -> int:
+    """Poll threads worth running for these feeds: every request the per-origin limit
+    admits at once, plus two that parse and store what has arrived (a thread beyond that
+    only waits for an origin slot, holding memory). At most MAXIMUM_CONCURRENT_POLLS."""
+    origins = {_origin_or_url(feed.url) for feed in feeds}
+    wanted = DEFAULT_PER_ORIGIN_LIMIT * len(origins) + 2
+    return max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds), wanted))
+
+
+def _origin_or_url(url: str) -> object:
+    # A URL without an origin (file://, a broken one) is its own: it waits for nobody.
+    try:
+        return origin_of(url)
+    except FetchError:
+        return url
 
 
 def parse_worker_count(config: Config) -> int:

@@ -229,7 +229,7 @@ class Fetcher:
 
         Raise FetchError if no slot frees up before the deadline.
         """
-        origin = _origin(url)
+        origin = origin_of(url)
         with self._lock:
             slot = self._origin_slots.get(origin)
             if slot is None:
@@ -784,10 +784,10 @@ def _auth_for_redirect(
     return (username, password) if username or password else None
 
 
-def _origin(url: str) -> tuple[str, str, int]:
+def origin_of(url: str) -> tuple[str, str, int]:
     """Given an http(s) URL, return its origin (scheme, host, port) for the politeness limit.
 
-    Raise FetchError if the URL has no host or a bad port.
+    Raise FetchError if the URL is not http(s), or has no host or a bad port.
     """
     try:
         parts = urlsplit(url)
@@ -795,6 +795,8 @@ def _origin(url: str) -> tuple[str, str, int]:
     except ValueError:
         raise FetchError("invalid URL") from None
     scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise FetchError("not an http(s) URL")
     if not parts.hostname:
         raise FetchError("invalid URL: no host")
     return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]

@@ -13,6 +13,9 @@ import yaml
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 
+from monitor.config import FeedConfig
+from monitor.daemon import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
+
 
 class Daemon:
     def __init__(self, config: Path, log_path: Path) -> None:
@@ -196,3 +199,23 @@ def test_run_killed_while_sending_resends_at_most_the_alert_in_flight(
     assert set(titles) == {f"[korea-japan] 韩日对话 {n}" for n in range(1, count + 1)}
     assert len(titles) - len(set(titles)) <= 1
     assert _store_counts(config) == {"pending": 0, "held": 0, "sent": count, "failed": 0}
+
+
+def _feeds(*urls: str) -> list[FeedConfig]:
+    return [FeedConfig(f"feed-{number}", url) for number, url in enumerate(urls)]
+
+
+def test_poll_threads_are_what_the_origins_can_use() -> None:
+    # One origin admits 2 requests at once; 2 more threads parse and store meanwhile.
+    one_origin = _feeds(*(f"https://www.rfi.fr/cn/{n}/rss" for n in range(50)))
+    assert poll_thread_count(one_origin) == 4
+    # The default port is the same origin; another scheme is another one.
+    same = _feeds(*(f"https://a.org/{n}" for n in range(10)), "https://a.org:443/x")
+    assert poll_thread_count(same) == 4
+    assert poll_thread_count([*same, *_feeds(*(f"http://a.org/{n}" for n in range(9)))]) == 6
+    # Never more threads than feeds.
+    assert poll_thread_count(_feeds("https://a.org/1", "https://a.org/2")) == 2
+    many_origins = _feeds(*(f"https://site{n}.org/rss" for n in range(50)))
+    assert poll_thread_count(many_origins) == MAXIMUM_CONCURRENT_POLLS
+    # A file or a broken URL waits for no origin: each counts as its own.
+    assert poll_thread_count(_feeds("file:///a.xml", "file:///b.xml", "not a url")) == 3
