@@ -517,10 +517,11 @@ class Monitor:
 
 def poll_thread_count(feeds: list[FeedConfig]) -> int:
     """Poll threads worth running for these feeds: every request the per-origin limit
-    admits at once, plus two that parse and store what has arrived (a thread beyond that
-    only waits for an origin slot, holding memory). At most MAXIMUM_CONCURRENT_POLLS."""
+    admits at once, plus three that parse and store what has arrived or wait for a parser
+    process (a thread beyond that only waits for an origin slot, holding memory). At most
+    MAXIMUM_CONCURRENT_POLLS."""
     origins = {_origin_or_url(feed.url) for feed in feeds}
-    wanted = DEFAULT_PER_ORIGIN_LIMIT * len(origins) + 2
+    wanted = DEFAULT_PER_ORIGIN_LIMIT * len(origins) + 3
     return max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds), wanted))
 
 

@@ -1,9 +1,9 @@
 """Feed parsing on every core: worker processes running parse_feed, fed over pipes.
 
 Parsing (feedparser, then HTML to text) is most of a poll's CPU time and holds the GIL, so
-poll threads alone use one core however many there are. A ParsePool hands a body to an idle
-worker process and parses in the calling thread when every worker is busy, so the caller's
-core keeps parsing too and no body waits in a queue.
+poll threads alone use one core however many there are. A ParsePool hands a body to a
+worker process, and parses in the calling thread when every worker has its hands full, so
+the caller's core keeps parsing too and no body waits long in a queue.
 
 Workers are plain `python -m monitor.parse_pool` children speaking length-prefixed pickles
 on stdin/stdout, not multiprocessing: multiprocessing re-imports the parent's main script in
@@ -23,6 +23,8 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,6 +38,8 @@ MAXIMUM_WORKERS = 4
 # How a worker is started: this module as a script, under the same interpreter.
 WORKER_COMMAND = (sys.executable, "-m", "monitor.parse_pool")
 _LENGTH = struct.Struct("!Q")
+# A worker finishes what it holds before it exits; one that takes longer is killed.
+STOP_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,121 +72,162 @@ def default_worker_count() -> int:
 class ParsePool:
     """Parses feed bodies in up to `workers` worker processes plus the calling thread.
 
-    Safe to use from many threads. Workers start on first use; one that dies (killed, out
-    of memory) fails the feed it was parsing with a ParseError and is started again for the
-    next one.
+    Safe to use from many threads. A body goes to the worker with the fewest bodies in
+    hand, if it has fewer than PIPELINE_DEPTH; otherwise the calling thread parses it.
+    Workers start on first use; one that dies (killed, out of memory) fails the feeds it
+    held with a ParseError and is started again for the next one.
     """
 
+    # Bodies a worker holds at once: the one it parses and the next ones, already in its
+    # pipe, so it never idles while a poll thread waits for the GIL to send it more. Three
+    # gave the shortest cold cycles on two cores (bench/RESULTS.md), two left the worker
+    # idle a third of the time.
+    PIPELINE_DEPTH = 3
+
     def __init__(self, workers: int) -> None:
-        self._lock = threading.Lock()
-        self._idle = [_Worker(number) for number in range(workers)]
-        self._all = list(self._idle)
+        self._workers = [_Worker(number) for number in range(workers)]
         self._closed = False
 
     @property
     def workers(self) -> int:
-        return len(self._all)
+        return len(self._workers)
 
     def worker_pids(self) -> list[int]:
         """The process ids of the workers running now (for status and tests)."""
-        return [worker.pid for worker in self._all if worker.pid is not None]
+        return [worker.pid for worker in self._workers if worker.pid is not None]
 
     def parse(self, request: ParseRequest) -> ParsedFeed:
         """Given a body and its headers, return parse_feed's result. Raise ParseError as
         parse_feed does, or if the worker parsing it ended."""
-        worker = self._take()
-        if worker is None:
+        worker = None if self._closed else min(self._workers, key=_load, default=None)
+        if worker is None or worker.in_flight >= self.PIPELINE_DEPTH:
             return request.parse()
-        try:
-            return worker.parse(request)
-        finally:
-            self._give_back(worker)
-
-    def close(self) -> None:
-        """Stop every worker; later parses run in the calling thread. A worker parsing now
-        finishes that parse first (it stops when given back)."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.stop()
-
-    def _take(self) -> _Worker | None:
-        with self._lock:
-            return self._idle.pop() if self._idle and not self._closed else None
-
-    def _give_back(self, worker: _Worker) -> None:
-        with self._lock:
-            if self._closed:
-                worker.stop()
-            else:
-                self._idle.append(worker)
-
-
-class _Worker:
-    """One worker process; used by one thread at a time (the pool sees to that)."""
-
-    def __init__(self, number: int) -> None:
-        self.number = number
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def parse(self, request: ParseRequest) -> ParsedFeed:
-        process = self._running()
-        try:
-            _write_frame(process.stdin, pickle.dumps(request, pickle.HIGHEST_PROTOCOL))
-            outcome, value = pickle.loads(_read_frame(process.stdout))
-        except (OSError, EOFError, pickle.UnpicklingError) as error:
-            status = self._reap()
-            raise ParseError(f"the parser process ended while parsing ({status})") from error
+        answer = worker.submit(request)
+        if answer is None:  # closed meanwhile
+            return request.parse()
+        outcome, value = answer.result()
         if outcome == "ok":
-            return value
+            return value  # type: ignore[no-any-return]
         if outcome == "parse-error":
             raise ParseError(value)
         # A bug in parse_feed, reported by the worker: fail this feed, as in-process would.
         raise RuntimeError(f"parser process: {value}")
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        try:
-            process.stdin.close()  # the worker's signal to exit
-            process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
-        finally:
-            process.stdout.close()
+    def close(self) -> None:
+        """Stop every worker once it has answered what it holds; later parses run in the
+        calling thread."""
+        self._closed = True
+        for worker in self._workers:
+            worker.stop()
 
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._process is not None and self._process.poll() is None:
-            return self._process
-        if self._process is not None:
-            self._reap()
-        self._process = subprocess.Popen(
-            WORKER_COMMAND,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-        )
-        logger.debug("parse worker=%d started pid=%d", self.number, self._process.pid)
-        return self._process
+
+def _load(worker: _Worker) -> int:
+    return worker.in_flight
+
+
+class _Worker:
+    """One worker process, its answers read by a thread of its own in request order."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self._lock = threading.Lock()  # the process and its pending answers
+        self._write_lock = threading.Lock()  # the process's stdin
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pending: deque[Future[tuple[str, object]]] = deque()
+        self._stopped = False
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        process = self._process
+        return process.pid if process is not None else None
 
-    def _reap(self) -> str:
-        process, self._process = self._process, None
-        if process is None:
-            return "not running"
-        process.kill()
-        code = process.wait()
-        for stream in (process.stdin, process.stdout):
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def submit(self, request: ParseRequest) -> Future[tuple[str, object]] | None:
+        """Send a request; the future gets the worker's (outcome, value), or a ParseError
+        if the worker ends first. None if the worker was stopped."""
+        payload = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
+        answer: Future[tuple[str, object]] = Future()
+        # Requests are written in the order their answers are queued, one writer at a time.
+        # The write can block until the worker reads, and the worker reads only once its
+        # last answer is taken: the reader thread needs self._lock for that, so the write
+        # must not hold it.
+        with self._write_lock:
+            with self._lock:
+                if self._stopped:
+                    return None
+                process, pending = self._running()
+                pending.append(answer)
+            # A failed write means the worker is gone: its reader fails every pending
+            # answer, this one included, when it sees the end of the worker's stdout.
             with contextlib.suppress(OSError):
-                stream.close()
-        logger.warning("parse worker=%d ended exit=%s", self.number, code)
-        return f"exit {code}"
+                _write_frame(process.stdin, payload)  # type: ignore[arg-type]
+        return answer
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            process, self._process = self._process, None
+        if process is None:
+            return
+        with self._write_lock, contextlib.suppress(OSError):
+            process.stdin.close()  # type: ignore[union-attr]  # the worker's signal to exit
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _running(self) -> tuple[subprocess.Popen[bytes], deque[Future[tuple[str, object]]]]:
+        # Called with the lock held.
+        if self._process is not None and self._process.poll() is None:
+            return self._process, self._pending
+        # A process that died leaves its pending answers to its reader thread.
+        self._process = process = subprocess.Popen(
+            WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+        )
+        self._pending = pending = deque()
+        threading.Thread(
+            target=self._read_answers,
+            args=(process, pending),
+            name=f"parse-worker-{self.number}",
+            daemon=True,
+        ).start()
+        logger.debug("parse worker=%d started pid=%d", self.number, process.pid)
+        return process, pending
+
+    def _read_answers(
+        self, process: subprocess.Popen[bytes], pending: deque[Future[tuple[str, object]]]
+    ) -> None:
+        stdout = process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                answer = pickle.loads(_read_frame(stdout))
+                with self._lock:
+                    waiting = pending.popleft()
+                waiting.set_result(answer)
+        except (OSError, EOFError, pickle.UnpicklingError, IndexError):
+            pass
+        with self._lock:
+            if self._process is process:
+                self._process = None
+            lost = list(pending)
+            pending.clear()
+        if process.poll() is None:
+            process.kill()
+        code = process.wait()
+        stdout.close()
+        with contextlib.suppress(OSError):
+            process.stdin.close()  # type: ignore[union-attr]
+        if lost:
+            logger.warning("parse worker=%d ended exit=%s lost=%d", self.number, code, len(lost))
+        for waiting in lost:
+            waiting.set_exception(
+                ParseError(f"the parser process ended while parsing (exit {code})")
+            )
 
 
 def _write_frame(stream: BinaryIO, payload: bytes) -> None:

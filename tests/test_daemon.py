@@ -206,13 +206,13 @@ def _feeds(*urls: str) -> list[FeedConfig]:
 
 
 def test_poll_threads_are_what_the_origins_can_use() -> None:
-    # One origin admits 2 requests at once; 2 more threads parse and store meanwhile.
+    # One origin admits 2 requests at once; 3 more threads parse and store meanwhile.
     one_origin = _feeds(*(f"https://www.rfi.fr/cn/{n}/rss" for n in range(50)))
-    assert poll_thread_count(one_origin) == 4
+    assert poll_thread_count(one_origin) == 5
     # The default port is the same origin; another scheme is another one.
     same = _feeds(*(f"https://a.org/{n}" for n in range(10)), "https://a.org:443/x")
-    assert poll_thread_count(same) == 4
-    assert poll_thread_count([*same, *_feeds(*(f"http://a.org/{n}" for n in range(9)))]) == 6
+    assert poll_thread_count(same) == 5
+    assert poll_thread_count([*same, *_feeds(*(f"http://a.org/{n}" for n in range(9)))]) == 7
     # Never more threads than feeds.
     assert poll_thread_count(_feeds("https://a.org/1", "https://a.org/2")) == 2
     many_origins = _feeds(*(f"https://site{n}.org/rss" for n in range(50)))

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from feeds import Item, fixture, rss
-from processes import wait_until
+from processes import DEADLINE_SECONDS, wait_until
 
 from monitor import parse_pool
 from monitor.errors import ParseError
@@ -127,3 +127,28 @@ def test_no_workers_parses_in_the_calling_thread() -> None:
     pool = ParsePool(0)
     assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
     assert pool.worker_pids() == []
+
+
+def test_bodies_and_answers_larger_than_a_pipe_from_many_threads_at_once(pool) -> None:
+    # Each request and each answer is several times a pipe's 64 KiB buffer, and more
+    # threads than the worker holds send at once: writing a request must never wait on
+    # the thread that takes the worker's answers.
+    items = [
+        Item(f"标题 {number}", link=f"https://example.org/{number}", description="正文" * 2000)
+        for number in range(40)
+    ]
+    body = rss(items)
+    assert len(body) > 4 * 65536
+    titles: list[list[str]] = []
+
+    def parse() -> None:
+        for _ in range(5):
+            titles.append([article.title for article in pool.parse(_request(body)).articles])
+
+    threads = [threading.Thread(target=parse) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=DEADLINE_SECONDS)
+    assert not any(thread.is_alive() for thread in threads), "parsing hung"
+    assert titles == [[item.title for item in items]] * 40
