@@ -20,18 +20,21 @@ is shown as written.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from monitor.config import RuleConfig
-from monitor.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
 from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
-from monitor.parse import parse_feed
-from monitor.rules import RuleSet, TermHit
+from monitor.rules import ArticleExplainer, RuleSet, TermHit
+
+# monitor.fetch and monitor.parse (requests, feedparser: 7 MB) are imported by the functions
+# that read a feed file or URL; testing stored articles needs neither.
 
 # Characters of context shown on each side of a matched term.
 CONTEXT_CHARACTERS = 30
@@ -76,7 +79,17 @@ class Hit:
     feeds: tuple[str, ...]
     # field -> the terms found in it, in ARTICLE_FIELDS order
     fields: dict[str, tuple[str, ...]]
-    contexts: tuple[TermInContext, ...]
+    # Every occurrence of the rule's terms (RuleSet.explain()): what `contexts` shows.
+    term_hits: tuple[TermHit, ...] = ()
+
+    @functools.cached_property
+    def contexts(self) -> tuple[TermInContext, ...]:
+        """Each (field, term) once, in its context: contexts_of(article, term_hits).
+
+        Worked out when first asked for: `rules test --json` never shows them, and at
+        10,000 rules there are hundreds of thousands of hits.
+        """
+        return contexts_of(self.article, self.term_hits)
 
 
 @dataclass
@@ -91,10 +104,13 @@ class Backtest:
     failures_by_rule: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._feeds_by_rule = {rule.name: frozenset(rule.feeds) for rule in self.rules}
+        # Only the rules limited to some feeds: the others see every article.
+        self._feeds_by_rule = {
+            rule.name: frozenset(rule.feeds) for rule in self.rules if rule.feeds
+        }
         # Compiled without feed limits, so one match() call serves an article carried by
         # several feeds; run() applies the limits against all of them.
-        self._matcher = RuleSet.compile([replace(rule, feeds=()) for rule in self.rules])
+        self._matcher = RuleSet.compile(self.rules, feed_limits=False)
         self.hits_by_rule = {rule.name: 0 for rule in self.rules}
 
     def run(self, articles: Iterable[SourceArticle]) -> Iterator[Hit]:
@@ -102,7 +118,9 @@ class Backtest:
         article order then rule order, counting as it goes."""
         for article, feeds in articles:
             self.articles_checked += 1
-            matches, failures = self._matcher.match_with_failures(
+            # The explainer serves every hit of the article: it normalises it once, and
+            # knows from matching which terms to look for where.
+            matches, failures, explainer = self._matcher.explaining_match(
                 article, feeds[0] if feeds else ""
             )
             for failure in failures:
@@ -111,7 +129,7 @@ class Backtest:
                 if not self._sees(match.rule_name, feeds):
                     continue
                 self.hits_by_rule[match.rule_name] += 1
-                yield self._hit(match, article, feeds)
+                yield self._hit(match, article, feeds, explainer)
 
     def _sees(self, rule_name: str, feeds: tuple[str, ...]) -> bool:
         limits = self._feeds_by_rule.get(rule_name)
@@ -121,15 +139,27 @@ class Backtest:
         count, _ = self.failures_by_rule.get(failure.rule_name, (0, ""))
         self.failures_by_rule[failure.rule_name] = (count + 1, failure.message)
 
-    def _hit(self, match: RuleMatch, article: Article, feeds: tuple[str, ...]) -> Hit:
-        contexts = contexts_of(article, self._matcher.explain(article, match.rule_name))
-        if contexts:
-            fields: dict[str, tuple[str, ...]] = {}
-            for context in contexts:
-                fields[context.field] = (*fields.get(context.field, ()), context.term)
-        else:  # nothing to point at (not expected): still say which terms were found
+    def _hit(
+        self,
+        match: RuleMatch,
+        article: Article,
+        feeds: tuple[str, ...],
+        explainer: ArticleExplainer,
+    ) -> Hit:
+        term_hits = explainer.explain(match.rule_name)
+        # The terms of each field in the order their contexts are shown (contexts_of): the
+        # hits come sorted by field then start, so the first time a (field, term) shows up
+        # is its first occurrence, and first occurrences show up in context order.
+        fields: dict[str, tuple[str, ...]] = {}
+        seen: set[tuple[str, str]] = set()
+        for hit in term_hits:
+            key = (hit.field, hit.term)
+            if key not in seen:
+                seen.add(key)
+                fields[hit.field] = (*fields.get(hit.field, ()), hit.term)
+        if not fields:  # nothing to point at (not expected): still say which terms were found
             fields = dict(match.terms_by_field)
-        return Hit(match.rule_name, article, feeds, fields, contexts)
+        return Hit(match.rule_name, article, feeds, fields, term_hits)
 
 
 def select_rules(rules: Sequence[RuleConfig], name: str | None = None) -> tuple[RuleConfig, ...]:
@@ -149,15 +179,12 @@ def select_rules(rules: Sequence[RuleConfig], name: str | None = None) -> tuple[
 def contexts_of(article: Article, hits: Iterable[TermHit]) -> tuple[TermInContext, ...]:
     """Given an article and term hits in it (offsets into the original field text), return
     each (field, term) once, at its first occurrence, in ARTICLE_FIELDS then text order."""
-    first: dict[tuple[str, str], TermHit] = {}
+    hits = tuple(hits)  # read twice
     occurrences: dict[tuple[str, str], int] = {}
     for hit in hits:
         key = (hit.field, hit.term)
         occurrences[key] = occurrences.get(key, 0) + 1
-        if key not in first or hit.start < first[key].start:
-            first[key] = hit
-    order = {name: index for index, name in enumerate(ARTICLE_FIELDS)}
-    ordered = sorted(first.values(), key=lambda hit: (order.get(hit.field, len(order)), hit.start))
+    ordered = _first_occurrences(hits)
     texts: dict[str, str] = {}
     contexts = []
     for hit in ordered:
@@ -177,6 +204,24 @@ def contexts_of(article: Article, hits: Iterable[TermHit]) -> tuple[TermInContex
     return tuple(contexts)
 
 
+def _first_occurrences(hits: Iterable[TermHit]) -> list[TermHit]:
+    """Given term hits, return the first occurrence of each (field, term), in ARTICLE_FIELDS
+    then text order: the contexts shown."""
+    first: dict[tuple[str, str], TermHit] = {}
+    for hit in hits:
+        key = (hit.field, hit.term)
+        if key not in first or hit.start < first[key].start:
+            first[key] = hit
+    return sorted(first.values(), key=_field_then_start)
+
+
+_FIELD_ORDER = {name: index for index, name in enumerate(ARTICLE_FIELDS)}
+
+
+def _field_then_start(hit: TermHit) -> tuple[int, int]:
+    return (_FIELD_ORDER.get(hit.field, len(_FIELD_ORDER)), hit.start)
+
+
 def _one_line(text: str) -> str:
     # Categories are joined by newlines, and a context is shown on one line.
     return _WHITESPACE.sub(" ", text)
@@ -190,6 +235,8 @@ def file_articles(path: Path) -> list[SourceArticle]:
 
     Raise OSError if it cannot be read, ParseError if it is no feed.
     """
+    from monitor.parse import parse_feed
+
     parsed = parse_feed(path.read_bytes(), feed_url=path.resolve().as_uri())
     return [(article, ()) for article in parsed.articles]
 
@@ -197,14 +244,19 @@ def file_articles(path: Path) -> list[SourceArticle]:
 def url_articles(
     url: str,
     *,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout_seconds: float | None = None,
+    max_bytes: int | None = None,
 ) -> list[SourceArticle]:
     """Given a feed URL (http, https or file), fetch it and return its items, carried by no
-    feed.
+    feed. Unless given, the time limit and size limit are the fetcher's defaults.
 
     Raise FetchError if it cannot be fetched, ParseError if it is no feed.
     """
+    from monitor.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
+    from monitor.parse import parse_feed
+
+    timeout_seconds = DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
+    max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     fetcher = Fetcher()
     try:
         fetched = fetcher.fetch(url, timeout_seconds=timeout_seconds, max_bytes=max_bytes)
@@ -256,17 +308,31 @@ def format_hit(hit: Hit, *, colour: bool, timezone: tzinfo = UTC) -> str:
 def hit_json(hit: Hit) -> str:
     """Given a hit, return one line of JSON: rule, title, link, published (ISO 8601 UTC or
     null) and fields ({field: [terms]})."""
-    published = hit.article.published
-    document = {
-        "rule": hit.rule_name,
-        "title": hit.article.title,
-        "link": hit.article.link,
-        "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        if published
-        else None,
-        "fields": {name: list(terms) for name, terms in hit.fields.items()},
-    }
-    return json.dumps(document, ensure_ascii=False)
+    # json.dumps() of {"rule", "title", "link", "published", "fields"}, assembled from
+    # pieces: an article's part is the same for each of the rules it matches (at 10,000
+    # rules, a handful), so the last one is kept.
+    article = hit.article
+    cached_article, article_part = _last_article_json
+    if cached_article is not article:
+        published = article.published
+        article_document = {
+            "title": article.title,
+            "link": article.link,
+            "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            if published
+            else None,
+        }
+        article_part = _JSON.encode(article_document)[1:-1]
+        _last_article_json[:] = [article, article_part]
+    fields = {name: list(terms) for name, terms in hit.fields.items()}
+    rule = _JSON.encode(hit.rule_name)
+    return f'{{"rule": {rule}, {article_part}, "fields": {_JSON.encode(fields)}}}'
+
+
+# [article, its part of hit_json()]: the last article shown.
+_last_article_json: list[Any] = [None, ""]
+# json.dumps(value, ensure_ascii=False), without making an encoder per call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def format_summary(backtest: Backtest) -> str:

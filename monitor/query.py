@@ -126,6 +126,8 @@ def parse_term(term: str) -> Term:
     text, prefix, problem = _split_term(term)
     if problem is not None:
         raise ValueError(f"{term!r}: {problem}")
+    if text == term:
+        text = term  # one string, not two equal ones: 10,000 rules hold 30,000 terms
     return Term(text=text, prefix=prefix, source=term)
 
 

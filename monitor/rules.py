@@ -21,7 +21,8 @@ Matching one article (RuleSet.match_with_failures):
    term under an even number of Nots can only make it truer, a term under an odd number only
    falser. So a rule that is false with no positive hits (and every regex as favourable as
    can be) stays false when only its negated terms are hit, and only positive terms need
-   indexing.
+   indexing. A rule without regex is indexed only under the terms of one conjunct it
+   cannot hold without (`any: [a, b], all: [c]`: under c), see _index_texts.
 4. Each tree is evaluated cheapest child first (terms, then NEARs, then anything holding a
    regex), stopping as soon as the result is known: `韩日 /韓.{0,5}日/` runs its regex only
    on articles that have 韩日. A regex runs on the normalised text with a time limit per
@@ -78,7 +79,13 @@ from monitor.query import term_problem as term_problem
 from monitor.query import tree_atoms as tree_atoms
 from monitor.query import tree_terms as tree_terms
 from monitor.query import with_default_fields as with_default_fields
-from monitor.text import is_latin_char, normalize, normalize_with_offsets, original_span
+from monitor.text import (
+    is_latin_char,
+    maps_one_to_one,
+    normalize,
+    normalize_with_origins,
+    original_span,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,11 +170,16 @@ def _cost(node: Node) -> int:
 def _cheapest_first(node: Node) -> Node:
     """Given a tree, return the same predicate with every And's and Or's children ordered
     cheapest first (stable), so that evaluate() rarely reaches a regex it does not need."""
+    # The tree itself when nothing moves (the common case: a rule without NEAR or regex),
+    # so that 10,000 rules do not keep two copies of every tree.
     if isinstance(node, And | Or):
-        children = sorted((_cheapest_first(child) for child in node.children), key=_cost)
-        return type(node)(tuple(children))
+        children = tuple(sorted((_cheapest_first(child) for child in node.children), key=_cost))
+        if all(new is old for new, old in zip(children, node.children, strict=True)):
+            return node
+        return type(node)(children)
     if isinstance(node, Not):
-        return Not(_cheapest_first(node.child))
+        child = _cheapest_first(node.child)
+        return node if child is node.child else Not(child)
     return node
 
 
@@ -192,7 +204,10 @@ def _from_utf8(encoded: str) -> str:
     return encoded.encode("latin-1").decode("utf-8")
 
 
-@dataclass(frozen=True)
+_NO_FEEDS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)  # one per rule: 10,000 of them
 class _CompiledRule:
     name: str
     tree: Node  # as written (with fields filled in): explained
@@ -284,10 +299,15 @@ class _ArticleScan:
         self.rule_started: float | None = None  # when the current rule's first regex ran
 
     def is_found(self, atom: Atom) -> bool:
-        if isinstance(atom, Term):
+        if type(atom) is Term:
+            text = atom.text
             for field in atom.fields or ():
                 field_hits = self.hits.get(field)
-                if field_hits is not None and field_hits.first_offset(atom) is not None:
+                # field_hits.first_offset(atom), inlined: this runs for every term of every
+                # candidate rule
+                if field_hits is not None and text in (
+                    field_hits.prefix if atom.prefix else field_hits.whole
+                ):
                     return True
             return False
         if isinstance(atom, Near):
@@ -355,9 +375,11 @@ class RuleSet:
         rules: Sequence[RuleConfig],
         *,
         regex_time_limit_seconds: float = REGEX_TIME_LIMIT_SECONDS,
+        feed_limits: bool = True,
     ) -> RuleSet:
         """Given rules, return one matcher over the enabled ones, in their order. A rule's
-        regexes get at most `regex_time_limit_seconds` per article, all together.
+        regexes get at most `regex_time_limit_seconds` per article, all together. With
+        feed_limits=False, the rules' `feeds:` are ignored: each rule sees every article.
 
         Raise ConfigError listing every invalid term, query syntax error, unknown field and
         rule without terms (the config loader should have caught them all already). A rule
@@ -377,7 +399,10 @@ class RuleSet:
             if rule_problems:
                 problems.extend(rule_problems)
                 continue
-            compiled.append(_compile_rule(rule.name, tree, frozenset(rule.feeds)))
+            # One shared empty set for the rules without feed limits (10,000 empty sets
+            # would take 2 MB).
+            feeds = frozenset(rule.feeds) if rule.feeds and feed_limits else _NO_FEEDS
+            compiled.append(_compile_rule(rule.name, tree, feeds))
         if problems:
             raise ConfigError(problems)
         return cls._from_compiled(tuple(compiled), regex_time_limit_seconds)
@@ -406,8 +431,8 @@ class RuleSet:
                 fields.update(atom.fields or ())
                 if isinstance(atom, Regex) and atom.pattern not in regexes:
                     regexes[atom.pattern] = compile_regex(atom.pattern)
-            for term in rule.positive_terms:
-                indexes = rules_by_term.setdefault(term.text, [])
+            for text in _index_texts(rule):
+                indexes = rules_by_term.setdefault(text, [])
                 if not indexes or indexes[-1] != index:
                     indexes.append(index)
             if holds_without_terms(rule.tree):
@@ -445,7 +470,22 @@ class RuleSet:
         rule that matches it, one RuleFailure per rule that could not be evaluated on it),
         both in rule order. A rule fails when its regexes run out of time; it then counts as
         not matching this article."""
+        return self._match(self._scan(article), feed_name)
+
+    def explaining_match(
+        self, article: Article, feed_name: str
+    ) -> tuple[list[RuleMatch], list[RuleFailure], ArticleExplainer]:
+        """Given an article and the name of the feed it came from, return
+        match_with_failures(article, feed_name) and explainer(article), the latter cheaper
+        than on its own: it knows from matching which terms occur in which field, and does
+        not look for the others."""
         scan = self._scan(article)
+        matches, failures = self._match(scan, feed_name)
+        return matches, failures, ArticleExplainer(self, article, scan.hits, scan.texts)
+
+    def _match(
+        self, scan: _ArticleScan, feed_name: str
+    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
         candidates = set(self._always_evaluated)
         for field_hits in scan.hits.values():
             for text in field_hits.prefix:
@@ -479,39 +519,106 @@ class RuleSet:
         Whether the rule matches is not checked (the feed is not known here). Slower than
         match(): meant for the few hits shown to a person. A regex that runs out of time
         contributes the matches it found before. Raise KeyError if no enabled rule has
-        that name.
+        that name. To explain several rules of one article, explainer() is cheaper.
         """
-        rule = self._by_name[rule_name]
-        texts: dict[str, tuple[str, tuple[int, ...]]] = {}
-        spans: set[tuple[str, int, int, str]] = set()  # (field, start, end, term) normalised
-        for atom in rule.positive_atoms:
-            for field in atom.fields or ():
-                if field not in texts:
-                    texts[field] = _normalised_with_offsets(article.field_text(field))
-                normalised = texts[field][0]
-                for start, end, written in _explain_atom(
-                    atom, normalised, self._regexes, self._regex_time_limit_seconds
-                ):
-                    spans.add((field, start, end, written))
-        hits = []
-        for field, start, end, written in spans:
-            original_start, original_end = original_span(texts[field][1], start, end)
-            hits.append(TermHit(field, written, original_start, original_end))
-        order = {field: position for position, field in enumerate(ARTICLE_FIELDS)}
-        return tuple(
-            sorted(set(hits), key=lambda hit: (order[hit.field], hit.start, hit.end, hit.term))
-        )
+        return self.explainer(article).explain(rule_name)
+
+    def explainer(self, article: Article) -> ArticleExplainer:
+        """Given an article, return an ArticleExplainer: explain() for any number of rules of
+        this one article, each field normalised once and each term looked for once."""
+        return ArticleExplainer(self, article)
 
     def _scan(self, article: Article) -> _ArticleScan:
         """Given an article, return its normalised fields and the hits in each."""
         texts: dict[str, str] = {}
         hits: dict[str, _FieldHits] = {}
         for field in self._fields:
-            text = normalize(article.field_text(field))
+            text = _normalised(article.field_text(field))
             texts[field] = text
             if text and self._automaton is not None:
                 hits[field] = _scan_text(self._automaton, _utf8(text))
         return _ArticleScan(texts, hits, self._regexes, self._regex_time_limit_seconds)
+
+
+class ArticleExplainer:
+    """RuleSet.explain() for the rules of one article: the fields normalised with offsets,
+    and the occurrences of each atom, are worked out once and shared by the rules that ask
+    (at 10,000 rules an article matches a handful, often through the same terms).
+
+    Not thread-safe; meant to live as long as one article is being explained.
+    """
+
+    def __init__(
+        self,
+        rule_set: RuleSet,
+        article: Article,
+        scanned: dict[str, _FieldHits] | None = None,
+        normalised: dict[str, str] | None = None,
+    ) -> None:
+        self._rule_set = rule_set
+        self._article = article
+        # What matching this article found (RuleSet.explaining_match), if known: field ->
+        # hits, for the non-empty fields that any rule looks at; field -> normalised text.
+        self._scanned = scanned
+        self._normalised = normalised or {}
+        # field -> (normalised text, origins, whether origins are the identity)
+        self._texts: dict[str, tuple[str, Sequence[int], bool]] = {}
+        # (field, atom) -> its occurrences: (sort key, TermHit) pairs, the key a plain
+        # tuple (ARTICLE_FIELDS position, start, end, term) that hashes and sorts in C
+        self._atom_hits: dict[tuple[str, Atom], list[tuple[tuple[int, int, int, str], TermHit]]]
+        self._atom_hits = {}
+
+    def explain(self, rule_name: str) -> tuple[TermHit, ...]:
+        """Given the name of a compiled rule, return RuleSet.explain(article, rule_name).
+
+        Raise KeyError if no enabled rule has that name.
+        """
+        rule = self._rule_set._by_name[rule_name]
+        hits: dict[tuple[int, int, int, str], TermHit] = {}
+        scanned = self._scanned
+        for atom in rule.positive_atoms:
+            for field in atom.fields or ():
+                if scanned is not None and type(atom) is Term:
+                    # Every occurrence that term_spans() keeps starts at a boundary, so
+                    # the scan has it among its prefix hits; most terms of a matching
+                    # rule are in none of its fields.
+                    field_hits = scanned.get(field)
+                    if field_hits is None or atom.text not in field_hits.prefix:
+                        continue
+                found = self._atom_hits.get((field, atom))
+                if found is None:
+                    found = self._atom_hits[(field, atom)] = self._find(field, atom)
+                hits.update(found)
+        return tuple(hits[key] for key in sorted(hits))
+
+    def _find(self, field: str, atom: Atom) -> list[tuple[tuple[int, int, int, str], TermHit]]:
+        text = self._texts.get(field)
+        if text is None:
+            original = self._article.field_text(field)
+            normalised = self._normalised.get(field)
+            if normalised is not None and maps_one_to_one(original, normalised):
+                # The common case: matching normalised the field already, one to one.
+                text = (normalised, range(len(original) + 1), True)
+            else:
+                text = _normalised_with_origins(original)
+            self._texts[field] = text
+        normalised, origins, identity = text
+        rule_set = self._rule_set
+        spans = _explain_atom(
+            atom, normalised, rule_set._regexes, rule_set._regex_time_limit_seconds
+        )
+        if not identity:
+            spans = [
+                (*original_span(origins, start, end), written) for start, end, written in spans
+            ]
+        position = _FIELD_ORDER[field]
+        return [
+            ((position, start, end, written), TermHit(field, written, start, end))
+            for start, end, written in spans
+        ]
+
+
+_FIELD_ORDER = {field: position for position, field in enumerate(ARTICLE_FIELDS)}
 
 
 def _compile_rule(name: str, tree: Node, feeds: frozenset[str]) -> _CompiledRule:
@@ -528,6 +635,44 @@ def _compile_rule(name: str, tree: Node, feeds: frozenset[str]) -> _CompiledRule
         negated_terms=_spelt_out(negated_atoms),
         only_terms=all(isinstance(atom, Term) for atom in positive_atoms + negated_atoms),
     )
+
+
+def _index_texts(rule: _CompiledRule) -> tuple[str, ...]:
+    """Given a compiled rule, return the term texts to index it under: the rule is evaluated
+    on an article only if one of them is found there.
+
+    Without a regex, the terms of one conjunct that the rule cannot match without (the one
+    with the fewest): `any: [a, b], all: [c]` needs c, so an article with a but not c is not
+    worth evaluating (at 10,000 rules, half the candidates). A rule with a regex is indexed
+    under all its positive terms, as its regexes run in evaluation order and a timeout is
+    reported: skipping such a rule could hide one.
+    """
+    if not any(isinstance(atom, Regex) for atom in rule.positive_atoms + rule.negated_atoms):
+        needed = _needed_texts(rule.tree)
+        if needed is not None:
+            return needed
+    return tuple(dict.fromkeys(term.text for term in rule.positive_terms))
+
+
+def _needed_texts(node: Node) -> tuple[str, ...] | None:
+    """Given a tree, return term texts one of which must be found for it to hold, or None
+    if it can hold without any (a negation, a regex)."""
+    if isinstance(node, Term):
+        return (node.text,)
+    if isinstance(node, Near):
+        return (node.left.text,)  # both operands must occur; one is enough to index
+    if isinstance(node, And):
+        needs = [need for need in map(_needed_texts, node.children) if need is not None]
+        return min(needs, key=len) if needs else None
+    if isinstance(node, Or):
+        texts: dict[str, None] = {}
+        for child in node.children:
+            need = _needed_texts(child)
+            if need is None:
+                return None
+            texts.update(dict.fromkeys(need))
+        return tuple(texts)
+    return None  # Not, Regex
 
 
 def _spelt_out(atoms: tuple[Atom, ...]) -> tuple[Term, ...]:
@@ -741,8 +886,12 @@ def _summarise_terms(rule: _CompiledRule, hits: dict[str, _FieldHits]) -> RuleMa
         if field_hits is None:
             continue
         found: dict[str, int] = {}  # source -> byte offset, in rule order
+        whole, prefix = field_hits.whole, field_hits.prefix
         for term in rule.positive_terms:
-            offset = field_hits.first_offset(term) if field in (term.fields or ()) else None
+            if field not in (term.fields or ()):
+                continue
+            # field_hits.first_offset(term), inlined (runs for every term of every match)
+            offset = (prefix if term.prefix else whole).get(term.text)
             if offset is not None:
                 found[term.source] = min(offset, found.get(term.source, offset))
         if found:
@@ -761,8 +910,10 @@ def term_spans(text: str, term: Term) -> list[tuple[int, int]]:
     respects the Latin boundary rule, overlapping ones included, in order. A prefix term's
     occurrence runs to the end of its word (`sanction*` in sanctions: the whole word)."""
     needle = term.text
-    check_before = is_latin_char(needle[0])
-    check_after = is_latin_char(needle[-1])
+    check_before, check_after = _latin_ends(needle)
+    if not (check_before or check_after or term.prefix):
+        # A CJK term (the common case): every occurrence counts.
+        return _occurrences(text, needle)
     found: list[tuple[int, int]] = []
     start = text.find(needle)
     while start >= 0:
@@ -774,6 +925,25 @@ def term_spans(text: str, term: Term) -> list[tuple[int, int]]:
                 found.append((start, end))
             elif not (check_after and end < len(text) and is_latin_char(text[end])):
                 found.append((start, end))
+        start = text.find(needle, start + 1)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_ends(needle: str) -> tuple[bool, bool]:
+    """Given a term's text, return whether its first and its last character are Latin
+    (must not touch a Latin character)."""
+    return is_latin_char(needle[0]), is_latin_char(needle[-1])
+
+
+def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:
+    """Given text and a non-empty needle, return the (start, end) of each occurrence,
+    overlapping ones included."""
+    found: list[tuple[int, int]] = []
+    length = len(needle)
+    start = text.find(needle)
+    while start >= 0:
+        found.append((start, start + length))
         start = text.find(needle, start + 1)
     return found
 
@@ -792,11 +962,23 @@ def near_spans(text: str, near: Near) -> tuple[list[Span], list[Span]]:
     return kept_left, kept_right
 
 
+@functools.lru_cache(maxsize=16)
+def _normalised(text: str) -> str:
+    # match() normalises each field of an article, and explaining a hit needs the same
+    # text again right after: the few fields of the last articles are kept.
+    return normalize(text)
+
+
 @functools.lru_cache(maxsize=64)
-def _normalised_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
-    # explain() runs once per hit, so the fields of one article are asked for again for
-    # every rule it matches; normalising with offsets is the costly part.
-    return normalize_with_offsets(text)
+def _normalised_with_origins(text: str) -> tuple[str, Sequence[int], bool]:
+    # explain() runs once per hit (in the daemon: per alert), so the fields of one article
+    # are asked for again for every rule it matches; normalising with offsets is the
+    # costly part. The flag says the origins are the identity (the common case).
+    normalised = _normalised(text)
+    if maps_one_to_one(text, normalised):  # no need to normalise again
+        return normalised, range(len(text) + 1), True
+    normalised, origins = normalize_with_origins(text)
+    return normalised, origins, isinstance(origins, range)
 
 
 def _explain_atom(

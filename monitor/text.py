@@ -118,9 +118,16 @@ def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
     [start, end) therefore comes from text[origins[start]:origins[end]] (widen end to the
     next origin when it falls inside an expansion such as ... from …).
 
-    Slower than normalize() (a Python loop when NFKC or casefold changes anything), so call
-    it for the few texts that need an excerpt, not for every article.
+    Costs a few times normalize(): a Python loop runs only over the stretches of text that
+    NFKC or casefold may change in length (… ℃ ß, combining marks), not over each character.
     """
+    normalised, origins = normalize_with_origins(text)
+    return normalised, tuple(origins)
+
+
+def normalize_with_origins(text: str) -> tuple[str, Sequence[int]]:
+    """Given text, return normalize_with_offsets(text), the origins as a range when they are
+    the identity (the common case: each character normalised to one), else as a list."""
     nfkc, nfkc_origins = _nfkc_with_origins(text)
     simplified = _to_simplified(nfkc)
     if len(simplified) != len(nfkc):  # not expected: t2s is one-to-one (see module docstring)
@@ -129,14 +136,45 @@ def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
     if len(folded) == len(simplified):
         # casefold works character by character and only ever expands, so equal lengths
         # mean every character was mapped to exactly one.
-        return folded, (*nfkc_origins, len(text))
+        if isinstance(nfkc_origins, range):
+            return folded, range(len(text) + 1)
+        return folded, [*nfkc_origins, len(text)]
+    return _casefold_with_origins(simplified, nfkc_origins, len(text))
+
+
+def maps_one_to_one(text: str, normalised: str) -> bool:
+    """Given text and normalize(text), return whether each character of text became exactly
+    one character (normalize_with_origins() would return the identity): then offsets into
+    the normalised text are offsets into the original."""
+    # Without unstable characters NFKC maps one to one, t2s always does, and casefold only
+    # ever expands: equal lengths leave no room for any change of length.
+    return len(normalised) == len(text) and _UNSTABLE_RUN.search(text) is None
+
+
+def _casefold_with_origins(
+    simplified: str, nfkc_origins: Sequence[int], length: int
+) -> tuple[str, list[int]]:
+    """Given text that casefold() lengthens, its origins, and the original length, return
+    (casefolded text, origins): each character's origin repeated over its expansion."""
+    # Only characters that casefold expands (ß, İ, ŉ, ligatures) need a piece of their own;
+    # everything between two of them maps one to one.
+    expanding = [char for char in set(simplified) if len(char.casefold()) != 1]
+    pattern = re.compile("|".join(map(re.escape, expanding)))
     pieces: list[str] = []
     origins: list[int] = []
-    for char, origin in zip(simplified, nfkc_origins, strict=True):
-        piece = char.casefold()
+    done = 0
+    for found in pattern.finditer(simplified):
+        index = found.start()
+        pieces.append(simplified[done:index].casefold())
+        origins.extend(nfkc_origins[done:index])
+        piece = found.group().casefold()
         pieces.append(piece)
-        origins.extend([origin] * len(piece))
-    return "".join(pieces), (*origins, len(text))
+        origins.extend([nfkc_origins[index]] * len(piece))
+        done = index + 1
+    pieces.append(simplified[done:].casefold())
+    origins.extend(nfkc_origins[done:])
+    origins.append(length)
+    return "".join(pieces), origins
 
 
 def original_span(origins: Sequence[int], start: int, end: int) -> tuple[int, int]:
@@ -157,8 +195,85 @@ def original_span(origins: Sequence[int], start: int, end: int) -> tuple[int, in
     return begin, origins[index]
 
 
-def _nfkc_with_origins(text: str) -> tuple[str, list[int]]:
-    """Given text, return (NFKC(text), for each output character the input index it came from)."""
+# Characters that NFKC maps to exactly one character whatever surrounds them, and before
+# which NFKC can always cut the text: each is unchanged (or, full-width forms and the
+# ideographic space, replaced by one ASCII character), and its decomposition starts with a
+# starter that composes with nothing before it. ASCII, common CJK punctuation and quotes,
+# kana, hangul syllables and CJK ideographs: nearly all of Chinese news text.
+# tests/test_text.py checks every character of this class against the Unicode data.
+_STABLE_CHARACTERS = (
+    "\t\n\r\x20-\x7e"
+    "\u00b7\u2014\u2018-\u201d"  # · — ‘ ’ “ ”
+    "\u3000-\u3003\u3008-\u3011"  # ideographic space, 、。〃, 〈〉《》「」『』【】
+    "\u3041-\u3096\u30a1-\u30fa\u30fc"  # kana (voiced ones included), ー
+    "\u3400-\u4dbf\u4e00-\u9fff"  # CJK unified ideographs, extension A
+    "\uac00-\ud7a3"  # hangul syllables
+    "\uff01-\uff5e"  # full-width ASCII forms
+)
+# A run of other characters: NFKC may change their length or merge them with the
+# character before the run.
+_UNSTABLE_RUN = re.compile(f"[^{_STABLE_CHARACTERS}]+")
+
+
+def _nfkc_with_origins(text: str) -> tuple[str, list[int] | range]:
+    """Given text, return (NFKC(text), for each output character the input index it came
+    from).
+
+    Equivalent to _nfkc_with_origins_slowly(text), cheaper: only the runs of characters
+    outside _STABLE_CHARACTERS, each with the stable character before it (which may compose
+    with the run), go through the cluster loop; the stable characters in between map one to
+    one.
+    """
+    runs = [found.span() for found in _UNSTABLE_RUN.finditer(text)]
+    folded = _fold_full_width(text)
+    if not runs:
+        if unicodedata.is_normalized("NFKC", folded):
+            return folded, range(len(text))
+        # Not expected (the class above is checked): take the exact, slow way.
+        return _nfkc_with_origins_slowly(text)
+    if unicodedata.is_normalized("NFKC", text):
+        # Unchanged as a whole: the identity, even where a cluster normalised apart would
+        # differ (0 followed by U+0301 stays two characters).
+        return text, range(len(text))
+    pieces: list[str] = []
+    origins: list[int] = []
+    done = 0
+    for start, end in runs:
+        # NFKC can cut the text before a stable character, so it normalises each run with
+        # the stable character before it (which may compose with the run) on its own, and
+        # the cluster loop makes the same clusters there as over the whole text.
+        begin = max(start - 1, done)
+        pieces.append(folded[done:begin])
+        origins.extend(range(done, begin))
+        segment = text[begin:end]
+        segment_pieces: list[str] = []
+        for offset, cluster in _clusters(segment):
+            piece = unicodedata.normalize("NFKC", cluster)
+            segment_pieces.append(piece)
+            origins.extend([begin + offset] * len(piece))
+        normalised = "".join(segment_pieces)
+        if normalised != unicodedata.normalize("NFKC", segment):
+            # Clusters normalised apart differ from the whole (exotic reordering across
+            # clusters): the slow way gives the same text, and its fallback map.
+            return _nfkc_with_origins_slowly(text)
+        pieces.append(normalised)
+        done = end
+    pieces.append(folded[done:])
+    origins.extend(range(done, len(text)))
+    return "".join(pieces), origins
+
+
+def _fold_full_width(text: str) -> str:
+    """Given text, return it with full-width ASCII forms and the ideographic space replaced by
+    their ASCII characters, as NFKC does (one character for one)."""
+    for char in set(_FULL_WIDTH.findall(text)):
+        text = text.replace(char, _FULL_WIDTH_TO_ASCII[char])
+    return text
+
+
+def _nfkc_with_origins_slowly(text: str) -> tuple[str, list[int]]:
+    """Given text, return (NFKC(text), for each output character the input index it came
+    from), cluster by cluster over the whole text: the reference for _nfkc_with_origins()."""
     whole = unicodedata.normalize("NFKC", text)
     if whole == text:
         return whole, list(range(len(text)))

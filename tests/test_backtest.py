@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -453,3 +454,72 @@ def test_file_articles_reads_items_carried_by_no_feed() -> None:
     (only,) = file_articles(TW_FEED)
 
     assert only[0].title == TW_TITLE and only[1] == ()
+
+
+# ------------------------------------------------------- many hits: per-article sharing
+
+
+def _reference_hit_json(hit) -> str:  # type: ignore[no-untyped-def]
+    published = hit.article.published
+    return json.dumps(
+        {
+            "rule": hit.rule_name,
+            "title": hit.article.title,
+            "link": hit.article.link,
+            "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            if published
+            else None,
+            "fields": {name: list(terms) for name, terms in hit.fields.items()},
+        },
+        ensure_ascii=False,
+    )
+
+
+def test_run_with_several_rules_per_article_gives_each_hit_as_alone() -> None:
+    # One explainer serves every hit of an article, and hit_json() reuses the article's
+    # part: each hit must read as if it were explained and written on its own.
+    rules = select_rules(
+        [
+            rule("a", any_terms=("韩日",)),
+            rule("b", any_terms=("韩日", "会谈"), fields=("title", "summary")),
+            rule("c", query='"韩日" NEAR/3 会谈'),
+            rule("d", any_terms=("AI", "sanction*")),
+            rule("e", any_terms=("韩日会谈", "韩日")),  # two terms from one start
+        ]
+    )
+    untimed = article('韓日會談 "AI"', "https://e.org/1", summary="據悉……韓日副外長会谈，sanctions")
+    articles = [
+        (untimed, ("cn",)),
+        (article("会谈 AI", "https://e.org/2", summary="said 韩日"), ("tw",)),
+        (replace(untimed, published=None, title="韩日\n会谈"), ()),
+    ]
+    backtest = Backtest(rules)
+
+    hits = list(backtest.run(articles))
+
+    assert [(hit.rule_name, hit.article.link) for hit in hits] == [
+        ("a", "https://e.org/1"),
+        ("b", "https://e.org/1"),
+        ("c", "https://e.org/1"),
+        ("d", "https://e.org/1"),
+        ("e", "https://e.org/1"),
+        ("a", "https://e.org/2"),
+        ("b", "https://e.org/2"),
+        ("d", "https://e.org/2"),
+        ("e", "https://e.org/2"),
+        ("a", "https://e.org/1"),
+        ("b", "https://e.org/1"),
+        ("c", "https://e.org/1"),
+        ("d", "https://e.org/1"),
+        ("e", "https://e.org/1"),
+    ]
+    matcher = backtest._matcher
+    for hit in hits:
+        contexts = contexts_of(hit.article, matcher.explain(hit.article, hit.rule_name))
+        assert hit.contexts == contexts
+        fields: dict[str, tuple[str, ...]] = {}
+        for context in contexts:
+            fields[context.field] = (*fields.get(context.field, ()), context.term)
+        assert hit.fields == fields
+        assert hit_json(hit) == _reference_hit_json(hit)
+    assert hits[4].fields == {"title": ("韩日", "韩日会谈"), "summary": ("韩日",)}

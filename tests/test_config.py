@@ -1066,3 +1066,48 @@ def test_load_config_http_listen_defaults_to_loopback(
     path = minimal_main(tmp_path, http + "\n")
 
     assert load_config(path).http_listen == listen
+
+
+# ---------------------------------------------------- large rules files: positions on demand
+
+
+def many_rules(count: int, *, broken: dict[int, str] | None = None) -> str:
+    """A bare-list rules file, seven lines per rule; `broken` replaces a rule's second term."""
+    lines = []
+    for index in range(count):
+        second = (broken or {}).get(index, "另一个")
+        lines += [f"- name: rule-{index}", "  any:", f"    - 词{index}", f"    - {second}"]
+        lines += ["  fields:", "    - title", "    - summary"]
+    return "\n".join(lines) + "\n"
+
+
+def test_load_config_with_large_rules_file_keeps_each_rule_line(tmp_path: Path) -> None:
+    write(tmp_path, "rules.yaml", many_rules(500))
+    path = minimal_main(tmp_path, "rules_files: [rules.yaml]\n")
+
+    config = load_config(path, environ={})
+
+    assert len(config.rules) == 500
+    assert [rule.source_line for rule in config.rules[:3]] == [1, 8, 15]
+    assert config.rules[499].source_line == 499 * 7 + 1
+    assert config.rules[499].source_file == str(tmp_path / "rules.yaml")
+
+
+def test_load_config_with_deep_errors_in_large_rules_file_reports_exact_lines(
+    tmp_path: Path,
+) -> None:
+    # The positions of terms are worked out only when a problem needs one: the lines must
+    # still be exact, for a term (deep) and for a duplicate name (shallow).
+    text = many_rules(400, broken={3: "'\"unclosed'", 350: "'a*b'"})
+    text += "- name: rule-5\n  any: [a]\n"
+    rules = write(tmp_path, "rules.yaml", text)
+    path = minimal_main(tmp_path, "rules_files: [rules.yaml]\n")
+
+    found = problems(path)
+
+    assert any(line.startswith(f"{rules}:25: rules[3] (rule-3).any[1]: ") for line in found)
+    assert any(line.startswith(f"{rules}:2454: rules[350] (rule-350).any[1]: ") for line in found)
+    assert any(
+        line.startswith(f"{rules}:2801: rules[400] (rule-5).name: another rule is already named")
+        for line in found
+    ), found

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config import RuleConfig
 from monitor.errors import ConfigError
-from monitor.items import Article, RuleFailure
+from monitor.items import ARTICLE_FIELDS, Article, RuleFailure
+from monitor.query import compile_regex
 from monitor.rules import (
     And,
     Near,
@@ -23,14 +26,16 @@ from monitor.rules import (
     TermHit,
     evaluate,
     holds_without_terms,
+    near_spans,
     parse_term,
     rule_tree,
     term_problem,
+    term_spans,
     tree_atoms,
     tree_terms,
     with_default_fields,
 )
-from monitor.text import normalize, normalize_with_offsets
+from monitor.text import normalize, normalize_with_offsets, original_span
 
 RULE_CASES = yaml.safe_load((Path(__file__).parent / "data" / "rule_cases.yaml").read_text())
 
@@ -817,3 +822,126 @@ def test_explain_unknown_or_disabled_rule_raises_key_error() -> None:
 
     with pytest.raises(KeyError):
         rules.explain(make_article(title="韩日"), "off")
+
+
+# ------------------------------------------------- explain: the per-article fast path
+# Backtest explains every hit through RuleSet.explaining_match(): one ArticleExplainer per
+# article, which reuses the normalised fields and the automaton's hits of matching. It must
+# give exactly what explain() gave when it normalised every field with offsets and looked
+# for every positive atom in every field: reference_explain() below.
+
+
+def reference_explain(article: Article, rule: RuleConfig) -> tuple[TermHit, ...]:
+    spans: set[tuple[str, int, int, str]] = set()
+    texts: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for atom in tree_atoms(rule_tree(rule)):
+        for field in atom.fields or ():
+            texts.setdefault(field, normalize_with_offsets(article.field_text(field)))
+            text = texts[field][0]
+            if isinstance(atom, Term):
+                found = [(start, end, atom.source) for start, end in term_spans(text, atom)]
+            elif isinstance(atom, Near):
+                left, right = near_spans(text, atom)
+                found = [(start, end, atom.left.source) for start, end in left]
+                found += [(start, end, atom.right.source) for start, end in right]
+            else:
+                pattern = compile_regex(atom.pattern)
+                found = [
+                    (match.start(), match.end(), atom.source)
+                    for match in pattern.finditer(text)
+                    if match.end() > match.start()
+                ]
+            spans.update((field, start, end, written) for start, end, written in found)
+    hits = {
+        TermHit(field, written, *original_span(texts[field][1], start, end))
+        for field, start, end, written in spans
+    }
+    order = {field: position for position, field in enumerate(ARTICLE_FIELDS)}
+    return tuple(sorted(hits, key=lambda hit: (order[hit.field], hit.start, hit.end, hit.term)))
+
+
+# Words of the articles, Traditional and full-width spellings included, and words that a
+# term only touches (said for ai, sanctions for sanction).
+ARTICLE_WORDS = (
+    "韩日", "韓日", "强征劳工", "強徵勞工", "会谈", "會談", "外长", "外長", "AI", "ＡＩ", "ai",
+    "said", "sanction", "sanctions", "Sanctions", "芯片", "半导体", "導體", "…", "℃", "Straße",
+    "cafe\u0301", "，", "。", " ", "\n", "（", "）", "5", "ｶﾞ",
+)  # fmt: skip
+RULE_TERMS = (
+    "韩日", "韓日", "强征劳工", "会谈", "外长", "AI", "ai", "sanction", "sanction*", "芯片",
+    "导体", "半导体", "strasse", "café", '"韩日 会谈"',
+)  # fmt: skip
+QUERIES = (
+    "韩日 NEAR/5 会谈",
+    "AI OR 芯片",
+    "title:韩日 -外长",
+    "/韓.{0,3}日/",
+    "sanction* 韩日",
+    "(强征劳工 OR 导体) 会谈",
+)
+
+articles_strategy = st.builds(
+    lambda title, summary, content, categories: make_article(
+        title="".join(title), summary="".join(summary), content="".join(content),
+        categories=["".join(category) for category in categories],
+    ),
+    st.lists(st.sampled_from(ARTICLE_WORDS), max_size=8),
+    st.lists(st.sampled_from(ARTICLE_WORDS), max_size=25),
+    st.lists(st.sampled_from(ARTICLE_WORDS), max_size=40),
+    st.lists(st.lists(st.sampled_from(ARTICLE_WORDS), min_size=1, max_size=3), max_size=2),
+)  # fmt: skip
+rules_strategy = st.lists(
+    st.one_of(
+        st.builds(
+            lambda terms, fields: {"any": terms, "fields": fields},
+            st.lists(st.sampled_from(RULE_TERMS), min_size=1, max_size=4),
+            st.sampled_from(
+                [["title", "summary", "content"], ["title"], ["content", "categories"]]
+            ),
+        ),
+        st.builds(
+            lambda query, extra: {"query": query, "any": extra},
+            st.sampled_from(QUERIES),
+            st.lists(st.sampled_from(RULE_TERMS), max_size=2),
+        ),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(articles=st.lists(articles_strategy, min_size=1, max_size=4), rule_specs=rules_strategy)
+@settings(max_examples=150, deadline=None, database=None)
+def test_explaining_match_explains_each_hit_as_reference(
+    articles: list[Article], rule_specs: list[dict[str, Any]]
+) -> None:
+    rules = [make_rule(f"r{index}", **spec) for index, spec in enumerate(rule_specs)]
+    by_name = {rule.name: rule for rule in rules}
+    rule_set = RuleSet.compile(rules)
+    for article in articles:
+        matches, failures, explainer = rule_set.explaining_match(article, "rfi-cn")
+
+        assert (matches, failures) == rule_set.match_with_failures(article, "rfi-cn")
+        for match in matches:
+            expected = reference_explain(article, by_name[match.rule_name])
+            assert explainer.explain(match.rule_name) == expected
+            assert rule_set.explain(article, match.rule_name) == expected
+
+
+def test_explainer_shares_work_between_rules_of_one_article() -> None:
+    rules = RuleSet.compile(
+        [
+            make_rule("a", any=["韩日"]),
+            make_rule("b", any=["韩日", "会谈"]),
+            make_rule("c", any=["x"]),
+        ]
+    )
+    article = make_article(title="韓日會談", content="据悉……韓日副外長会谈")
+    matches, _, explainer = rules.explaining_match(article, "rfi-cn")
+
+    assert [match.rule_name for match in matches] == ["a", "b"]
+    assert explainer.explain("b") == rules.explain(article, "b")
+    assert explainer.explain("a") == rules.explain(article, "a")
+    assert explainer.explain("c") == ()  # not matched: nothing of it was found
+    with pytest.raises(KeyError):
+        explainer.explain("unknown")

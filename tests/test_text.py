@@ -7,10 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import opencc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor import text as text_module
 from monitor.text import (
     is_cjk_char,
     is_latin_char,
+    maps_one_to_one,
     normalize,
     normalize_with_offsets,
     original_span,
@@ -258,3 +262,138 @@ def test_original_span_empty_span_maps_to_empty_span() -> None:
 
     assert original_span(origins, 1, 1) == (1, 1)
     assert original_span(origins, 2, 2) == (2, 2)
+
+
+# ------------------------------------------------------- normalize_with_offsets fast path
+# normalize_with_offsets() loops in Python only over the runs of characters outside
+# monitor.text._STABLE_CHARACTERS. The reference below is the character-by-character
+# algorithm it replaced; the two must agree on every text.
+
+
+def _reference_starts_cluster(previous: str, char: str) -> bool:
+    decomposed = unicodedata.normalize("NFKD", char)
+    if decomposed and unicodedata.combining(decomposed[0]):
+        return False
+    together = unicodedata.normalize("NFKC", previous + char)
+    apart = unicodedata.normalize("NFKC", previous) + unicodedata.normalize("NFKC", char)
+    return together == apart
+
+
+def _reference_nfkc_with_origins(text: str) -> tuple[str, list[int]]:
+    whole = unicodedata.normalize("NFKC", text)
+    if whole == text:
+        return whole, list(range(len(text)))
+    clusters: list[tuple[int, str]] = []
+    for index, char in enumerate(text):
+        if clusters and not _reference_starts_cluster(clusters[-1][1], char):
+            start, cluster = clusters[-1]
+            clusters[-1] = (start, cluster + char)
+        else:
+            clusters.append((index, char))
+    pieces: list[str] = []
+    origins: list[int] = []
+    for start, cluster in clusters:
+        piece = unicodedata.normalize("NFKC", cluster)
+        pieces.append(piece)
+        origins.extend([start] * len(piece))
+    if "".join(pieces) != whole:
+        return whole, [min(index, len(text) - 1) for index in range(len(whole))]
+    return whole, origins
+
+
+def reference_normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+    converter = opencc.OpenCC("t2s")
+    nfkc, nfkc_origins = _reference_nfkc_with_origins(text)
+    simplified = converter.convert(nfkc.encode("utf-8", "replace").decode("utf-8"))
+    if len(simplified) != len(nfkc):
+        simplified = nfkc
+    pieces: list[str] = []
+    origins: list[int] = []
+    for char, origin in zip(simplified, nfkc_origins, strict=True):
+        piece = char.casefold()
+        pieces.append(piece)
+        origins.extend([origin] * len(piece))
+    return "".join(pieces), (*origins, len(text))
+
+
+# Characters that news text mixes, and those that change length or compose: every branch
+# of the fast path (stable stretches, runs, runs at the start and end, casefold expansion).
+MIXED_ALPHABET = (
+    "韩日韓國強徵勞工台灣臺灣發展说話"  # Simplified and Traditional
+    "，。、「」《》（）：；！？　"  # CJK and full-width punctuation, ideographic space
+    "ＡＢａｂ０１Ｔ"  # full-width Latin and digits
+    "aAbBsSiIzZ09 -.\n"  # ASCII
+    "…℃㎡⑩½ﬁ™"  # NFKC expands these
+    "ßİŉ"  # casefold expands these
+    "\u0301\u0316\u0327"  # combining marks
+    "ｶﾞﾊﾟｷﾞ"  # half-width kana with voicing marks, which compose
+    "\u1100\u1161\u11a8가"  # Hangul jamo, which compose, and a syllable
+    "éÉ·—“”"  # precomposed and stable
+)
+
+
+@given(st.text(alphabet=MIXED_ALPHABET, max_size=60))
+@settings(max_examples=400, deadline=None, database=None)
+def test_normalize_with_offsets_equals_reference_on_mixed_text(text: str) -> None:
+    assert normalize_with_offsets(text) == reference_normalize_with_offsets(text)
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300, deadline=None, database=None)
+def test_normalize_with_offsets_equals_reference_on_any_text(text: str) -> None:
+    assert normalize_with_offsets(text) == reference_normalize_with_offsets(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "…韓日",  # a run at the very start
+        "韓日…",  # a run at the very end
+        "…",
+        "ａ\u0301b",  # a full-width letter composing with the mark after it
+        "Ｅ\u0301……ß",
+        "x\u0301\u0316y\u0327",
+        "한\u11a8국",  # a syllable composing with the jamo after it
+    ],
+)
+def test_normalize_with_offsets_runs_at_edges_equal_reference(text: str) -> None:
+    assert normalize_with_offsets(text) == reference_normalize_with_offsets(text)
+
+
+def _composition_second_characters() -> set[str]:
+    """Every character that canonically composes with a character before it."""
+    seconds = {chr(code) for code in range(0x1161, 0x1176)}  # Hangul vowel jamo
+    seconds |= {chr(code) for code in range(0x11A8, 0x11C3)}  # Hangul trailing jamo
+    for code in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(chr(int(parts[1], 16)))
+    return seconds
+
+
+def test_stable_characters_are_boundaries_that_map_to_one_character() -> None:
+    # What _nfkc_with_origins() relies on: for each stable character NFKC gives one
+    # character, and can cut the text before it (its decomposition starts with a starter
+    # that composes with nothing before it).
+    seconds = _composition_second_characters()
+    stable = [
+        chr(code) for code in range(0x110000) if text_module._UNSTABLE_RUN.match(chr(code)) is None
+    ]
+    assert len(stable) > 30_000  # the class is what it says: CJK, kana, hangul, ASCII...
+    for char in stable:
+        assert len(unicodedata.normalize("NFKC", char)) == 1, hex(ord(char))
+        first = unicodedata.normalize("NFKD", char)[0]
+        assert unicodedata.combining(first) == 0, hex(ord(char))
+        assert first not in seconds, hex(ord(char))
+
+
+@given(st.text(alphabet=MIXED_ALPHABET, max_size=40))
+@settings(max_examples=300, deadline=None, database=None)
+def test_maps_one_to_one_means_identity_origins(text: str) -> None:
+    normalised, origins = normalize_with_offsets(text)
+    if maps_one_to_one(text, normalize(text)):
+        assert origins == tuple(range(len(text) + 1))
+    if origins == tuple(range(len(text) + 1)) and not text_module._UNSTABLE_RUN.search(text):
+        assert maps_one_to_one(text, normalised)
