@@ -13,9 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from apscheduler.jobstores.base import JobLookupError
 
 from monitor.claims import claim_is_live, new_claimant
 from monitor.config import Config, FeedConfig, load_config
@@ -394,8 +393,7 @@ class Monitor:
         wanted = {feed.name: feed for feed in config.feeds if feed.enabled}
         old = {feed.name: feed for feed in previous.feeds if feed.enabled} if previous else {}
         for name in old.keys() - wanted.keys():
-            with contextlib.suppress(JobLookupError):
-                scheduler.remove_job(f"feed:{name}")
+            _remove_job(scheduler, f"feed:{name}")
         for name, feed in wanted.items():
             if old.get(name) == feed:
                 continue
@@ -429,8 +427,7 @@ class Monitor:
                 feed_name,
             )
             if scheduler is not None:
-                with contextlib.suppress(JobLookupError):
-                    scheduler.remove_job(f"feed:{feed_name}")
+                _remove_job(scheduler, f"feed:{feed_name}")
             self.store.set_next_poll(feed_name, None)
             return
         delay = next_poll_delay_seconds(feed, result, random.random())
@@ -513,6 +510,14 @@ class Monitor:
             len(config.channels),
         )
         return True
+
+
+def _remove_job(scheduler: Any, job_id: str) -> None:
+    # Imported here: APScheduler is the daemon's alone, and `run --once` need not load it.
+    from apscheduler.jobstores.base import JobLookupError
+
+    with contextlib.suppress(JobLookupError):
+        scheduler.remove_job(job_id)
 
 
 def poll_thread_count(feeds: list[FeedConfig]) -> int:

@@ -389,10 +389,14 @@ def _plugin_class(scheme: str) -> Any:
         root = Path(apprise.plugins.__file__).parent
         quoted = re.compile(rf"""["']{re.escape(scheme)}["']""")
         modules: list[str] = []
+        # A declaration quotes the scheme: a bytes search rules out almost every file
+        # before any decoding or regex (this runs at every start, once per scheme).
+        needles = (f'"{scheme}"'.encode(), f"'{scheme}'".encode())
         for path in sorted(root.rglob("*.py")):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if scheme not in text:
+            data = path.read_bytes()
+            if not any(needle in data for needle in needles):
                 continue
+            text = data.decode("utf-8", errors="replace")
             if any(quoted.search(m.group(1)) for m in _PROTOCOL_DECLARATION.finditer(text)):
                 relative = path.relative_to(root).with_suffix("").parts
                 name = relative[0]
