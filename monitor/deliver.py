@@ -7,30 +7,44 @@ release time and then sent as one message listing its articles, oldest first. Wh
 delivery a match joins is decided when it is stored (monitor.schedule, monitor.store);
 this module releases batches whose time has come and sends what is due.
 
-Sending one delivery: claim it (a short transaction), send it with no transaction open,
-record the outcome (another short one). A process killed in between leaves the delivery
-pending with a void claim (monitor.claims): the next start sends it again, so at most the
-message in flight arrives twice. A channel's services that already succeeded are recorded
-and skipped by the retries, so only the failing one is tried again.
+Sending: claim due deliveries a few dozen at a time (one short transaction), send each
+with no transaction open, and write each outcome before the next send starts. A process
+killed in between leaves its deliveries pending with void claims (monitor.claims): the
+next start sends them again. So what may arrive twice is the message in flight and nothing
+else (DESIGN.md: "at worst the message in flight is sent twice"); outcomes are not batched
+for that reason, although a transaction per outcome costs about as much as a fast send. A
+channel's services that already succeeded are recorded and skipped by the retries, so
+only the failing one is tried again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from monitor.claims import claim_is_live
 from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
+from monitor.errors import StoreError
 from monitor.notify import Alert, Notifier, RenderedMessage, render_alert, render_digest
 from monitor.store import DueDelivery, Store
+
+if TYPE_CHECKING:
+    from monitor.render import Rendition, Target
 
 logger = logging.getLogger(__name__)
 
 # Deliveries read from the database at a time.
 PAGE_SIZE = 200
+# Deliveries claimed in one transaction, ahead of their sends.
+CLAIM_BATCH = 50
+# A claim taken ahead is renewed when it is this old (by the clock `now`) and its send has
+# not started: far within CLAIM_LEASE, even after the longest send notify.py allows.
+CLAIM_RENEW_AFTER = timedelta(minutes=1)
 
 TemplateChooser = Callable[[str, str], str | None]
 
@@ -84,12 +98,22 @@ def send_due_deliveries(
 
     With dry_run the messages are rendered and logged but not sent, and nothing is marked
     (batches are not released either). `claimant` names this sender (monitor.claims).
+    Every outcome is in the database when this returns (or raises).
     """
-    counts = dict.fromkeys(("attempted", "sent", "retrying", "failed"), 0)
     released = 0 if dry_run else store.release_held(now())
-    choose = templates or (lambda _rule, _channel: None)
+    sender = _Sender(
+        store,
+        notifier,
+        timezone=timezone,
+        config=config,
+        now=now,
+        claimant=claimant,
+        choose=templates or (lambda _rule, _channel: None),
+        dry_run=dry_run,
+        stop=stop,
+    )
     after_id = 0
-    while not (stop is not None and stop.is_set()):
+    while not sender.stopped():
         page = store.due_deliveries(
             now(),
             ignore_backoff=ignore_backoff,
@@ -97,98 +121,184 @@ def send_due_deliveries(
             after_id=after_id,
             limit=PAGE_SIZE,
         )
-        for due in page:
-            if stop is not None and stop.is_set():
-                break  # what is left stays pending for the next start
-            after_id = due.delivery_id
-            outcome = _deliver(
-                store,
-                notifier,
-                due,
-                timezone=timezone,
-                config=config,
-                now=now,
-                claimant=claimant,
-                template=choose(due.rule_name, due.channel),
-                dry_run=dry_run,
-            )
-            if outcome is not None:
-                counts["attempted"] += 1
-                if outcome != "dry_run":
-                    counts[outcome] += 1
+        if page:
+            after_id = page[-1].delivery_id
+        sender.send_page(page)
         if len(page) < PAGE_SIZE:
             break
-    return DeliveryReport(released=released, **counts)
+    return DeliveryReport(released=released, **sender.counts)
 
 
-def _deliver(
-    store: Store,
-    notifier: Notifier,
-    due: DueDelivery,
-    *,
-    timezone: tzinfo,
-    config: DeliveryConfig,
-    now: Callable[[], datetime],
-    claimant: str,
-    template: str | None,
-    dry_run: bool,
-) -> str | None:
-    """Send one delivery and record the outcome: "sent", "retrying", "failed", "dry_run",
-    or None when another live process has it."""
-    if (
-        due.claimed_by is not None
-        and due.claimed_by != claimant
-        and claim_is_live(due.claimed_by, due.claimed_at, now())
-    ):
-        logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
-        return None
-    fields = _log_fields(due)
-    if not due.articles:
-        # Only if the articles were deleted behind the outbox's back: nothing to say.
-        if not dry_run:
-            store.mark_attempt_failed(due.delivery_id, "no article left to send", None)
-        logger.error("deliver %s status=failed error='no article left to send'", fields)
-        return "dry_run" if dry_run else "failed"
-    message = render_delivery(due, timezone, template)
-    if dry_run:
-        logger.info("deliver %s status=dry_run title=%r", fields, message.title)
-        return "dry_run"
-    if not store.claim_delivery(due.delivery_id, claimant, now(), previous=due.claimed_by):
-        logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
-        return None
-    try:
-        if due.channel not in notifier.channel_names():
+class _Sender:
+    """One pass over the outbox: claims, messages and outcomes of this pass."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        *,
+        timezone: tzinfo,
+        config: DeliveryConfig,
+        now: Callable[[], datetime],
+        claimant: str,
+        choose: TemplateChooser,
+        dry_run: bool,
+        stop: threading.Event | None,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.timezone = timezone
+        self.config = config
+        self.now = now
+        self.claimant = claimant
+        self.choose = choose
+        self.dry_run = dry_run
+        self.stop = stop
+        self.counts = dict.fromkeys(("attempted", "sent", "retrying", "failed"), 0)
+        self.channels = frozenset(notifier.channel_names())
+        # Messages of this page by what they are made of: the deliveries of one match to
+        # several channels (adjacent ids) render it once.
+        self._messages: dict[tuple[object, ...], RenderedMessage] = {}
+
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _count(self, outcome: str) -> None:
+        self.counts["attempted"] += 1
+        if outcome != "dry_run":
+            self.counts[outcome] += 1
+
+    def send_page(self, page: Sequence[DueDelivery]) -> None:
+        self._messages.clear()
+        sendable: list[DueDelivery] = []
+        for due in page:
+            if self.stopped():
+                return  # what is left stays pending for the next start
+            if (
+                due.claimed_by is not None
+                and due.claimed_by != self.claimant
+                and claim_is_live(due.claimed_by, due.claimed_at, self.now())
+            ):
+                logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
+                continue
+            if not due.articles:
+                # Only if the articles were deleted behind the outbox's back: nothing to say.
+                if not self.dry_run:
+                    self.store.mark_attempt_failed(due.delivery_id, "no article left to send", None)
+                logger.error(
+                    "deliver %s status=failed error='no article left to send'", _log_fields(due)
+                )
+                self._count("dry_run" if self.dry_run else "failed")
+                continue
+            if self.dry_run:
+                message = self._message(due)
+                logger.info("deliver %s status=dry_run title=%r", _log_fields(due), message.title)
+                self._count("dry_run")
+                continue
+            sendable.append(due)
+        for first in range(0, len(sendable), CLAIM_BATCH):
+            if self.stopped():
+                return
+            self._send_claimed(sendable[first : first + CLAIM_BATCH])
+
+    def _send_claimed(self, chunk: list[DueDelivery]) -> None:
+        """Claim a chunk in one transaction, then send what this sender got, in order."""
+        claimed_at = self.now()
+        claimed = self.store.claim_deliveries(
+            [(due.delivery_id, due.claimed_by) for due in chunk], self.claimant, claimed_at
+        )
+        for due in chunk:
+            if due.delivery_id not in claimed:
+                logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
+        unsent = [due for due in chunk if due.delivery_id in claimed]
+        try:
+            while unsent and not self.stopped():
+                if self.now() - claimed_at >= CLAIM_RENEW_AFTER:
+                    # Claims taken ahead must still be fresh when their send starts: another
+                    # host presumes this process alive only for CLAIM_LEASE after a claim.
+                    claimed_at = self.now()
+                    renewed = self.store.claim_deliveries(
+                        [(due.delivery_id, self.claimant) for due in unsent],
+                        self.claimant,
+                        claimed_at,
+                    )
+                    unsent = [due for due in unsent if due.delivery_id in renewed]
+                    if not unsent:
+                        break
+                due = unsent[0]
+                outcome = self._send(due)
+                del unsent[0]
+                self._count(outcome)
+        except BaseException:
+            # A bug, an interrupt or the database: not a delivery outcome. Leave the rest
+            # pending, unclaimed (best effort: a claim of ours is void once we end anyway).
+            with contextlib.suppress(StoreError):
+                self.store.release_claims([due.delivery_id for due in unsent], self.claimant)
+            raise
+        if unsent:  # stopped
+            self.store.release_claims([due.delivery_id for due in unsent], self.claimant)
+
+    def _message(self, due: DueDelivery) -> RenderedMessage:
+        template = self.choose(due.rule_name, due.channel)
+        key = (due.rule_name, due.as_digest, due.articles, template)
+        message = self._messages.get(key)
+        if message is None:
+            message = _memoised(render_delivery(due, self.timezone, template))
+            self._messages[key] = message
+        return message
+
+    def _send(self, due: DueDelivery) -> str:
+        """Send one claimed delivery and record the outcome: "sent", "retrying" or
+        "failed"."""
+        fields = _log_fields(due)
+        message = self._message(due)
+        if due.channel not in self.channels:
             ok, error, succeeded = False, f"channel {due.channel} is not configured", set()
         else:
-            result = notifier.send(due.channel, message, skip_services=due.sent_services)
+            result = self.notifier.send(due.channel, message, skip_services=due.sent_services)
             ok, error = result.ok, result.error
             succeeded = {service.index for service in result.services if service.ok}
-    except BaseException:
-        # A bug or an interrupt, not a delivery outcome: leave it pending, unclaimed.
-        store.release_claim(due.delivery_id, claimant)
-        raise
-    sent_services = due.sent_services | succeeded
-    attempts_made = due.attempts + 1
-    if ok:
-        store.mark_sent(due.delivery_id, now(), sent_services=sent_services)
-        logger.info("deliver %s status=sent attempts=%d", fields, attempts_made)
-        return "sent"
-    if attempts_made >= config.attempts:
-        store.mark_attempt_failed(due.delivery_id, error, None, sent_services=sent_services)
-        logger.error("deliver %s status=failed attempts=%d error=%r", fields, attempts_made, error)
-        return "failed"
-    delay = retry_delay_seconds(attempts_made, config)
-    store.mark_attempt_failed(
-        due.delivery_id, error, now() + timedelta(seconds=delay), sent_services=sent_services
-    )
-    logger.warning(
-        "deliver %s status=retrying attempts=%d retry_in_seconds=%d error=%r",
-        fields,
-        attempts_made,
-        delay,
-        error,
-    )
-    return "retrying"
+        sent_services = due.sent_services | succeeded
+        attempts_made = due.attempts + 1
+        if ok:
+            self.store.mark_sent(due.delivery_id, self.now(), sent_services=sent_services)
+            logger.info("deliver %s status=sent attempts=%d", fields, attempts_made)
+            return "sent"
+        if attempts_made >= self.config.attempts:
+            self.store.mark_attempt_failed(
+                due.delivery_id, error, None, sent_services=sent_services
+            )
+            logger.error(
+                "deliver %s status=failed attempts=%d error=%r", fields, attempts_made, error
+            )
+            return "failed"
+        delay = retry_delay_seconds(attempts_made, self.config)
+        retry_at = self.now() + timedelta(seconds=delay)
+        self.store.mark_attempt_failed(
+            due.delivery_id, error, retry_at, sent_services=sent_services
+        )
+        logger.warning(
+            "deliver %s status=retrying attempts=%d retry_in_seconds=%d error=%r",
+            fields,
+            attempts_made,
+            delay,
+            error,
+        )
+        return "retrying"
+
+
+def _memoised(message: RenderedMessage) -> RenderedMessage:
+    """The same message, rendering itself once per kind of service: a message shared by
+    several channels is fitted to each target once."""
+    renditions: dict[Target, Rendition] = {}
+
+    def render(target: Target) -> Rendition:
+        rendition = renditions.get(target)
+        if rendition is None:
+            rendition = renditions[target] = message.for_target(target)
+        return rendition
+
+    return RenderedMessage(message.title, message.body, renderer=render)
 
 
 def render_delivery(due: DueDelivery, timezone: tzinfo, template: str | None) -> RenderedMessage:

@@ -8,6 +8,7 @@ a row of `article_key`, whose primary key makes the database itself enforce the 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,8 +17,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Index, UniqueConstraint, delete, event, exists, func, insert, inspect, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Index,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex
@@ -490,9 +501,22 @@ class Store:
         """Write several feeds' state in one transaction (a cycle's answers of 304)."""
         if not updates:
             return
+        # One executemany per set of columns written (a cycle's 304s all write the same).
+        groups: dict[tuple[str, ...], list[FeedStateUpdate]] = {}
+        for update_ in updates:
+            groups.setdefault(tuple(sorted(update_.values)), []).append(update_)
+        table = FeedStateRow.__table__
+        statement = table.update().where(table.c.name == bindparam("state_name"))
         with self.transaction() as transaction:
-            for update_ in updates:
-                transaction.update_feed_state(update_.name, update_.url, **update_.values)
+            connection = transaction.session.connection()
+            for group in groups.values():
+                result = connection.execute(
+                    statement,
+                    [{"state_name": u.name, "url": u.url, **u.values} for u in group],
+                )
+                if result.rowcount != len(group):  # a feed without a state row yet
+                    for update_ in group:
+                        transaction.update_feed_state(update_.name, update_.url, **update_.values)
 
     def feed_statuses(self) -> list[FeedStatus]:
         with self._reading() as session:
@@ -614,28 +638,42 @@ class Store:
             group.sort(key=lambda item: item.published or item.matched_at)
         return articles
 
-    def claim_delivery(
-        self, delivery_id: int, claimant: str, now: datetime, *, previous: str | None
-    ) -> bool:
-        """Take a pending delivery for sending, if it is still pending and its claim is still
-        `previous` (None, or a claim found void). Return whether this caller has it."""
-        claim = col(DeliveryRow.claimed_by)
+    def claim_deliveries(
+        self, claims: Sequence[tuple[int, str | None]], claimant: str, now: datetime
+    ) -> set[int]:
+        """claim_delivery for several deliveries in one transaction: each (delivery_id,
+        previous) is taken if it is still pending and its claim is still `previous`. With
+        previous == claimant this renews our own claim (claimed_at = now). Return the ids
+        this caller has."""
+        if not claims:
+            return set()
+        table = DeliveryRow.__table__
+        by_previous: dict[str | None, list[int]] = {}
+        for delivery_id, previous in claims:
+            by_previous.setdefault(previous, []).append(delivery_id)
+        claimed: set[int] = set()
         with self.transaction() as transaction:
-            result = transaction.session.exec(
-                update(DeliveryRow)
-                .where(col(DeliveryRow.id) == delivery_id)
-                .where(col(DeliveryRow.status) == PENDING)
-                .where(claim.is_(None) if previous is None else claim == previous)
-                .values(claimed_by=claimant, claimed_at=now)
-            )
-            return result.rowcount == 1
+            for previous, ids in by_previous.items():
+                claim = table.c.claimed_by
+                result = transaction.session.execute(
+                    table.update()
+                    .where(table.c.id.in_(ids))
+                    .where(table.c.status == PENDING)
+                    .where(claim.is_(None) if previous is None else claim == previous)
+                    .values(claimed_by=claimant, claimed_at=now)
+                    .returning(table.c.id)
+                )
+                claimed.update(result.scalars())
+        return claimed
 
-    def release_claim(self, delivery_id: int, claimant: str) -> None:
-        """Give up a claim without recording an attempt (the send did not happen)."""
+    def release_claims(self, delivery_ids: Sequence[int], claimant: str) -> None:
+        """release_claim for several deliveries in one transaction."""
+        if not delivery_ids:
+            return
         with self.transaction() as transaction:
             transaction.session.exec(
                 update(DeliveryRow)
-                .where(col(DeliveryRow.id) == delivery_id)
+                .where(col(DeliveryRow.id).in_(list(delivery_ids)))
                 .where(col(DeliveryRow.claimed_by) == claimant)
                 .values(claimed_by=None, claimed_at=None)
             )
@@ -989,9 +1027,9 @@ class StoreTransaction:
         self.session = session
 
     def _insert(self, model: type[SQLModel]):  # type: ignore[no-untyped-def]
+        # The dialect's own insert, for ON CONFLICT; imported on use, as only one is needed.
         dialect = self.session.get_bind().dialect.name
-        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-        return insert(model)
+        return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(model)
 
     def _execute_many(self, statement: Executable, rows: list[dict[str, object]]) -> Result:
         """Run a Core statement once per row, as one executemany.

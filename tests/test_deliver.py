@@ -417,7 +417,7 @@ def test_claim_of_a_live_process_is_respected_and_void_once_it_ends(desk_for, ho
         start = process_start(other.pid)
         claimant = f"{new_claimant().split('/')[0]}/{other.pid}/{start}/other"
         assert claim_is_live(claimant, cst(26, 11, 0), cst(26, 11, 0))
-        assert store.claim_delivery(due.delivery_id, claimant, cst(26, 11, 0), previous=None)
+        assert store.claim_deliveries([(due.delivery_id, None)], claimant, cst(26, 11, 0))
 
         skipped = desk.send_at(cst(26, 11, 0))
         assert (skipped.attempted, hook.requests) == (0, [])
