@@ -1318,9 +1318,8 @@ class StoreTransaction:
         result = self.session.connection().execute(
             table.update().where(table.c.name == name).values(url=url, **values)
         )
-        if result.rowcount == 0:
-            self.session.add(FeedStateRow(name=name, url=url, **values))
-            self.session.flush()
+        if result.rowcount == 0:  # a feed's first poll; Core too (its columns have defaults)
+            self.session.connection().execute(table.insert().values(name=name, url=url, **values))
 
 
 def _article_columns(article: Article) -> dict[str, object]:
