@@ -2,8 +2,8 @@
 also given as a ratio to a naive reference measured in the same run.
 
     make bench                      # the sizes: 1,000 feeds x 30 items, 1,000
-                                    # alerts, 30,000 stored articles (about 15 minutes;
-                                    # BENCH_ARGS=--repeat 3 about 30, for the record)
+                                    # alerts, 30,000 stored articles (about 5 minutes;
+                                    # BENCH_ARGS=--repeat 3 about 15)
     make bench BENCH_ARGS=--quick   # 50 feeds, 200 alerts, 2,000 articles, 10 and 1,000
                                     # rules: under a minute, for development
     .venv/bin/python bench/run.py --only farm --feeds 300 --markdown /tmp/table.md
