@@ -64,7 +64,7 @@ def default_worker_count() -> int:
     """One worker per usable core beyond the caller's own (the caller parses too)."""
     try:
         cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
+    except (AttributeError, OSError):  # not on Linux, or a sandbox that forbids the call
         cores = os.cpu_count() or 1
     return max(0, min(MAXIMUM_WORKERS, cores - 1))
 
