@@ -497,8 +497,9 @@ class Monitor:
             logger.warning("reload database_changed=true note='restart to use the new database'")
         SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
-        if parse_worker_count(config) != self.parser.workers:
-            previous_parser, self.parser = self.parser, ParsePool(parse_worker_count(config))
+        parse_workers = parse_worker_count(config)
+        if parse_workers != self.parser.workers:
+            previous_parser, self.parser = self.parser, ParsePool(parse_workers)
             previous_parser.close()  # a parse in flight finishes in its poll's own thread
         self._watched_mtimes = _mtimes(config.source_files)
         if self._scheduler is not None:

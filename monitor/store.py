@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.schema import CreateIndex
+from sqlalchemy.schema import CreateIndex, Table
 from sqlalchemy.sql import Executable
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
@@ -1026,7 +1026,7 @@ class StoreTransaction:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _insert(self, model: type[SQLModel]):  # type: ignore[no-untyped-def]
+    def _insert(self, model: type[SQLModel] | Table):  # type: ignore[no-untyped-def]
         # The dialect's own insert, for ON CONFLICT; imported on use, as only one is needed.
         dialect = self.session.get_bind().dialect.name
         return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(model)
