@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -121,7 +122,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command and return its exit code.
+
+    `own_process` says the command is this process's one job (monitor.__main__), which has
+    turned the cyclic garbage collector off for start-up: main turns it back on once
+    start-up is over (_end_start_up). Called from elsewhere, main leaves the collector alone.
+    """
     parser = build_parser()
     arguments = parser.parse_args(argv)
     daemon_signals = None
@@ -141,12 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(error.problems)} problem(s) in the configuration", file=sys.stderr)
         return EXIT_USAGE
     SECRETS.update(config.secrets)
+    if arguments.command not in ("run", "rules"):
+        _end_start_up(own_process)  # these two end it themselves, when they are ready
     try:
         if arguments.command == "check":
             return _check(config)
         if arguments.command == "run":
             return _run(
-                config, once=arguments.once, dry_run=arguments.dry_run, signals=daemon_signals
+                config,
+                once=arguments.once,
+                dry_run=arguments.dry_run,
+                signals=daemon_signals,
+                own_process=own_process,
             )
         if arguments.command == "status":
             return _status(config, as_json=arguments.json)
@@ -155,12 +168,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "deliveries":
             return _deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
-            return _rules_test(config, arguments)
+            return _rules_test(config, arguments, own_process=own_process)
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE
     parser.error(f"unknown command {arguments.command}")
     return EXIT_USAGE
+
+
+def _end_start_up(own_process: bool) -> None:
+    """Turn the cyclic garbage collector back on, leaving out every object made so far.
+
+    gc.freeze() moves them to a generation the collector never walks. The modules, the
+    config and the compiled rules live as long as the process, and walking them again in
+    every full collection cost about 0.2 s of a 1,000-feed cycle of 304s and a quarter of a
+    10,000-rule `rules test`. Only for a process of our own: a caller that did not turn the
+    collector off (a test calling main()) keeps it as it is.
+    """
+    if own_process:
+        gc.freeze()
+        gc.enable()
 
 
 def _check(config: Config) -> int:
@@ -213,11 +240,15 @@ def _run(
     once: bool,
     dry_run: bool,
     signals: tuple[threading.Event, threading.Event] | None = None,
+    own_process: bool = False,
 ) -> int:
     from monitor.daemon import Monitor
 
     stop, reload = signals or (None, None)
-    monitor = Monitor(config, dry_run=dry_run, stop_requested=stop, reload_requested=reload)
+    try:
+        monitor = Monitor(config, dry_run=dry_run, stop_requested=stop, reload_requested=reload)
+    finally:
+        _end_start_up(own_process)
     try:
         if once:
             monitor.run_once()
@@ -382,7 +413,7 @@ def _notify_test(config: Config, channel_name: str) -> int:
     return EXIT_OK
 
 
-def _rules_test(config: Config, arguments: argparse.Namespace) -> int:
+def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: bool = False) -> int:
     import os
     from contextlib import ExitStack
     from datetime import timedelta
@@ -414,6 +445,8 @@ def _rules_test(config: Config, arguments: argparse.Namespace) -> int:
     except UnknownRuleError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        _end_start_up(own_process)  # the rules, the largest thing start-up makes, are in
     with ExitStack() as cleanup:
         if arguments.file:
             try:

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import feedparser
 
 from monitor.errors import ParseError
 from monitor.items import Article
+
+if TYPE_CHECKING:
+    from feedparser import FeedParserDict
 
 # Query parameters that identify a campaign or a click, never the article. Matched on the
 # lower-cased parameter name, exactly or by prefix.
@@ -63,6 +65,9 @@ def parse_feed(
     # BytesIO, never bytes or str: feedparser treats a str as a URL or path to open itself.
     # Sanitising and relative-URI resolution are feedparser's slowest passes and we turn
     # HTML into plain text ourselves, so both are off.
+    # Imported here: a cycle of 304s parses nothing, and feedparser takes 10 ms to import.
+    import feedparser
+
     headers = {"content-location": content_location or feed_url}
     if content_type:  # without one (file://), feedparser sniffs the document itself
         headers["content-type"] = content_type
@@ -88,7 +93,7 @@ def parse_feed(
     )
 
 
-def _article_from_entry(entry: feedparser.FeedParserDict, base_url: str) -> Article:
+def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
     # dict.get, not entry.get: FeedParserDict.get goes through key aliasing and exception
     # handling on every call. None of the keys read here is an alias (its keymap has no
     # title, summary, content, link, published_parsed, tags, id, author or value), so the

@@ -15,6 +15,7 @@ its stdin closes, so it never outlives the daemon, even one killed with SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -273,6 +274,12 @@ def main() -> None:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     # Anything a library prints goes to stderr, never into the answer stream.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    # Every worker parses, so feedparser is imported now (monitor.parse imports it on first
+    # use), before gc.freeze(): the modules live as long as the worker, and no collection
+    # needs to walk them again (see monitor.cli._end_start_up).
+    import feedparser  # noqa: F401
+
+    gc.freeze()
     serve(sys.stdin.buffer, answers)
 
 

@@ -301,10 +301,12 @@ def test_notify_test_uses_the_channel_template(tmp_path: Path, write_config) -> 
 
 # -- start-up: what a cycle with nothing to send does not import -------------------------------
 
+# As the news-monitor script runs a command (monitor.__main__), then what it left behind.
 _MODULES_AFTER_RUN = """
-import json, sys
-from monitor.cli import main
-code = main(sys.argv[1:])
+import gc, json, sys
+from monitor.__main__ import main
+sys.argv = ["news-monitor", *sys.argv[1:]]
+code = main()
 loaded = set(sys.modules)
 print(json.dumps({
     "code": code,
@@ -312,6 +314,9 @@ print(json.dumps({
     "apprise_plugins": sorted(m for m in loaded if m.startswith("apprise.plugins.")),
     "jinja2": "jinja2" in loaded,
     "prometheus_client": "prometheus_client" in loaded,
+    "feedparser": "feedparser" in loaded,
+    "collector_enabled": gc.isenabled(),
+    "frozen_objects": gc.get_freeze_count(),
 }))
 """
 
@@ -376,3 +381,37 @@ def test_check_rejects_bad_channel_url_with_location_and_no_secret(tmp_path: Pat
     assert re.search(r"monitor\.yaml:4", result.stdout + result.stderr)
     assert "not a valid Telegram URL (tgram://)" in result.stdout + result.stderr
     assert "s3cr3t" not in result.stdout + result.stderr
+
+
+def test_run_once_of_unchanged_feed_imports_no_feedparser(tmp_path: Path, write_config) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    config = write_config(feeds={"local": feed.as_uri()}, channels={}, rules=[])
+
+    first = _modules_after(["run", "--once", "--config", str(config)], tmp_path)
+    again = _modules_after(["run", "--once", "--config", str(config)], tmp_path)
+
+    assert first["feedparser"]  # a new body is parsed
+    assert not again["feedparser"]  # the same body again is not
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check"], ["run", "--once"], ["rules", "test"], ["status"], ["rules", "test", "--rule", "x"]],
+)
+def test_every_command_turns_the_garbage_collector_back_on_after_start_up(
+    command: list[str], tmp_path: Path, write_config
+) -> None:
+    # monitor.__main__ turns the collector off for start-up; a daemon left without it
+    # would keep every reference cycle it ever made.
+    config = write_config(
+        feeds={},
+        channels={"console": "console://"},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["console"]}],
+    )
+
+    after = _modules_after([*command, "--config", str(config)], tmp_path)
+
+    assert after["code"] == (2 if "x" in command else 0)  # an unknown rule is a usage error
+    assert after["collector_enabled"]
+    assert after["frozen_objects"] > 10_000  # start-up's objects, left out of collections
