@@ -136,3 +136,22 @@ def test_store_with_unusable_path_raises_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         store = Store(f"sqlite:///{blocker}/monitor.db")
         store.create_schema()
+
+
+def _index_definition(store: Store, name: str) -> str:
+    """The index's DDL as the database keeps it."""
+    with store.engine.connect() as connection:
+        if store.engine.dialect.name == "postgresql":
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = %(name)s"
+        else:
+            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+        return connection.exec_driver_sql(query, {"name": name}).scalar_one()
+
+
+def test_create_schema_makes_partial_indexes_partial_on_every_database(store: Store) -> None:
+    # Declared with sqlite_where only; PostgreSQL gets the same condition at create_schema.
+    unpruned = _index_definition(store, "ix_article_unpruned_first_seen")
+    open_batch = _index_definition(store, "uq_delivery_open_batch")
+
+    assert "WHERE" in unpruned.upper() and "pruned_at IS NULL" in unpruned
+    assert "WHERE" in open_batch.upper() and "held" in open_batch
