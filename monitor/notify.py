@@ -315,10 +315,10 @@ def check_apprise_url(url: str) -> str | None:
     scheme = match.group(1).lower()
     if scheme == CONSOLE_SCHEMA:
         return _check_console_url(url.strip())
-    verdict = _check_with_plugin_module(scheme, url.strip())
-    if verdict is not _UNSETTLED:
-        return verdict
-    return _check_with_registry(scheme, url)
+    instance = _instantiate_with_plugin_module(scheme, url.strip(), _asset(60.0))
+    if instance is _UNSETTLED:
+        return _check_with_registry(scheme, url)
+    return instance if isinstance(instance, str) else None
 
 
 def _check_console_url(url: str) -> str | None:
@@ -343,17 +343,16 @@ _PROTOCOL_DECLARATION = re.compile(
 )
 
 
-def _check_with_plugin_module(scheme: str, url: str) -> object:
-    """Validate `url` as Apprise.instantiate() does, with only its plugin imported.
+def _instantiate_with_plugin_module(scheme: str, url: str, asset: Any) -> object:
+    """Do what Apprise.instantiate() does for `url`, with only its plugin imported.
 
-    Return None (accepted), a message (rejected) or _UNSETTLED when the plugin could not
-    be found this way and the registry must decide.
+    Return the plugin instance (accepted), a message (rejected) or _UNSETTLED when the
+    plugin could not be found this way and the registry must decide. Apprise's registry
+    imports all of its ~190 plugin modules on first use (about 0.1 s).
     """
     plugin = _plugin_class(scheme)
     if plugin is None:
         return _UNSETTLED
-    from apprise import AppriseAsset
-
     # The steps of Apprise.instantiate() (apprise 2.3) for a URL string.
     results = plugin.parse_url(url.replace("/#", "/%23"))
     if not results:
@@ -363,16 +362,14 @@ def _check_with_plugin_module(scheme: str, url: str) -> object:
     if not plugin.enabled:
         return f"not a valid {plugin.service_name} URL ({scheme}://)"
     results["tag"] = set()
-    results["asset"] = AppriseAsset(
-        app_id=APP_ID, app_desc=APP_ID, default_service_retry=0, service_timeout=60.0
-    )
+    results["asset"] = asset
     try:
         instance = plugin(**results)
     except Exception:  # noqa: BLE001 - what Apprise.instantiate() catches too
         return f"not a valid {plugin.service_name} URL ({scheme}://)"
     if not instance.enabled:
         return f"not a valid {plugin.service_name} URL ({scheme}://)"
-    return None
+    return instance
 
 
 @functools.cache
@@ -417,6 +414,22 @@ def _plugin_class(scheme: str) -> Any:
     except Exception:  # noqa: BLE001 - an Apprise layout we do not know: use the registry
         return None
     return found[0] if len(found) == 1 else None
+
+
+def _instantiate(url: str, asset: Any) -> Any:
+    """Return Apprise.instantiate(url, asset=asset), from the URL's plugin module alone
+    when it can be found (see _instantiate_with_plugin_module); None if rejected."""
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme and scheme != CONSOLE_SCHEMA:
+        instance = _instantiate_with_plugin_module(scheme, url, asset)
+        if instance is not _UNSETTLED:
+            return None if isinstance(instance, str) else instance
+    if scheme == CONSOLE_SCHEMA:
+        register_console_plugin()
+    import apprise
+
+    return apprise.Apprise.instantiate(url, asset=asset)
 
 
 def _check_with_registry(scheme: str, url: str) -> str | None:
@@ -540,7 +553,7 @@ class Notifier:
         for index, raw_url in enumerate(channel.urls):
             url = raw_url.strip()
             apobj = apprise.Apprise(asset=asset)
-            instance = apprise.Apprise.instantiate(url, asset=asset)
+            instance = _instantiate(url, asset)
             if instance is None or not apobj.add(instance):
                 raise _rejected(channel, index, url)
             instance.retry = 0  # the outbox retries, with backoff
@@ -680,17 +693,23 @@ def _rejected(channel: ChannelConfig, index: int, url: str) -> ValueError:
     return ValueError(f"channel {channel.name!r}: Apprise URL {index + 1}{what} was rejected")
 
 
+def _is_instance(plugin: Any, module_name: str, class_name: str) -> bool:
+    """isinstance(plugin, module.class), without importing the module: while it is not
+    imported, nothing is an instance of its classes."""
+    module = sys.modules.get(module_name)
+    cls = getattr(module, class_name, None)
+    return isinstance(cls, type) and isinstance(plugin, cls)
+
+
 def _target_for(plugin: Any) -> Target:
     """How a service takes a message (see monitor.render): Telegram gets its HTML, Slack its
     mrkdwn, console:// plain text; others Markdown if they take it, else HTML, else text.
     A ?format= on the URL wins. A service without a title field gets it in the body."""
     from apprise import NotifyFormat
     from apprise.conversion import convert_between
-    from apprise.plugins.slack import NotifySlack
-    from apprise.plugins.telegram import NotifyTelegram
 
-    slack = isinstance(plugin, NotifySlack)
-    telegram = isinstance(plugin, NotifyTelegram)
+    slack = _is_instance(plugin, "apprise.plugins.slack", "NotifySlack")
+    telegram = _is_instance(plugin, "apprise.plugins.telegram", "NotifyTelegram")
     if slack:
         preferred = NotifyFormat.MARKDOWN
     elif telegram:
@@ -834,13 +853,13 @@ _setup_done = False
 
 
 def _ensure_setup() -> None:
-    """Register console:// and install the log redactor, once per process."""
+    """Install the log redactor, once per process. (console:// is registered with Apprise
+    when a console URL is first built or checked against the registry.)"""
     global _setup_done
     if _setup_done:
         return
     with _setup_lock:
         if _setup_done:
             return
-        register_console_plugin()
         logging.getLogger("apprise").addFilter(_REDACTOR)
         _setup_done = True

@@ -415,3 +415,25 @@ def test_every_command_turns_the_garbage_collector_back_on_after_start_up(
     assert after["code"] == (2 if "x" in command else 0)  # an unknown rule is a usage error
     assert after["collector_enabled"]
     assert after["frozen_objects"] > 10_000  # start-up's objects, left out of collections
+
+
+def test_run_once_sending_to_webhook_imports_only_its_apprise_plugin(
+    tmp_path: Path, write_config, hook
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    config = write_config(
+        feeds={"local": feed.as_uri()},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}],
+    )
+    _modules_after(["run", "--once", "--config", str(config)], tmp_path)  # the baseline
+    feed.write_bytes(rss([Item("韓日重啓戰略對話", link="https://e.org/2", guid="2")]))
+
+    loaded = _modules_after(["run", "--once", "--config", str(config)], tmp_path)
+
+    assert loaded["code"] == 0
+    assert "韓日重啓戰略對話" in hook.wait_for(1)[0].json["title"]
+    # Sending builds the service from its plugin, as the check does: Apprise's registry
+    # would import all of its ~190 plugins (about 0.1 s).
+    assert "apprise.plugins.telegram" not in loaded["apprise_plugins"]
