@@ -23,7 +23,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -298,7 +298,7 @@ def _memoised(message: RenderedMessage) -> RenderedMessage:
             rendition = renditions[target] = message.for_target(target)
         return rendition
 
-    return RenderedMessage(message.title, message.body, renderer=render)
+    return replace(message, renderer=render)
 
 
 def render_delivery(due: DueDelivery, timezone: tzinfo, template: str | None) -> RenderedMessage:

@@ -128,10 +128,26 @@ class RenderedMessage:
     Slack's mrkdwn, plain text) within the service's length limit: see for_target()."""
 
     title: str
-    body: str
+    # The generic body, or None to have `renderer` make it on first use (see body).
+    given_body: str | None = None
     renderer: Callable[[Target], Rendition] | None = field(
         default=None, kw_only=True, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        if self.given_body is None and self.renderer is None:
+            raise ValueError("a RenderedMessage needs a body or a renderer")
+
+    @property
+    def body(self) -> str:
+        """The generic form's body. Made on first use when not given: a message sent only
+        to services that take their own rendition never needs it (half the CPU time of
+        rendering an alert)."""
+        if self.given_body is None:
+            # The renderer itself, not for_target: its fallback reads this property.
+            rendition = self.renderer(GENERIC_TARGET)  # type: ignore[misc]
+            object.__setattr__(self, "given_body", rendition.body)
+        return self.given_body  # type: ignore[return-value]
 
     def for_target(self, target: Target) -> Rendition:
         """The title, body and format to hand to one service."""
@@ -199,7 +215,7 @@ def _message(
     digest: bool,
 ) -> RenderedMessage:
     if template is None:
-        return RenderedMessage(title, default(GENERIC_TARGET).body, renderer=default)
+        return RenderedMessage(title, renderer=default)
     try:
         bodies = {
             dialect: render_template(template, dialect, rule=rule, articles=articles, digest=digest)
@@ -211,7 +227,7 @@ def _message(
             _field(rule),
             _field(str(problem)),
         )
-        return RenderedMessage(title, default(GENERIC_TARGET).body, renderer=default)
+        return RenderedMessage(title, renderer=default)
 
     def templated(target: Target) -> Rendition:
         return _fit_templated(target, title, bodies, template, default, rule, articles, digest)

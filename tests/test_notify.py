@@ -63,6 +63,20 @@ def message(alert: Alert | None = None) -> RenderedMessage:
     return render_alert(alert or make_alert(), SHANGHAI)
 
 
+def test_render_alert_makes_the_generic_body_only_when_it_is_read() -> None:
+    rendered = message()
+
+    assert rendered.given_body is None  # a service with a rendition of its own never reads it
+    body = rendered.body
+    assert rendered.given_body == body
+    assert "韩日" in body and "首脑会谈" in body
+
+
+def test_rendered_message_without_body_or_renderer_is_refused() -> None:
+    with pytest.raises(ValueError, match="body or a renderer"):
+        RenderedMessage("[r] title")
+
+
 def all_log_text(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(record.getMessage() for record in caplog.records)
 
