@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import RuleConfig
-from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+from monitor.items import ARTICLE_FIELDS, Article, RuleFailure
 from monitor.query import parse_query
 from monitor.rules import ArticleExplainer, RuleSet, TermHit
 
@@ -130,11 +130,11 @@ class Backtest:
             )
             for failure in failures:
                 self._record_failure(failure)
-            for match in matches:
-                if not self._sees(match.rule_name, feeds):
+            for rule_name in matches:
+                if not self._sees(rule_name, feeds):
                     continue
-                self.hits_by_rule[match.rule_name] += 1
-                yield self._hit(match, article, feeds, explainer)
+                self.hits_by_rule[rule_name] += 1
+                yield self._hit(rule_name, article, feeds, explainer)
 
     def _sees(self, rule_name: str, feeds: tuple[str, ...]) -> bool:
         limits = self._feeds_by_rule.get(rule_name)
@@ -146,12 +146,12 @@ class Backtest:
 
     def _hit(
         self,
-        match: RuleMatch,
+        rule_name: str,
         article: Article,
         feeds: tuple[str, ...],
         explainer: ArticleExplainer,
     ) -> Hit:
-        term_hits = explainer.explain(match.rule_name)
+        term_hits = explainer.explain(rule_name)
         # The terms of each field in the order their contexts are shown (contexts_of): the
         # hits come sorted by field then start, so the first time a (field, term) shows up
         # is its first occurrence, and first occurrences show up in context order.
@@ -163,8 +163,8 @@ class Backtest:
                 seen.add(key)
                 fields[hit.field] = (*fields.get(hit.field, ()), hit.term)
         if not fields:  # nothing to point at (not expected): still say which terms were found
-            fields = dict(match.terms_by_field)
-        return Hit(match.rule_name, article, feeds, fields, term_hits)
+            fields = dict(explainer.summary(rule_name).terms_by_field)
+        return Hit(rule_name, article, feeds, fields, term_hits)
 
 
 def select_rules(rules: Sequence[RuleConfig], name: str | None = None) -> tuple[RuleConfig, ...]:

@@ -919,10 +919,13 @@ def test_explaining_match_explains_each_hit_as_reference(
     by_name = {rule.name: rule for rule in rules}
     rule_set = RuleSet.compile(rules)
     for article in articles:
-        matches, failures, explainer = rule_set.explaining_match(article, "rfi-cn")
+        names, failures, explainer = rule_set.explaining_match(article, "rfi-cn")
 
-        assert (matches, failures) == rule_set.match_with_failures(article, "rfi-cn")
+        matches, expected_failures = rule_set.match_with_failures(article, "rfi-cn")
+        assert names == [match.rule_name for match in matches]
+        assert failures == expected_failures
         for match in matches:
+            assert explainer.summary(match.rule_name) == match
             expected = reference_explain(article, by_name[match.rule_name])
             assert explainer.explain(match.rule_name) == expected
             assert rule_set.explain(article, match.rule_name) == expected
@@ -937,11 +940,14 @@ def test_explainer_shares_work_between_rules_of_one_article() -> None:
         ]
     )
     article = make_article(title="韓日會談", content="据悉……韓日副外長会谈")
-    matches, _, explainer = rules.explaining_match(article, "rfi-cn")
+    names, _, explainer = rules.explaining_match(article, "rfi-cn")
 
-    assert [match.rule_name for match in matches] == ["a", "b"]
+    assert names == ["a", "b"]
     assert explainer.explain("b") == rules.explain(article, "b")
     assert explainer.explain("a") == rules.explain(article, "a")
     assert explainer.explain("c") == ()  # not matched: nothing of it was found
+    # The summary of a match, from the scan matching made or from a scan of its own.
+    assert explainer.summary("b") == rules.match(article, "rfi-cn")[1]
+    assert rules.explainer(article).summary("a") == rules.match(article, "rfi-cn")[0]
     with pytest.raises(KeyError):
         explainer.explain("unknown")
