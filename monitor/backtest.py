@@ -329,9 +329,21 @@ def hit_json(hit: Hit) -> str:
         }
         article_part = _JSON.encode(article_document)[1:-1]
         _last_article_json[:] = [article, article_part]
-    fields = {name: list(terms) for name, terms in hit.fields.items()}
-    rule = _JSON.encode(hit.rule_name)
-    return f'{{"rule": {rule}, {article_part}, "fields": {_JSON.encode(fields)}}}'
+    rule = _json_string(hit.rule_name)
+    fields = _fields_json(tuple(hit.fields.items()))
+    return f'{{"rule": {rule}, {article_part}, "fields": {fields}}}'
+
+
+# A rule's name and the terms a hit found repeat from hit to hit (a rule matches many
+# articles, mostly through the same terms): each is encoded once.
+@functools.lru_cache(maxsize=16_384)
+def _json_string(text: str) -> str:
+    return _JSON.encode(text)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _fields_json(fields: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    return _JSON.encode({name: list(terms) for name, terms in fields})
 
 
 # [article, its part of hit_json()]: the last article shown.

@@ -188,24 +188,26 @@ def with_default_fields(node: Node, fields: tuple[str, ...]) -> Node:
 def evaluate(node: Node, is_found: Callable[[Atom], bool]) -> bool:
     """Given a tree and a test for single atoms (Term, Near, Regex), return whether the tree
     holds. And and Or stop at the first child that decides them, in order."""
-    # Plain isinstance and loops: this runs for every candidate rule of every article, and
-    # is several times faster than `match` with all()/any() over generators.
-    if isinstance(node, Term):
+    # Exact type tests and loops: this runs for every candidate rule of every article (1.5
+    # million nodes in a 10,000-rule `rules test`), and is several times faster than `match`
+    # with all()/any() over generators. The node classes have no subclasses.
+    kind = type(node)
+    if kind is Term:
         return is_found(node)
-    if isinstance(node, And):
-        for child in node.children:  # noqa: SIM110 (speed, see above)
+    if kind is And:
+        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
             if not evaluate(child, is_found):
                 return False
         return True
-    if isinstance(node, Or):
-        for child in node.children:  # noqa: SIM110 (speed, see above)
+    if kind is Or:
+        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
             if evaluate(child, is_found):
                 return True
         return False
-    if isinstance(node, Not):
-        return not evaluate(node.child, is_found)
-    if isinstance(node, Near | Regex):
-        return is_found(node)
+    if kind is Not:
+        return not evaluate(node.child, is_found)  # type: ignore[attr-defined]
+    if kind is Near or kind is Regex:
+        return is_found(node)  # type: ignore[arg-type]
     raise TypeError(f"not a rule node: {node!r}")
 
 
