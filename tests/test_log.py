@@ -1,0 +1,37 @@
+"""Log lines as operators read them: key=value text with UTC timestamps, secrets masked."""
+
+from __future__ import annotations
+
+import logging
+
+from monitor.log import SECRETS, _TextFormatter
+
+
+def record(created: float, message: str = "poll feed=%s") -> logging.LogRecord:
+    entry = logging.LogRecord("monitor.daemon", logging.INFO, "", 0, message, ("rfi-cn",), None)
+    entry.created = created
+    return entry
+
+
+def test_text_formatter_stamps_each_record_with_its_own_second() -> None:
+    formatter = _TextFormatter(with_time=True)
+
+    lines = [formatter.format(record(created)) for created in (0.2, 0.9, 1.5, 86_400.0, 1.0)]
+
+    assert lines == [
+        "1970-01-01T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:01Z INFO monitor.daemon: poll feed=rfi-cn",
+        "1970-01-02T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:01Z INFO monitor.daemon: poll feed=rfi-cn",
+    ]
+
+
+def test_text_formatter_masks_secrets() -> None:
+    SECRETS.update(["s3cr3t-token"])
+    try:
+        line = _TextFormatter(with_time=False).format(record(0, "url=https://x/s3cr3t-token %s"))
+    finally:
+        SECRETS.update(())
+
+    assert line == "INFO monitor.daemon: url=https://x/**** rfi-cn"
