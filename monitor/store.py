@@ -507,9 +507,12 @@ class Store:
             return _feed_state(row) if row else None
 
     def feed_states(self) -> dict[str, FeedState]:
-        """Every feed's state by name, in one query (a cycle reads them all at its start)."""
+        """Every feed's state by name, in one query (a cycle reads them all at its start).
+
+        Read as plain rows: ORM objects for 1,000 feeds took twice as long as the query."""
         with self._reading() as session:
-            return {row.name: _feed_state(row) for row in session.exec(select(FeedStateRow))}
+            rows = session.connection().execute(FeedStateRow.__table__.select()).mappings()
+            return {row["name"]: FeedState(**row) for row in rows}
 
     def update_feed_states(self, updates: Sequence[FeedStateUpdate]) -> None:
         """Write several feeds' state in one transaction (a cycle's answers of 304)."""

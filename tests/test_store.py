@@ -155,3 +155,19 @@ def test_create_schema_makes_partial_indexes_partial_on_every_database(store: St
 
     assert "WHERE" in unpruned.upper() and "pruned_at IS NULL" in unpruned
     assert "WHERE" in open_batch.upper() and "held" in open_batch
+
+
+def test_feed_states_reads_each_feed_as_feed_state_does(store: Store) -> None:
+    polled = datetime(2026, 11, 26, 12, 0, 5, 250_000, tzinfo=UTC)
+    with store.transaction() as transaction:
+        transaction.update_feed_state(
+            "cn", "https://www.rfi.fr/cn/rss", etag='"v1"', last_poll_at=polled, error_streak=2
+        )
+        transaction.update_feed_state("tw", "https://www.rfi.fr/tw/rss", baseline_done=True)
+
+    states = store.feed_states()
+
+    assert states == {"cn": store.feed_state("cn"), "tw": store.feed_state("tw")}
+    assert states["cn"].last_poll_at == polled  # an aware UTC datetime on both databases
+    assert (states["cn"].etag, states["cn"].error_streak) == ('"v1"', 2)
+    assert states["tw"].baseline_done and states["tw"].last_poll_at is None
