@@ -655,18 +655,23 @@ class ArticleExplainer:
         rule = self._rule_set._by_name[rule_name]
         hits: dict[tuple[int, int, int, str], TermHit] = {}
         scanned = self._scanned
+        atom_hits = self._atom_hits
         for atom in rule.positive_atoms:
-            for field in atom.fields or ():
-                if scanned is not None and type(atom) is Term:
-                    # Every occurrence that term_spans() keeps starts at a boundary, so
-                    # the scan has it among its prefix hits; most terms of a matching
-                    # rule are in none of its fields.
-                    field_hits = scanned.get(field)
-                    if field_hits is None or atom.text not in field_hits.prefix:
-                        continue
-                found = self._atom_hits.get((field, atom))
+            fields = atom.fields or ()
+            if scanned is not None and type(atom) is Term:
+                # Every occurrence that term_spans() keeps starts at a boundary, so the
+                # scan has it among its prefix hits; most terms of a matching rule are in
+                # none of its fields.
+                text = atom.text
+                fields = [
+                    field
+                    for field in fields
+                    if (field_hits := scanned.get(field)) is not None and text in field_hits.prefix
+                ]
+            for field in fields:
+                found = atom_hits.get((field, atom))
                 if found is None:
-                    found = self._atom_hits[(field, atom)] = self._find(field, atom)
+                    found = atom_hits[(field, atom)] = self._find(field, atom)
                 hits.update(found)
         return tuple(hits[key] for key in sorted(hits))
 
