@@ -182,8 +182,10 @@ def _end_start_up(own_process: bool) -> None:
     gc.freeze() moves them to a generation the collector never walks. The modules, the
     config and the compiled rules live as long as the process, and walking them again in
     every full collection cost about 0.2 s of a 1,000-feed cycle of 304s and a quarter of a
-    10,000-rule `rules test`. Only for a process of our own: a caller that did not turn the
-    collector off (a test calling main()) keeps it as it is.
+    10,000-rule `rules test`. The little cyclic garbage start-up leaves (about 700 objects,
+    measured with and without 10,000 rules) is frozen with the rest, once: collecting it
+    first would cost a full collection, 30-100 ms. Only for a process of our own: a caller
+    that did not turn the collector off (a test calling main()) keeps it as it is.
     """
     if own_process:
         gc.freeze()
