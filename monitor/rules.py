@@ -195,7 +195,8 @@ def _cheapest_first(node: Node) -> Node:
 class _TermAutomaton:
     """Every term of a rule set, found in a field in one pass: ahocorasick-rs over the
     field's UTF-8 bytes, overlapping matches included (半导体 and 导体; 韩日 inside 日韩日),
-    in order of their end.
+    in order of their end. Built from distinct terms (normalised text), each with what the
+    scan needs to know of it (_term_value).
 
     ahocorasick-rs rather than pyahocorasick: pyahocorasick finds a node's children by
     linear search, and its trie is scattered in memory. At 10,000 rules (32,000 terms) it
@@ -204,37 +205,17 @@ class _TermAutomaton:
     15,000 fields).
     """
 
-    def __init__(self) -> None:
-        self._patterns: list[bytes] = []
-        self._indexes: dict[bytes, int] = {}
-        self.values: list[Any] = []  # by pattern index: what _add_term stored for it
-        self._matcher: Any = None
-
-    def __len__(self) -> int:
-        return len(self._patterns)
-
-    def __contains__(self, pattern: bytes) -> bool:
-        return pattern in self._indexes
-
-    def add(self, pattern: bytes, value: object) -> None:
-        self._indexes[pattern] = len(self._patterns)
-        self._patterns.append(pattern)
-        self.values.append(value)
-
-    def build(self) -> None:
+    def __init__(self, terms: Sequence[str], near_texts: set[str]) -> None:
+        # The matcher keeps its own copy of the patterns; only the values stay here.
         self._matcher = ahocorasick_rs.BytesAhoCorasick(
-            self._patterns, matchkind=ahocorasick_rs.MatchKind.Standard
+            [text.encode("utf-8") for text in terms], matchkind=ahocorasick_rs.MatchKind.Standard
         )
-        del self._indexes  # only needed while adding
+        # What the scan needs to know of each term, by pattern index.
+        self.values: list[Any] = [_term_value(text, near=text in near_texts) for text in terms]
 
     def find(self, data: bytes) -> list[tuple[int, int, int]]:
         """Given UTF-8 bytes, return each (pattern index, start, end) found, in order of end."""
         return self._matcher.find_matches_as_indexes(data, overlapping=True)  # type: ignore[no-any-return]
-
-
-def _utf8(text: str) -> str:
-    """Given text, return its UTF-8 bytes as a str of the characters U+0000-U+00FF."""
-    return text.encode("utf-8").decode("latin-1")
 
 
 def _from_utf8(encoded: str) -> str:
@@ -262,7 +243,7 @@ class _FieldHits:
     """What the automaton found in one normalised field. Offsets are byte offsets into the
     UTF-8 form of the field; char_offset() converts one."""
 
-    utf8: str  # the normalised field as _utf8() gives it
+    utf8: str  # the normalised field's UTF-8 bytes, one character each (latin-1 decoded)
     # term text -> first start with the boundary rule met on both sides (where needed)
     whole: dict[str, int]
     # term text -> first start with a boundary before it: all a prefix term needs. Every key
@@ -456,7 +437,6 @@ class RuleSet:
             if isinstance(atom, Near)
             for term in (atom.left, atom.right)
         }
-        automaton = _TermAutomaton()
         # A term that indexes one rule (nearly all of them) maps to its index alone, not to
         # a list or a tuple of one: 10,000 of those are about 1 MB.
         rules_by_term: dict[str, Any] = {}
@@ -485,15 +465,12 @@ class RuleSet:
         for text, indexes in rules_by_term.items():
             if indexes.__class__ is list:
                 rules_by_term[text] = tuple(indexes)  # same keys: no copy of the dict
-        for text in sorted(term_texts):  # sorted: the same automaton for the same rules
-            _add_term(automaton, text, near=text in near_texts)
+        # sorted: the same automaton for the same rules
+        automaton = _TermAutomaton(sorted(term_texts), near_texts) if term_texts else None
         del term_texts
-        has_terms = len(automaton) > 0
-        if has_terms:
-            automaton.build()
         return cls(
             rules=rules,
-            automaton=automaton if has_terms else None,
+            automaton=automaton,
             rules_by_term=rules_by_term,
             always_evaluated=tuple(always_evaluated),
             fields=tuple(field for field in ARTICLE_FIELDS if field in fields),
@@ -535,7 +512,7 @@ class RuleSet:
         scan = self._scan(article)
         matching, failures = self._evaluate(scan, feed_name)
         names = [rule.name for rule in matching]
-        return names, failures, ArticleExplainer(self, article, scan.hits, scan.texts, scan)
+        return names, failures, ArticleExplainer(self, article, scan)
 
     def _match(
         self, scan: _ArticleScan, feed_name: str
@@ -618,17 +595,15 @@ class ArticleExplainer:
         self,
         rule_set: RuleSet,
         article: Article,
-        scanned: dict[str, _FieldHits] | None = None,
-        normalised: dict[str, str] | None = None,
         scan: _ArticleScan | None = None,
     ) -> None:
         self._rule_set = rule_set
         self._article = article
-        self._scan = scan  # the scan matching made, if any: for summary()
-        # What matching this article found (RuleSet.explaining_match), if known: field ->
-        # hits, for the non-empty fields that any rule looks at; field -> normalised text.
-        self._scanned = scanned
-        self._normalised = normalised or {}
+        # What matching this article found (RuleSet.explaining_match), if known: its
+        # normalised fields, and the hits in the non-empty ones that any rule looks at.
+        self._scan = scan
+        self._scanned = scan.hits if scan is not None else None
+        self._normalised = scan.texts if scan is not None else {}
         # field -> (normalised text, origins, whether origins are the identity)
         self._texts: dict[str, tuple[str, Sequence[int], bool]] = {}
         # (field, atom) -> its occurrences: (sort key, TermHit) pairs, the key a plain
@@ -807,25 +782,21 @@ def _problem(rule: RuleConfig, key: str, message: str) -> ConfigProblem:
     return ConfigProblem(rule.source_file or "<rules>", rule.source_line, location, message)
 
 
-def _add_term(automaton: _TermAutomaton, text: str, *, near: bool) -> None:
-    """Add a normalised term to the automaton once, with what the scan needs to know."""
-    key = text.encode("utf-8")
-    if key in automaton:
-        return
+def _term_value(text: str, *, near: bool) -> str | tuple[str, bool, bool, bool]:
+    """Given a normalised term, return what the scan needs to know of it (_scan_text)."""
     # Which ends need the Latin boundary check is decided once here, not per hit.
     check_before, check_after = is_latin_char(text[0]), is_latin_char(text[-1])
     if not (check_before or check_after or near):
         # Most terms (Chinese ones) need neither check: their value is the term itself, a
         # string the rule holds anyway, rather than a tuple (about 3 MB at 10,000 rules).
-        automaton.add(key, text)
-        return
-    automaton.add(key, (text, check_before, check_after, near))
+        return text
+    return (text, check_before, check_after, near)
 
 
 def _scan_text(automaton: _TermAutomaton, data: bytes, utf8: str) -> _FieldHits:
-    """Given the automaton and a normalised field in UTF-8 (as bytes, and as _utf8() gives
-    it), return the first valid start of each term, and every valid span of the terms NEAR
-    uses.
+    """Given the automaton and a normalised field's UTF-8 bytes (also as a str, one
+    character per byte), return the first valid start of each term, and every valid span of
+    the terms NEAR uses.
 
     Matches come in order of their end, so the first one kept for a term is also its
     earliest start.
@@ -837,7 +808,7 @@ def _scan_text(automaton: _TermAutomaton, data: bytes, utf8: str) -> _FieldHits:
     values = automaton.values
     for index, start, end in automaton.find(data):
         value = values[index]
-        if value.__class__ is str:  # a term with no boundary to check, no NEAR (_add_term)
+        if value.__class__ is str:  # a term with no boundary to check, no NEAR (_term_value)
             if value not in whole:
                 prefix[value] = whole[value] = start
             continue
