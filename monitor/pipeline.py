@@ -6,17 +6,20 @@ never touches another. Only systemic failures (the database) propagate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.config import FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.items import Article, RuleMatch
+from monitor.known_items import ItemSplit, known_digests, split_items
+from monitor.parse import ParsedFeed
 from monitor.parse_pool import ParsePool, ParseRequest
 from monitor.render import graphemes
 from monitor.rules import RuleSet
@@ -160,15 +163,20 @@ def refresh_feed(
             elapsed_seconds=time.monotonic() - started,
         )
 
+    request = ParseRequest(
+        body,
+        content_type=fetched.content_type,
+        content_location=fetched.content_location,
+        feed_url=fetched.url,
+    )
+    split = split_items(body, context=_parse_context(request))
+    known = (
+        known_digests(state.item_digests)
+        if split and same_url and state is not None and state.baseline_done
+        else frozenset()
+    )
     try:
-        parsed = parser.parse(
-            ParseRequest(
-                body,
-                content_type=fetched.content_type,
-                content_location=fetched.content_location,
-                feed_url=fetched.url,
-            )
-        )
+        parsed, item_count = _parse_new_items(parser, request, split, known, feed.name)
     except ParseError as error:
         return _record_failure(store, feed, state, now, started, str(error), fetched.status, None)
     if parsed.bozo_reason:
@@ -197,17 +205,18 @@ def refresh_feed(
             error=None,
             error_streak=0,
             last_new_count=new_items,
-            last_item_count=len(parsed.articles),
+            last_item_count=item_count,
             baseline_done=True,
             redirected_to=fetched.permanent_redirect_to,
             ttl_seconds=parsed.ttl_seconds,
             body_hash=body_hash,
+            item_digests=split.digest_blob() if split else None,
         )
     return PollResult(
         feed.name,
         ok=True,
         http_status=fetched.status,
-        items=len(parsed.articles),
+        items=item_count,
         new_items=new_items,
         new_articles=sum(change.is_new for change in changes),
         matches=matches,
@@ -218,6 +227,36 @@ def refresh_feed(
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
     )
+
+
+def _parse_context(request: ParseRequest) -> str:
+    """What a parse is given besides the body (see known_items)."""
+    return f"{request.content_type}\n{request.content_location}\n{request.feed_url}"
+
+
+def _parse_new_items(
+    parser: ParsePool,
+    request: ParseRequest,
+    split: ItemSplit | None,
+    known: frozenset[bytes],
+    feed_name: str,
+) -> tuple[ParsedFeed, int]:
+    """Parse the body without the items it carried last time (see known_items), or whole;
+    return the parse and how many items the body holds. Raise ParseError."""
+    if split is not None and known:
+        cut, kept = split.without(known)
+        if kept < len(split.items):
+            with contextlib.suppress(ParseError):  # the whole body decides
+                parsed = parser.parse(replace(request, body=cut))
+                if len(parsed.articles) == kept:
+                    return parsed, len(split.items)
+            logger.warning(
+                "parse feed=%s note='the body without its known items parsed differently: "
+                "parsed whole'",
+                feed_name,
+            )
+    parsed = parser.parse(request)
+    return parsed, len(parsed.articles)
 
 
 def _body_hash(body: bytes) -> str:

@@ -75,6 +75,9 @@ class FeedStateRow(SQLModel, table=True):
     # Digest of the last document stored: the same bytes again need no parsing, for
     # servers that send neither ETag nor Last-Modified.
     body_hash: str | None = Field(default=None, max_length=64)
+    # Digests of the items of that document (known_items): a changed document's items
+    # with one of these need no parsing.
+    item_digests: bytes | None = None
 
 
 class ArticleRow(SQLModel, table=True):
@@ -224,6 +227,7 @@ class FeedState:
     redirected_to: str | None
     ttl_seconds: float | None
     body_hash: str | None = None
+    item_digests: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -551,19 +555,19 @@ class Store:
         """Mark these feeds as having no poll scheduled (after `run --once`), in one statement."""
         if not names:
             return
+        table = FeedStateRow.__table__
+        # Core, not an ORM update: that one would also look for the rows among the
+        # session's objects (synchronize_session), which costs more than the statement.
         with self.transaction() as transaction:
-            transaction.session.exec(
-                update(FeedStateRow)
-                .where(col(FeedStateRow.name).in_(names))
-                .values(next_poll_at=None)
+            transaction.session.connection().execute(
+                table.update().where(table.c.name.in_(names)).values(next_poll_at=None)
             )
 
     def set_next_poll(self, name: str, next_poll_at: datetime | None) -> None:
+        table = FeedStateRow.__table__
         with self.transaction() as transaction:
-            transaction.session.exec(
-                update(FeedStateRow)
-                .where(col(FeedStateRow.name) == name)
-                .values(next_poll_at=next_poll_at)
+            transaction.session.connection().execute(
+                table.update().where(table.c.name == name).values(next_poll_at=next_poll_at)
             )
 
     # --- deliveries -------------------------------------------------------------------
@@ -1387,6 +1391,7 @@ def _feed_state(row: FeedStateRow) -> FeedState:
         redirected_to=row.redirected_to,
         ttl_seconds=row.ttl_seconds,
         body_hash=row.body_hash,
+        item_digests=row.item_digests,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -425,6 +426,81 @@ def test_run_once_same_body_without_validators_is_not_parsed_again(
     (poll,) = monitor.run_once().polls
     assert not poll.not_modified and poll.new_articles == 1
     assert len(hook.requests) == 1
+
+
+def _dated(items: list[Item]) -> list[Item]:
+    """The items with publication times fixed now, so that the same item is the same bytes
+    in every body built from it."""
+    published = datetime.now(UTC).replace(microsecond=0)
+    return [
+        replace(item, published=published - timedelta(minutes=number))
+        for number, item in enumerate(items)
+    ]
+
+
+def _recording_parses(monitor: Monitor, monkeypatch) -> list[bytes]:
+    bodies: list[bytes] = []
+    real_parse = monitor.parser.parse
+
+    def parse(request):
+        bodies.append(request.body)
+        return real_parse(request)
+
+    monkeypatch.setattr(monitor.parser, "parse", parse)
+    return bodies
+
+
+def test_run_once_changed_feed_parses_only_the_items_it_did_not_carry(
+    server, hook, make_monitor, monkeypatch
+) -> None:
+    items = _dated([_other_item(number) for number in range(20)])
+    server.add_feed("/cn", rss(items))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+    parsed_bodies = _recording_parses(monitor, monkeypatch)
+    # One new item on top, the oldest gone, and the channel's own text changed.
+    (korean,) = _dated([_korean_item(1)])
+    server.add_feed("/cn", rss([korean, *items[:-1]], title="Test feed (updated)"))
+
+    (poll,) = monitor.run_once().polls
+
+    assert (poll.items, poll.new_items, poll.new_articles, poll.matches) == (20, 1, 1, 1)
+    (body,) = parsed_bodies
+    assert body.count(b"<item>") == 1 and b"korea-1" in body
+    assert monitor.store.feed_state("rfi-cn").last_item_count == 20
+    wait_until(lambda: len(hook.requests) == 1, "the alert")
+    # A known item edited in place is parsed again (and found edited).
+    edited = replace(items[3], title="法国总统马克龙出席峰会（更新）")
+    server.add_feed("/cn", rss([korean, *items[:3], edited, *items[4:-1]]))
+    (poll,) = monitor.run_once().polls
+    assert len(parsed_bodies) == 2 and parsed_bodies[1].count(b"<item>") == 1
+    assert b"france-3" in parsed_bodies[1] and poll.items == 20
+
+
+def test_run_once_when_cut_body_parses_to_fewer_articles_parses_it_whole(
+    server, make_monitor, monkeypatch
+) -> None:
+    items = _dated([_other_item(number) for number in range(5)])
+    server.add_feed("/cn", rss(items[1:]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn")})
+    monitor.run_once()
+    whole = rss(items)
+    server.add_feed("/cn", whole)
+    parsed_bodies: list[bytes] = []
+    real_parse = monitor.parser.parse
+
+    def parse_losing_an_item(request):
+        # As if a body cut at the wrong places had lost an item in the parse.
+        parsed_bodies.append(request.body)
+        parsed = real_parse(request)
+        return parsed if request.body == whole else replace(parsed, articles=())
+
+    monkeypatch.setattr(monitor.parser, "parse", parse_losing_an_item)
+
+    (poll,) = monitor.run_once().polls
+
+    assert len(parsed_bodies) == 2 and parsed_bodies[1] == whole
+    assert (poll.items, poll.new_articles) == (5, 1)
 
 
 def test_run_once_writes_every_unchanged_feeds_state(server, make_monitor) -> None:

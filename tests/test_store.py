@@ -161,7 +161,12 @@ def test_feed_states_reads_each_feed_as_feed_state_does(store: Store) -> None:
     polled = datetime(2026, 11, 26, 12, 0, 5, 250_000, tzinfo=UTC)
     with store.transaction() as transaction:
         transaction.update_feed_state(
-            "cn", "https://www.rfi.fr/cn/rss", etag='"v1"', last_poll_at=polled, error_streak=2
+            "cn",
+            "https://www.rfi.fr/cn/rss",
+            etag='"v1"',
+            last_poll_at=polled,
+            error_streak=2,
+            item_digests=bytes(range(32)),
         )
         transaction.update_feed_state("tw", "https://www.rfi.fr/tw/rss", baseline_done=True)
 
@@ -170,4 +175,5 @@ def test_feed_states_reads_each_feed_as_feed_state_does(store: Store) -> None:
     assert states == {"cn": store.feed_state("cn"), "tw": store.feed_state("tw")}
     assert states["cn"].last_poll_at == polled  # an aware UTC datetime on both databases
     assert (states["cn"].etag, states["cn"].error_streak) == ('"v1"', 2)
+    assert states["cn"].item_digests == bytes(range(32))
     assert states["tw"].baseline_done and states["tw"].last_poll_at is None
