@@ -213,7 +213,14 @@ class Monitor:
                 )
         finally:
             self.store.update_feed_states(unchanged)
-        self.store.clear_next_polls([feed.name for feed in feeds])
+        # Only polls a daemon scheduled need clearing: most cycles have none to clear.
+        self.store.clear_next_polls(
+            [
+                feed.name
+                for feed in feeds
+                if (state := states.get(feed.name)) is not None and state.next_poll_at is not None
+            ]
+        )
         delivery = self.send_due(ignore_backoff=True)
         self.prune()
         counts = self.store.delivery_counts(self.clock())

@@ -632,13 +632,17 @@ def _prepare_get(
     never set on our sessions and trust_env is off (_send applies the environment).
     """
     prepared = requests.PreparedRequest()
-    prepared.prepare(
-        method="GET",
-        url=url,
-        headers={**session.headers, **headers},
-        cookies=session.cookies,
-        auth=auth if auth is not None else session.auth,
-    )
+    # PreparedRequest.prepare's steps, but for cookies: an empty jar (the common case)
+    # gives no Cookie header, and asking it costs a urlparse and a cookie policy pass.
+    prepared.prepare_method("GET")
+    prepared.prepare_url(url, None)
+    prepared.prepare_headers({**session.headers, **headers})
+    if session.cookies:
+        prepared.prepare_cookies(session.cookies)
+    else:
+        prepared._cookies = session.cookies  # what prepare_cookies keeps for redirects
+    prepared.prepare_body(None, None)
+    prepared.prepare_auth(auth if auth is not None else session.auth, url)
     return prepared
 
 
