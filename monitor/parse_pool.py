@@ -75,7 +75,7 @@ class ParsePool:
 
     Safe to use from many threads. A body goes to the worker with the fewest bodies in
     hand, if it has fewer than PIPELINE_DEPTH; otherwise the calling thread parses it.
-    Workers start on first use; one that dies (killed, out of memory) fails the feeds it
+    Workers start on the first body of SMALL_BODY_BYTES or more; one that dies (killed, out of memory) fails the feeds it
     held with a ParseError and is started again for the next one.
     """
 
@@ -84,6 +84,11 @@ class ParsePool:
     # gave the shortest cold cycles on two cores (bench/RESULTS.md), two left the worker
     # idle a third of the time.
     PIPELINE_DEPTH = 3
+    # A smaller body is parsed in the calling thread while no worker runs: a changed feed's
+    # body holds only its new items (see known_items), an item or two of a few KB each,
+    # and a cycle of such changes is not worth starting a parser process (about 25 MB, and
+    # the import of feedparser again) for a few milliseconds of parsing each.
+    SMALL_BODY_BYTES = 32 * 1024
 
     def __init__(self, workers: int) -> None:
         self._workers = [_Worker(number) for number in range(workers)]
@@ -101,7 +106,11 @@ class ParsePool:
         """Given a body and its headers, return parse_feed's result. Raise ParseError as
         parse_feed does, or if the worker parsing it ended."""
         worker = None if self._closed else min(self._workers, key=_load, default=None)
-        if worker is None or worker.in_flight >= self.PIPELINE_DEPTH:
+        if (
+            worker is None
+            or worker.in_flight >= self.PIPELINE_DEPTH
+            or (worker.pid is None and len(request.body) < self.SMALL_BODY_BYTES)
+        ):
             return request.parse()
         answer = worker.submit(request)
         if answer is None:  # closed meanwhile

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 
 import pytest
 from feeds import Item, fixture, rss
@@ -37,6 +38,7 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def pool():
     created = ParsePool(1)
+    created.SMALL_BODY_BYTES = 0  # every body goes to the worker, the fixtures' small ones too
     yield created
     created.close()
 
@@ -75,6 +77,7 @@ def test_a_worker_that_ends_mid_parse_fails_that_feed_only(monkeypatch) -> None:
         parse_pool, "WORKER_COMMAND", (sys.executable, "-c", "import sys; sys.stdin.read(1)")
     )
     pool = ParsePool(1)
+    pool.SMALL_BODY_BYTES = 0
     try:
         with pytest.raises(ParseError, match="parser process ended"):
             pool.parse(_request(fixture("rfi-cn-rss.xml")))
@@ -121,6 +124,29 @@ def test_close_ends_every_worker(pool) -> None:
     # After close, parsing still works, in the calling thread.
     assert pool.parse(_request(fixture("rfi-cn-rss.xml"))).articles
     assert pool.worker_pids() == []
+
+
+def test_small_bodies_start_no_worker_but_go_to_one_that_runs(monkeypatch) -> None:
+    small = fixture("rfi-cn-rss.xml")
+    items = [Item(f"标题 {number}", link=f"https://example.org/{number}") for number in range(9)]
+    large = rss([replace(item, description="新闻" * 1000) for item in items])
+    assert len(small) < ParsePool.SMALL_BODY_BYTES <= len(large)
+    pool = ParsePool(1)
+    try:
+        assert pool.parse(_request(small)).articles == _request(small).parse().articles
+        assert pool.worker_pids() == []
+
+        assert len(pool.parse(_request(large)).articles) == 9
+        (pid,) = pool.worker_pids()
+
+        def not_here(request: ParseRequest) -> None:
+            raise AssertionError("parsed in the calling thread")
+
+        monkeypatch.setattr(ParseRequest, "parse", not_here)  # this process only
+        assert pool.parse(_request(small)).articles
+        assert pool.worker_pids() == [pid]
+    finally:
+        pool.close()
 
 
 def test_no_workers_parses_in_the_calling_thread() -> None:

@@ -15,7 +15,7 @@ from receivers import SmtpReceiver, disable_apprise_throttle
 from monitor.config import RuleConfig, load_config
 from monitor.daemon import PARSE_WORKERS_MIN_FEEDS, Monitor
 from monitor.items import Article
-from monitor.parse_pool import default_worker_count
+from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import excerpt
 from monitor.rules import RuleSet
 
@@ -522,7 +522,10 @@ def test_run_once_writes_every_unchanged_feeds_state(server, make_monitor) -> No
 
 
 @pytest.mark.skipif(default_worker_count() == 0, reason="one core: no parser processes")
-def test_run_once_with_many_feeds_parses_in_worker_processes(server, hook, make_monitor) -> None:
+def test_run_once_with_many_feeds_parses_in_worker_processes(
+    server, hook, make_monitor, monkeypatch
+) -> None:
+    monkeypatch.setattr(ParsePool, "SMALL_BODY_BYTES", 0)  # these test feeds are small
     feeds = {}
     for number in range(PARSE_WORKERS_MIN_FEEDS):
         server.add_feed(f"/f{number}", rss([_other_item(number)]))
