@@ -75,8 +75,9 @@ class ParsePool:
 
     Safe to use from many threads. A body goes to the worker with the fewest bodies in
     hand, if it has fewer than PIPELINE_DEPTH; otherwise the calling thread parses it.
-    Workers start on the first body of SMALL_BODY_BYTES or more; one that dies (killed, out of memory) fails the feeds it
-    held with a ParseError and is started again for the next one.
+    Workers start on the first body of SMALL_BODY_BYTES or more; one that dies (killed, out
+    of memory) fails the feeds it held with a ParseError and is started again for the next
+    one.
     """
 
     # Bodies a worker holds at once: the one it parses and the next ones, already in its
