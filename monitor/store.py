@@ -7,6 +7,7 @@ a row of `article_key`, whose primary key makes the database itself enforce the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -29,10 +30,11 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine, Result, make_url
+from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, Table
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor.errors import StoreError
@@ -495,13 +497,19 @@ class Store:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except (OperationalError, InterfaceError, DatabaseError) as error:
-            # Connection lost, database locked past the busy timeout, disk full: systemic,
-            # so callers stop instead of recording it against one feed.
-            raise StoreError(f"database failure: {_describe(error)}") from error
+        with (
+            _systemic_errors(),
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection, for a single Core statement: opening
+        and closing an ORM Session costs more than such a statement does."""
+        with _systemic_errors(), self.engine.begin() as connection:
+            yield connection
 
     # --- feeds ------------------------------------------------------------------------
 
@@ -558,15 +566,15 @@ class Store:
         table = FeedStateRow.__table__
         # Core, not an ORM update: that one would also look for the rows among the
         # session's objects (synchronize_session), which costs more than the statement.
-        with self.transaction() as transaction:
-            transaction.session.connection().execute(
+        with self._connection() as connection:
+            connection.execute(
                 table.update().where(table.c.name.in_(names)).values(next_poll_at=None)
             )
 
     def set_next_poll(self, name: str, next_poll_at: datetime | None) -> None:
         table = FeedStateRow.__table__
-        with self.transaction() as transaction:
-            transaction.session.connection().execute(
+        with self._connection() as connection:
+            connection.execute(
                 table.update().where(table.c.name == name).values(next_poll_at=next_poll_at)
             )
 
@@ -724,20 +732,13 @@ class Store:
     def mark_sent(
         self, delivery_id: int, now: datetime, *, sent_services: Iterable[int] = ()
     ) -> None:
-        with self.transaction() as transaction:
-            transaction.session.exec(
-                update(DeliveryRow)
-                .where(col(DeliveryRow.id) == delivery_id)
-                .values(
-                    status=SENT,
-                    sent_at=now,
-                    attempts=DeliveryRow.attempts + 1,
-                    last_error=None,
-                    sent_services=_indexes_json(sent_services),
-                    claimed_by=None,
-                    claimed_at=None,
-                )
-            )
+        self._record_attempt(
+            delivery_id,
+            status=SENT,
+            sent_at=now,
+            last_error=None,
+            sent_services=_indexes_json(sent_services),
+        )
 
     def mark_attempt_failed(
         self,
@@ -750,21 +751,24 @@ class Store:
         """Record a failed try; with no next attempt time the delivery is failed for good.
         sent_services: the service indexes that have succeeded so far (kept as they are
         when None)."""
-        values: dict[str, object] = {
-            "attempts": DeliveryRow.attempts + 1,
-            "last_error": error,
-            "claimed_by": None,
-            "claimed_at": None,
-        }
+        values: dict[str, object] = {"last_error": error}
         if next_attempt_at is None:
             values["status"] = FAILED
         else:
             values["next_attempt_at"] = next_attempt_at
         if sent_services is not None:
             values["sent_services"] = _indexes_json(sent_services)
-        with self.transaction() as transaction:
-            transaction.session.exec(
-                update(DeliveryRow).where(col(DeliveryRow.id) == delivery_id).values(**values)
+        self._record_attempt(delivery_id, **values)
+
+    def _record_attempt(self, delivery_id: int, **values: object) -> None:
+        """Count one more attempt of a delivery, release its claim and set these columns.
+
+        One Core statement for every outcome (the SET clause takes the columns given), built
+        once: an ORM update built per call cost more than the send itself, every alert."""
+        with self._connection() as connection:
+            connection.execute(
+                _attempt_statement(),
+                {"delivery_id": delivery_id, "claimed_by": None, "claimed_at": None, **values},
             )
 
     def retry_failed(self, now: datetime, *, rule_name: str | None = None) -> int:
@@ -1395,6 +1399,17 @@ def _feed_state(row: FeedStateRow) -> FeedState:
     )
 
 
+@functools.cache
+def _attempt_statement() -> Update:
+    """UPDATE delivery SET attempts = attempts + 1, <the columns given> WHERE id = ?"""
+    table = DeliveryRow.__table__
+    return (
+        table.update()
+        .where(table.c.id == bindparam("delivery_id"))
+        .values(attempts=table.c.attempts + 1)
+    )
+
+
 def _indexes_json(indexes: Iterable[int]) -> str:
     return json.dumps(sorted(set(indexes)))
 
@@ -1402,6 +1417,17 @@ def _indexes_json(indexes: Iterable[int]) -> str:
 def _aware(moment: datetime) -> datetime:
     """An aggregate may lose the column type on some backends: assume UTC when naive."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _systemic_errors() -> Iterator[None]:
+    """Raise StoreError for a failure of the database itself: a connection lost, the
+    database locked past the busy timeout, a full disk. Callers stop on it instead of
+    recording it against one feed."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, DatabaseError) as error:
+        raise StoreError(f"database failure: {_describe(error)}") from error
 
 
 def _describe(error: BaseException) -> str:

@@ -503,6 +503,19 @@ def test_run_once_when_cut_body_parses_to_fewer_articles_parses_it_whole(
     assert (poll.items, poll.new_articles) == (5, 1)
 
 
+def test_run_once_clears_the_next_poll_a_daemon_scheduled(server, make_monitor) -> None:
+    server.add_feed("/cn", rss([_other_item(1)]))
+    server.add_feed("/tw", rss([_other_item(2)]))
+    monitor = make_monitor(feeds={"rfi-cn": server.url("/cn"), "rfi-tw": server.url("/tw")})
+    monitor.run_once()
+    monitor.store.set_next_poll("rfi-cn", datetime.now(UTC) + timedelta(minutes=5))
+
+    monitor.run_once()
+
+    states = monitor.store.feed_states()
+    assert states["rfi-cn"].next_poll_at is None and states["rfi-tw"].next_poll_at is None
+
+
 def test_run_once_writes_every_unchanged_feeds_state(server, make_monitor) -> None:
     clock = Clock()
     feeds = {}

@@ -10,7 +10,7 @@ from feeds import fixture
 
 from monitor.errors import StoreError
 from monitor.parse import parse_feed
-from monitor.store import HitToRecord, Store
+from monitor.store import DeliveryRow, HitToRecord, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -108,6 +108,25 @@ def test_mark_attempt_failed_with_later_retry_is_not_due_until_then(store: Store
     assert store.last_delivery_errors() == [("r", "c", "connection refused")]
 
 
+def test_mark_sent_counts_the_attempt_and_keeps_the_services_sent(store: Store) -> None:
+    with store.transaction() as transaction:
+        (change, _), _ = transaction.upsert_articles("cn", _cn_articles(), baseline=False, now=NOW)
+        transaction.record_hits(change.article_id, "cn", [HitToRecord("r", (), "", ("c",))], NOW)
+    (due,) = store.due_deliveries(NOW)
+    store.mark_attempt_failed(due.delivery_id, "refused", NOW, sent_services=[0])
+
+    store.mark_sent(due.delivery_id, NOW, sent_services=[0, 1])
+
+    assert store.delivery_counts() == {"pending": 0, "held": 0, "sent": 1, "failed": 0}
+    assert store.last_delivery_errors() == []
+    store.retry_failed(NOW)  # a sent delivery is not failed: nothing comes back
+    assert store.due_deliveries(NOW, ignore_backoff=True) == []
+    with store.transaction() as transaction:
+        row = transaction.session.get(DeliveryRow, due.delivery_id)
+        assert (row.attempts, row.sent_services, row.sent_at) == (2, "[0, 1]", NOW)
+        assert (row.claimed_by, row.claimed_at, row.last_error) == (None, None, None)
+
+
 def test_transaction_from_many_threads_stores_each_article_once(store: Store) -> None:
     articles = _cn_articles()
     errors: list[BaseException] = []
@@ -177,3 +196,18 @@ def test_feed_states_reads_each_feed_as_feed_state_does(store: Store) -> None:
     assert (states["cn"].etag, states["cn"].error_streak) == ('"v1"', 2)
     assert states["cn"].item_digests == bytes(range(32))
     assert states["tw"].baseline_done and states["tw"].last_poll_at is None
+
+
+def test_clear_next_polls_clears_only_the_feeds_named(store: Store) -> None:
+    scheduled = datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
+    with store.transaction() as transaction:
+        transaction.update_feed_state("cn", "https://www.rfi.fr/cn/rss")
+        transaction.update_feed_state("tw", "https://www.rfi.fr/tw/rss")
+    store.set_next_poll("cn", scheduled)
+    store.set_next_poll("tw", scheduled)
+    assert store.feed_state("cn").next_poll_at == scheduled
+
+    store.clear_next_polls(["cn"])
+
+    assert store.feed_state("cn").next_poll_at is None
+    assert store.feed_state("tw").next_poll_at == scheduled
