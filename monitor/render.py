@@ -524,9 +524,13 @@ def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
 
 
 def _finish(target: Target, title: str, document: Document) -> Rendition:
+    return _rendition(target, title, render_document(document, target.dialect))
+
+
+def _rendition(target: Target, title: str, body: str) -> Rendition:
     return Rendition(
         title="" if target.title_in_body else target.cut_title(title),
-        body=render_document(document, target.dialect),
+        body=body,
         body_format=body_format_for(target.dialect),
     )
 
@@ -566,8 +570,10 @@ def fit_alert(target: Target, title: str, article: ArticleView) -> Rendition:
         return target.fits(render_document(document, target.dialect), body_format)
 
     full = article.with_excerpt(ALERT_EXCERPT_GRAPHEMES)
-    if fits(body(full)):
-        return _finish(target, title, body(full))
+    # Most alerts fit whole: render them once, for the test and the message both.
+    rendered = render_document(body(full), target.dialect)
+    if target.fits(rendered, body_format):
+        return _rendition(target, title, rendered)
     limit = _largest(0, grapheme_count(full.excerpt), lambda n: fits(body(article.with_excerpt(n))))
     if limit is not None:
         return _finish(target, title, body(article.with_excerpt(limit)))
