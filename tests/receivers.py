@@ -208,6 +208,11 @@ class WebhookReceiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The sender went away mid-request (a test kills it mid-send): a server
+                    # acts on no request it did not receive whole.
+                    self.close_connection = True
+                    return
                 try:
                     parsed = json.loads(body) if body else None
                 except ValueError:
