@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -768,7 +768,7 @@ class Store:
         with self._connection() as connection:
             connection.execute(
                 _attempt_statement(),
-                {"delivery_id": delivery_id, "claimed_by": None, "claimed_at": None, **values},
+                {"delivery_id": delivery_id, **values},
             )
 
     def retry_failed(self, now: datetime, *, rule_name: str | None = None) -> int:
@@ -1378,35 +1378,21 @@ def _article_from_row(row: ArticleRow) -> Article:
 
 
 def _feed_state(row: FeedStateRow) -> FeedState:
-    return FeedState(
-        name=row.name,
-        url=row.url,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_poll_at=row.last_poll_at,
-        last_success_at=row.last_success_at,
-        http_status=row.http_status,
-        error=row.error,
-        error_streak=row.error_streak,
-        last_new_count=row.last_new_count,
-        last_item_count=row.last_item_count,
-        next_poll_at=row.next_poll_at,
-        baseline_done=row.baseline_done,
-        redirected_to=row.redirected_to,
-        ttl_seconds=row.ttl_seconds,
-        body_hash=row.body_hash,
-        item_digests=row.item_digests,
-    )
+    # FeedState holds the table's columns, as Store.feed_states relies on too.
+    return FeedState(**{name: getattr(row, name) for name in _FEED_STATE_FIELDS})
+
+
+_FEED_STATE_FIELDS = tuple(field_.name for field_ in fields(FeedState))
 
 
 @functools.cache
 def _attempt_statement() -> Update:
-    """UPDATE delivery SET attempts = attempts + 1, <the columns given> WHERE id = ?"""
+    """UPDATE delivery SET attempts = attempts + 1, no claim, <the columns given> WHERE id = ?"""
     table = DeliveryRow.__table__
     return (
         table.update()
         .where(table.c.id == bindparam("delivery_id"))
-        .values(attempts=table.c.attempts + 1)
+        .values(attempts=table.c.attempts + 1, claimed_by=None, claimed_at=None)
     )
 
 
