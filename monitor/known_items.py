@@ -85,12 +85,13 @@ def split_items(body: bytes, *, context: str) -> ItemSplit | None:
         return None
     items = []
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        following = starts[index + 1] if index + 1 < len(starts) else len(body)
+        last = index + 1 == len(starts)
+        following = len(body) if last else starts[index + 1]
         if not start < end <= following:
             return None
         item = body[start:end]
-        between = body[end:following] if index + 1 < len(starts) else b""
-        if not _closed(item) or between.strip(_WHITESPACE):
+        # Only whitespace between two items; after the last one comes the tail.
+        if not _closed(item) or (not last and body[end:following].strip(_WHITESPACE)):
             return None
         items.append(item)
     # SHA-256 over the context digest, then the item: the CPU's SHA extensions make it
