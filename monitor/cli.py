@@ -443,7 +443,11 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
         )
         return EXIT_USAGE
     try:
-        backtest = Backtest(select_rules(config.rules, arguments.rule), use_feeds=from_store)
+        backtest = Backtest(
+            select_rules(config.rules, arguments.rule),
+            use_feeds=from_store,
+            explain_hits=not arguments.json,
+        )
     except UnknownRuleError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE

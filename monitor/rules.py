@@ -610,6 +610,7 @@ class ArticleExplainer:
         # tuple (ARTICLE_FIELDS position, start, end, term) that hashes and sorts in C
         self._atom_hits: dict[tuple[str, Atom], list[tuple[tuple[int, int, int, str], TermHit]]]
         self._atom_hits = {}
+        self._one_to_one_fields: dict[str, bool] = {}  # field -> _one_to_one(field)
 
     def summary(self, rule_name: str) -> RuleMatch:
         """Given the name of a compiled rule that matches the article, return its RuleMatch
@@ -649,6 +650,64 @@ class ArticleExplainer:
                     found = atom_hits[(field, atom)] = self._find(field, atom)
                 hits.update(found)
         return tuple(hits[key] for key in sorted(hits))
+
+    def terms_in_order(self, rule_name: str) -> dict[str, tuple[str, ...]] | None:
+        """Given the name of a compiled rule, return field by field (ARTICLE_FIELDS order)
+        the terms as written that explain() finds there, each once, in the order of their
+        first occurrence (start, then end, then text: how explain() sorts), without finding
+        every occurrence. None when only explain() can tell: a rule with NEAR or a regex, an
+        explainer made without a scan, or a field whose normalised text is not one to one
+        with the original (offsets there can tie where the normalised ones do not).
+
+        Raise KeyError if no enabled rule has that name.
+        """
+        rule = self._rule_set._by_name[rule_name]
+        scanned = self._scanned
+        if not rule.only_terms or scanned is None:
+            return None
+        terms_by_field: dict[str, tuple[str, ...]] = {}
+        for field in ARTICLE_FIELDS:
+            field_hits = scanned.get(field)
+            if field_hits is None:
+                continue
+            # written term -> (start, end) of its first occurrence, in normalised UTF-8 bytes:
+            # byte order is character order
+            first: dict[str, tuple[int, int]] = {}
+            for term in rule.positive_terms:
+                if field not in (term.fields or ()):
+                    continue
+                start = field_hits.first_offset(term)
+                if start is None:
+                    continue
+                end = start + len(term.text.encode("utf-8"))
+                if term.prefix:
+                    end = _word_end(field_hits.utf8, end)
+                first[term.source] = min((start, end), first.get(term.source, (start, end)))
+            if not first:
+                continue
+            if not self._one_to_one(field):
+                return None
+            terms_by_field[field] = tuple(
+                written
+                for (_, _, written) in sorted((*span, written) for written, span in first.items())
+            )
+        return terms_by_field or None
+
+    def _one_to_one(self, field: str) -> bool:
+        """Whether the field's normalised text has one character per character of the
+        original, at the same offsets (explain()'s common case)."""
+        known = self._one_to_one_fields.get(field)
+        if known is None:
+            text = self._texts.get(field)
+            normalised = self._normalised.get(field)
+            if text is not None:
+                known = text[2]
+            else:
+                known = normalised is not None and maps_one_to_one(
+                    self._article.field_text(field), normalised
+                )
+            self._one_to_one_fields[field] = known
+        return known
 
     def _find(self, field: str, atom: Atom) -> list[tuple[tuple[int, int, int, str], TermHit]]:
         text = self._texts.get(field)

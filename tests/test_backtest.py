@@ -140,6 +140,31 @@ def test_run_with_feed_limits_rule_sees_articles_any_of_its_feeds_carried() -> N
     assert everything == ["韩日一", "韩日二"]
 
 
+def test_run_without_explaining_hits_gives_the_same_json() -> None:
+    # `rules test --json` skips explaining hits where the terms' order can be told without
+    # (plain terms over text that normalises one to one); the JSON must not change, for
+    # those and for the hits that still need explaining (NEAR, a regex, "……").
+    rules = select_rules(
+        [
+            rule("korea-japan", any_terms=("副外长", "日韩", "韩日")),  # not in text order
+            rule("near", query="韩日 NEAR/10 副外长"),
+            rule("regex", query="/韓.{0,3}日/"),
+        ]
+    )
+    articles = [(item, ("tw",)) for item in parse_feed(TW_FEED.read_bytes()).articles]
+    articles += [(item, ("cn",)) for item in parse_feed(CN_FEED.read_bytes()).articles]
+    articles.append((article("……韩日副外长", "https://e.org/dots", "日韩"), ()))
+
+    explained = list(Backtest(rules).run(articles))
+    unexplained = list(Backtest(rules, explain_hits=False).run(articles))
+
+    assert len(explained) >= 7
+    assert [hit_json(hit) for hit in unexplained] == [hit_json(hit) for hit in explained]
+    # The plain-terms rule's hits in one-to-one text went without explaining.
+    assert any(hit.rule_name == "korea-japan" and not hit.term_hits for hit in unexplained)
+    assert all(hit.term_hits for hit in unexplained if hit.rule_name != "korea-japan")
+
+
 def test_run_with_none_term_present_reports_no_hit() -> None:
     backtest = Backtest(select_rules([rule("kj", any_terms=("韩日",), none_terms=("体育",))]))
 

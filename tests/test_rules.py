@@ -931,6 +931,59 @@ def test_explaining_match_explains_each_hit_as_reference(
             assert rule_set.explain(article, match.rule_name) == expected
 
 
+def fields_in_explain_order(hits: tuple[TermHit, ...]) -> dict[str, tuple[str, ...]]:
+    """Each field's terms, once each, in the order explain() shows them first."""
+    fields: dict[str, tuple[str, ...]] = {}
+    for hit in hits:
+        if hit.term not in fields.get(hit.field, ()):
+            fields[hit.field] = (*fields.get(hit.field, ()), hit.term)
+    return fields
+
+
+@given(articles=st.lists(articles_strategy, min_size=1, max_size=4), rule_specs=rules_strategy)
+@settings(max_examples=150, deadline=None, database=None)
+def test_terms_in_order_is_explain_order_or_none(
+    articles: list[Article], rule_specs: list[dict[str, Any]]
+) -> None:
+    # `rules test --json` takes each hit's fields from terms_in_order() when it answers, and
+    # from explain() otherwise: both must give the same JSON.
+    rules = [make_rule(f"r{index}", **spec) for index, spec in enumerate(rule_specs)]
+    rule_set = RuleSet.compile(rules)
+    for article in articles:
+        names, _, explainer = rule_set.explaining_match(article, "rfi-cn")
+        for name in names:
+            in_order = explainer.terms_in_order(name)
+            if in_order is not None:
+                assert in_order == fields_in_explain_order(explainer.explain(name))
+
+
+def test_terms_in_order_answers_for_plain_terms_and_leaves_the_rest_to_explain() -> None:
+    rules = RuleSet.compile(
+        [
+            make_rule("plain", any=["会谈", "韩日", "韓日", "AI"]),
+            make_rule("near", query="韩日 NEAR/5 会谈"),
+            make_rule("regex", query="/韓.{0,3}日/"),
+        ]
+    )
+    # 韩日 and 韓日 start and end at the same place: their text breaks the tie, as in
+    # explain(). AI inside "said AI" is whole; the one in "SAID" is not.
+    article = make_article(title="会谈：韓日 AI", content="SAID 韓日会谈 said AI")
+    names, _, explainer = rules.explaining_match(article, "rfi-cn")
+
+    assert names == ["plain", "near", "regex"]
+    assert explainer.terms_in_order("plain") == {
+        "title": ("会谈", "韓日", "韩日", "AI"),
+        "content": ("韓日", "韩日", "会谈", "AI"),
+    }
+    assert explainer.terms_in_order("plain") == fields_in_explain_order(explainer.explain("plain"))
+    assert explainer.terms_in_order("near") is None
+    assert explainer.terms_in_order("regex") is None
+    # Normalising changes the offsets (…… becomes six dots): only explain() can tell.
+    shifted = make_article(title="……韩日")
+    _, _, explainer = rules.explaining_match(shifted, "rfi-cn")
+    assert explainer.terms_in_order("plain") is None
+
+
 def test_explainer_shares_work_between_rules_of_one_article() -> None:
     rules = RuleSet.compile(
         [
