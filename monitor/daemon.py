@@ -175,9 +175,11 @@ class Monitor:
     def _state(self, name: str, states: Mapping[str, FeedState] | None) -> FeedState | None:
         return states.get(name) if states is not None else self.store.feed_state(name)
 
-    def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
+    def send_due(
+        self, *, ignore_backoff: bool, attempted: set[int] | None = None
+    ) -> DeliveryReport:
         """Release held batches whose time has come and send what is due (every pending
-        delivery with ignore_backoff)."""
+        delivery with ignore_backoff), but none in `attempted` (see send_due_deliveries)."""
         runtime = self.runtime
         return send_due_deliveries(
             self.store,
@@ -190,29 +192,48 @@ class Monitor:
             ignore_backoff=ignore_backoff,
             dry_run=self.dry_run,
             stop=self.stop_requested,
+            attempted=attempted,
         )
 
     # --- run --once ----------------------------------------------------------------
 
     def run_once(self) -> CycleReport:
-        """Poll every enabled feed once (ignoring schedules and backoff), then attempt
-        every pending delivery (ignoring retry backoff)."""
+        """Poll every enabled feed once (ignoring schedules and backoff), and attempt every
+        pending delivery once (ignoring retry backoff): those queued before the run, and
+        those its polls queue, as soon as they are, while the other feeds are polled."""
         feeds = [feed for feed in self.runtime.config.feeds if feed.enabled]
         workers = poll_thread_count(feeds)
         # One read of every feed's state, and one write for all the unchanged ones: a cycle
         # of 304s would otherwise be two transactions per feed.
         states = self.store.feed_states()
         unchanged: list[FeedStateUpdate] = []  # list.append is atomic across threads
+        queued = threading.Event()  # a poll queued deliveries, or the polls are over
+        polls_over = threading.Event()
+
+        def poll(feed: FeedConfig) -> PollResult:
+            result = self.poll(feed, states, unchanged_states=unchanged)
+            if result.deliveries:
+                queued.set()
+            return result
+
+        # A dry run marks nothing sent: it renders what is pending once, after the polls.
+        sending = None if self.dry_run else ThreadPoolExecutor(1, thread_name_prefix="send")
+        attempted: set[int] = set()  # one attempt per delivery and run, over every pass
+        sender = (
+            sending.submit(self._send_while, queued, polls_over, attempted) if sending else None
+        )
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-                polls = tuple(
-                    pool.map(
-                        lambda feed: self.poll(feed, states, unchanged_states=unchanged),
-                        feeds,
-                    )
-                )
+                polls = tuple(pool.map(poll, feeds))
         finally:
-            self.store.update_feed_states(unchanged)
+            polls_over.set()
+            queued.set()
+            try:
+                self.store.update_feed_states(unchanged)
+            finally:
+                if sending is not None:
+                    sending.shutdown()  # after its last pass
+        delivery = sender.result() if sender else self.send_due(ignore_backoff=True)
         # Only polls a daemon scheduled need clearing: most cycles have none to clear.
         self.store.clear_next_polls(
             [
@@ -221,7 +242,6 @@ class Monitor:
                 if (state := states.get(feed.name)) is not None and state.next_poll_at is not None
             ]
         )
-        delivery = self.send_due(ignore_backoff=True)
         self.prune()
         counts = self.store.delivery_counts(self.clock())
         logger.info(
@@ -238,6 +258,21 @@ class Monitor:
             counts["held"],
         )
         return CycleReport(polls, delivery)
+
+    def _send_while(
+        self, queued: threading.Event, polls_over: threading.Event, attempted: set[int]
+    ) -> DeliveryReport:
+        """run --once's sender: a pass over the outbox at once, another whenever polls have
+        queued deliveries, and a last one once they are over; each delivery attempted at
+        most once in all."""
+        report = DeliveryReport()
+        while True:  # the first pass sends what earlier runs left pending
+            last = polls_over.is_set()  # read before the pass: none queued after it is missed
+            report += self.send_due(ignore_backoff=True, attempted=attempted)
+            if last:
+                return report
+            queued.wait()
+            queued.clear()
 
     # --- the daemon ----------------------------------------------------------------
 

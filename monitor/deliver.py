@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,15 @@ class DeliveryReport:
     retrying: int = 0  # failed this time, will be tried again
     failed: int = 0  # failed for good: attempts exhausted
     released: int = 0  # held batches whose time had come
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        """The report of two passes together."""
+        return DeliveryReport(
+            **{
+                name.name: getattr(self, name.name) + getattr(other, name.name)
+                for name in dataclass_fields(DeliveryReport)
+            }
+        )
 
 
 def retry_delay_seconds(attempts_made: int, config: DeliveryConfig) -> float:
@@ -91,10 +101,13 @@ def send_due_deliveries(
     ignore_backoff: bool = False,
     dry_run: bool = False,
     stop: threading.Event | None = None,
+    attempted: set[int] | None = None,
 ) -> DeliveryReport:
     """Release held batches whose time has come, then send every due delivery once. With
     ignore_backoff (run --once), every pending one, whatever its retry time; a batch is
-    never sent before its time.
+    never sent before its time. `attempted`, if given, holds the ids of the deliveries that
+    earlier passes took on (run --once sends while it polls, in several passes): those are
+    left alone, and this pass adds the ones it takes on.
 
     With dry_run the messages are rendered and logged but not sent, and nothing is marked
     (batches are not released either). `claimant` names this sender (monitor.claims).
@@ -111,6 +124,7 @@ def send_due_deliveries(
         choose=templates or (lambda _rule, _channel: None),
         dry_run=dry_run,
         stop=stop,
+        attempted=attempted if attempted is not None else set(),
     )
     after_id = 0
     while not sender.stopped():
@@ -144,6 +158,7 @@ class _Sender:
         choose: TemplateChooser,
         dry_run: bool,
         stop: threading.Event | None,
+        attempted: set[int],
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -154,6 +169,7 @@ class _Sender:
         self.choose = choose
         self.dry_run = dry_run
         self.stop = stop
+        self.attempted = attempted  # delivery ids taken on, by this pass or earlier ones
         self.counts = dict.fromkeys(("attempted", "sent", "retrying", "failed"), 0)
         self.channels = frozenset(notifier.channel_names())
         # Messages of this page by what they are made of: the deliveries of one match to
@@ -181,6 +197,9 @@ class _Sender:
             ):
                 logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
                 continue
+            if due.delivery_id in self.attempted:
+                continue  # an earlier pass of this run took it on
+            self.attempted.add(due.delivery_id)
             if not due.articles:
                 # Only if the articles were deleted behind the outbox's back: nothing to say.
                 if not self.dry_run:

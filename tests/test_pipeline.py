@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from feeds import Item, fixture, rss
@@ -140,6 +142,77 @@ def _alerts_for_tw_fixture(server, hook, make_monitor, rule: dict) -> list:
     server.add_feed("/tw", fixture("rfi-tw-rss.xml"))
     monitor.run_once()
     return hook.requests
+
+
+def _run_once_in_background(monitor: Monitor) -> tuple[threading.Thread, list[Any]]:
+    reports: list[Any] = []
+    thread = threading.Thread(target=lambda: reports.append(monitor.run_once()), daemon=True)
+    thread.start()
+    return thread, reports
+
+
+def test_run_once_sends_an_alert_while_other_feeds_are_still_polled(
+    server, hook, make_monitor
+) -> None:
+    server.add_feed("/cn", rss([_korean_item(21)]))
+    server.add_feed("/slow", rss([_other_item(22)]), blocking=True)
+    monitor = make_monitor(
+        feeds={
+            "rfi-cn": {"url": server.url("/cn"), "notify_existing": True},
+            "slow": {"url": server.url("/slow"), "timeout": 30},
+        }
+    )
+
+    thread, reports = _run_once_in_background(monitor)
+    try:
+        (alert,) = hook.wait_for(1)
+        # The slow feed's poll has not ended (nothing of it is stored): the alert did not
+        # wait for it.
+        assert monitor.store.feed_state("slow") is None
+    finally:
+        server.release()
+        thread.join(timeout=30)
+
+    assert alert.json["title"] == "[korea-japan] 时隔9年韩日重启副外长级战略对话 21"
+    (report,) = reports
+    assert report.delivery.sent == 1 and len(report.polls) == 2
+    assert len(hook.requests) == 1
+    assert monitor.store.delivery_counts() == {"pending": 0, "held": 0, "sent": 1, "failed": 0}
+
+
+def test_run_once_attempts_each_failing_delivery_once_over_all_its_passes(
+    server, hook, make_monitor
+) -> None:
+    hook.set_status(500)
+    server.add_feed("/cn", rss([_korean_item(23)]))
+    server.add_feed("/slow", rss([_korean_item(24)]), blocking=True)
+    monitor = make_monitor(
+        feeds={
+            "rfi-cn": {"url": server.url("/cn"), "notify_existing": True},
+            "slow": {"url": server.url("/slow"), "notify_existing": True},
+        }
+    )
+
+    thread, reports = _run_once_in_background(monitor)
+    try:
+        hook.wait_for(1)  # the first feed's alert failed while the slow feed was polled
+    finally:
+        server.release()
+        thread.join(timeout=30)
+
+    # Two deliveries, one attempt each: the passes after the first failure (the slow
+    # feed's, the last one) leave it for the next run.
+    (report,) = reports
+    assert (report.delivery.attempted, report.delivery.retrying) == (2, 2)
+    assert sorted(request.json["title"][-2:] for request in hook.requests) == ["23", "24"]
+    assert monitor.store.delivery_counts()["pending"] == 2
+    # The next run tries each again, once, although it makes two passes (at its start and
+    # when its polls are over).
+    server.add_feed("/slow", rss([_korean_item(24)]))
+    hook.clear()
+    again = monitor.run_once()
+    assert (again.delivery.attempted, again.delivery.retrying) == (2, 2)
+    assert len(hook.requests) == 2
 
 
 def test_run_once_traditional_article_matches_simplified_term(server, hook, make_monitor) -> None:
