@@ -610,7 +610,6 @@ class ArticleExplainer:
         # tuple (ARTICLE_FIELDS position, start, end, term) that hashes and sorts in C
         self._atom_hits: dict[tuple[str, Atom], list[tuple[tuple[int, int, int, str], TermHit]]]
         self._atom_hits = {}
-        self._one_to_one_fields: dict[str, bool] = {}  # field -> _one_to_one(field)
 
     def summary(self, rule_name: str) -> RuleMatch:
         """Given the name of a compiled rule that matches the article, return its RuleMatch
@@ -685,7 +684,7 @@ class ArticleExplainer:
                 first[term.source] = min((start, end), first.get(term.source, (start, end)))
             if not first:
                 continue
-            if not self._one_to_one(field):
+            if not self._text(field)[2]:  # offsets not the identity: explain() decides
                 return None
             terms_by_field[field] = tuple(
                 written
@@ -693,23 +692,9 @@ class ArticleExplainer:
             )
         return terms_by_field or None
 
-    def _one_to_one(self, field: str) -> bool:
-        """Whether the field's normalised text has one character per character of the
-        original, at the same offsets (explain()'s common case)."""
-        known = self._one_to_one_fields.get(field)
-        if known is None:
-            text = self._texts.get(field)
-            normalised = self._normalised.get(field)
-            if text is not None:
-                known = text[2]
-            else:
-                known = normalised is not None and maps_one_to_one(
-                    self._article.field_text(field), normalised
-                )
-            self._one_to_one_fields[field] = known
-        return known
-
-    def _find(self, field: str, atom: Atom) -> list[tuple[tuple[int, int, int, str], TermHit]]:
+    def _text(self, field: str) -> tuple[str, Sequence[int], bool]:
+        """The field normalised, the original offset of each of its characters, and whether
+        those are the identity (explain()'s common case); worked out once per field."""
         text = self._texts.get(field)
         if text is None:
             original = self._article.field_text(field)
@@ -720,7 +705,10 @@ class ArticleExplainer:
             else:
                 text = _normalised_with_origins(original)
             self._texts[field] = text
-        normalised, origins, identity = text
+        return text
+
+    def _find(self, field: str, atom: Atom) -> list[tuple[tuple[int, int, int, str], TermHit]]:
+        normalised, origins, identity = self._text(field)
         rule_set = self._rule_set
         spans = _explain_atom(
             atom, normalised, rule_set._regexes, rule_set._regex_time_limit_seconds
