@@ -27,9 +27,10 @@ from dataclasses import dataclass
 DIGEST_BYTES = 16
 # Item elements, RSS or Atom, without a namespace prefix.
 _ITEM_TAGS = (b"item", b"entry")
-# What may follow a tag's name: whitespace (XML's S) or the end of the tag.
-_AFTER_NAME = frozenset(b" \t\r\n>")
+# XML's S: what may stand between items, and inside an end tag before its ">".
 _WHITESPACE = b" \t\r\n"
+# What may follow a tag's name: whitespace or the end of the tag.
+_AFTER_NAME = frozenset(_WHITESPACE + b">")
 # The first element's start tag: everything before it is the prolog.
 _ROOT_START = re.compile(rb"<[A-Za-z_:]")
 _TAG = re.compile(rb"<[^>]*>")
