@@ -62,8 +62,8 @@ class DeliveryReport:
         """The report of two passes together."""
         return DeliveryReport(
             **{
-                name.name: getattr(self, name.name) + getattr(other, name.name)
-                for name in dataclass_fields(DeliveryReport)
+                count.name: getattr(self, count.name) + getattr(other, count.name)
+                for count in dataclass_fields(DeliveryReport)
             }
         )
 
