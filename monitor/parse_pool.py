@@ -80,10 +80,11 @@ class ParsePool:
     one.
     """
 
-    # Bodies a worker holds at once: the one it parses and the next ones, already in its
-    # pipe, so it never idles while a poll thread waits for the GIL to send it more. Three
-    # gave the shortest cold cycles on two cores (bench/RESULTS.md), two left the worker
-    # idle a third of the time.
+    # Bodies a worker holds at once, those still being sent included: the one it parses
+    # and the next ones, so it never idles while a poll thread waits for the GIL to send it
+    # more. On two cores, a cold cycle of 1,000 feeds took 24.9 s with two, 23.9 s with
+    # three and 26.4 s with four (medians of 5, interleaved): with four, bodies wait for the
+    # worker while the caller's core could parse them.
     PIPELINE_DEPTH = 3
     # A smaller body is parsed in the calling thread while no worker runs: a changed feed's
     # body holds only its new items (see known_items), an item or two of a few KB each,
@@ -103,26 +104,43 @@ class ParsePool:
         """The process ids of the workers running now (for status and tests)."""
         return [worker.pid for worker in self._workers if worker.pid is not None]
 
+    def bodies_in_workers(self) -> int:
+        """Bodies handed to workers and not answered yet, those still being sent included."""
+        return sum(worker.in_flight for worker in self._workers)
+
     def parse(self, request: ParseRequest) -> ParsedFeed:
         """Given a body and its headers, return parse_feed's result. Raise ParseError as
         parse_feed does, or if the worker parsing it ended."""
-        worker = None if self._closed else min(self._workers, key=_load, default=None)
-        if (
-            worker is None
-            or worker.in_flight >= self.PIPELINE_DEPTH
-            or (worker.pid is None and len(request.body) < self.SMALL_BODY_BYTES)
-        ):
+        worker = self._reserve_worker(len(request.body))
+        if worker is None:
             return request.parse()
-        answer = worker.submit(request)
-        if answer is None:  # closed meanwhile
+        try:
+            answer = worker.submit(request)
+            outcome_value = answer.result() if answer is not None else None
+        finally:
+            worker.release()
+        if outcome_value is None:  # the worker was stopped meanwhile
             return request.parse()
-        outcome, value = answer.result()
+        outcome, value = outcome_value
         if outcome == "ok":
             return value  # type: ignore[no-any-return]
         if outcome == "parse-error":
             raise ParseError(value)
         # A bug in parse_feed, reported by the worker: fail this feed, as in-process would.
         raise RuntimeError(f"parser process: {value}")
+
+    def _reserve_worker(self, body_bytes: int) -> _Worker | None:
+        """Return a worker that took this body's place in its pipeline, or None if the
+        calling thread should parse it: every worker is full, or none runs and the body is
+        small."""
+        if self._closed:
+            return None
+        for worker in sorted(self._workers, key=_load):
+            if worker.pid is None and body_bytes < self.SMALL_BODY_BYTES:
+                continue
+            if worker.reserve(self.PIPELINE_DEPTH):
+                return worker
+        return None
 
     def close(self) -> None:
         """Stop every worker once it has answered what it holds; later parses run in the
@@ -145,6 +163,7 @@ class _Worker:
         self._write_lock = threading.Lock()  # the process's stdin
         self._process: subprocess.Popen[bytes] | None = None
         self._pending: deque[Future[tuple[str, object]]] = deque()
+        self._reserved = 0  # see reserve()
         self._stopped = False
 
     @property
@@ -154,11 +173,33 @@ class _Worker:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        """Bodies this worker has taken: answered or not, sent or still waiting to be."""
+        return self._reserved
+
+    def reserve(self, depth: int) -> bool:
+        """Take one more body unless `depth` are taken already (or the worker is stopped).
+
+        The count must include bodies not yet written: a body larger than the pipe's
+        buffer blocks its sender until the worker reads it, and the next senders queue
+        behind it for the write lock. Counting only bodies written would see room in a
+        worker that already has a queue, and send bodies to wait there instead of parsing
+        them in the calling thread: the worker would do all the parsing while the caller's
+        core idles.
+        """
+        with self._lock:
+            if self._stopped or self._reserved >= depth:
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a place taken by reserve(), once its answer is in (or will never be)."""
+        with self._lock:
+            self._reserved -= 1
 
     def submit(self, request: ParseRequest) -> Future[tuple[str, object]] | None:
-        """Send a request; the future gets the worker's (outcome, value), or a ParseError
-        if the worker ends first. None if the worker was stopped."""
+        """Send a request reserve() made room for; the future gets the worker's (outcome,
+        value), or a ParseError if the worker ends first. None if the worker was stopped."""
         payload = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
         answer: Future[tuple[str, object]] = Future()
         # Requests are written in the order their answers are queued, one writer at a time.

@@ -178,3 +178,49 @@ def test_bodies_and_answers_larger_than_a_pipe_from_many_threads_at_once(pool) -
         thread.join(timeout=DEADLINE_SECONDS)
     assert not any(thread.is_alive() for thread in threads), "parsing hung"
     assert titles == [[item.title for item in items]] * 40
+
+
+def test_a_caller_parses_in_its_own_thread_while_the_worker_holds_all_it_may(pool) -> None:
+    # Bodies larger than a pipe's buffer keep their senders writing until the worker reads
+    # them. Those still being sent count against the worker's depth: the next caller must
+    # parse in its own thread, not queue behind them while its core idles. The worker is
+    # stopped (SIGSTOP), so only the calling thread can answer that caller.
+    items = [
+        Item(f"标题 {number}", link=f"https://example.org/{number}", description="正文" * 2000)
+        for number in range(40)
+    ]
+    large = rss(items)
+    assert len(large) > 65536
+    pool.parse(_request(fixture("rfi-cn-rss.xml")))
+    [pid] = pool.worker_pids()
+    os.kill(pid, signal.SIGSTOP)
+    held: list[int] = []
+    senders = [
+        threading.Thread(target=lambda: held.append(len(pool.parse(_request(large)).articles)))
+        for _ in range(ParsePool.PIPELINE_DEPTH)
+    ]
+    caller_titles: list[str] = []
+    caller = threading.Thread(
+        target=lambda: caller_titles.extend(
+            article.title for article in pool.parse(_request(fixture("rfi-tw-rss.xml"))).articles
+        )
+    )
+    try:
+        for sender in senders:
+            sender.start()
+        wait_until(
+            lambda: pool.bodies_in_workers() == ParsePool.PIPELINE_DEPTH,
+            "the worker to hold as many bodies as it may",
+        )
+        caller.start()
+        caller.join(timeout=DEADLINE_SECONDS)
+        assert not caller.is_alive(), "the caller waited for a stopped worker"
+        expected = parse_feed(fixture("rfi-tw-rss.xml"), content_type="application/rss+xml")
+        assert caller_titles == [article.title for article in expected.articles]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for sender in senders:
+        sender.join(timeout=DEADLINE_SECONDS)
+    assert held == [len(items)] * ParsePool.PIPELINE_DEPTH
+    assert pool.bodies_in_workers() == 0
+    assert pool.worker_pids() == [pid]
