@@ -3,15 +3,16 @@ also given as a ratio to a naive reference measured in the same run.
 
     make bench                      # the issue's sizes: 1,000 feeds x 30 items, 1,000
                                     # alerts, 30,000 stored articles (about 5 minutes;
-                                    # BENCH_ARGS=--repeat 3 about 15)
+                                    # BENCH_ARGS=--repeat 3 about 15, 18 on a slow host)
     make bench BENCH_ARGS=--quick   # 50 feeds, 200 alerts, 2,000 articles, 10 and 1,000
                                     # rules: under a minute, for development
     .venv/bin/python bench/run.py --only farm --feeds 300 --markdown /tmp/table.md
 
 Scenarios (bench/scenarios.py), each one `news-monitor` process measured from outside with
 wait4 (wall, CPU = user + system, peak RSS as the kernel accounts it). news-monitor may
-start parser processes: their CPU is in wait4's figure, and peak MB is then the peak of the
-sum of the tree's RSS, sampled from /proc every 50 ms (the note gives the PSS sum too):
+start parser processes: their CPU is in wait4's figure (the note splits it between the first
+process and the others), and peak MB is then the peak of the sum of the tree's RSS, sampled
+from /proc every 50 ms (the note gives the PSS sum too):
   0 start-up   `run --once` with no feeds: imports, config, schema; the floor of the rest
   1 cold       first `run --once` over N feeds x M items, 20 rules, a json:// webhook
   2 unchanged  the same again; the farm answers 304 to a conditional GET
@@ -123,6 +124,7 @@ def aggregate(measurements: list[Measurement]) -> list[Measurement]:
                 cpu=statistics.median(m.cpu for m in good),
                 rss_mb=statistics.median(m.rss_mb for m in good),
                 tree_pss_mb=statistics.median(m.tree_pss_mb for m in good),
+                children_cpu=statistics.median(m.children_cpu for m in good),
                 checks=[c for m in runs for c in m.checks]
                 + [f"run {m.repeat}: {m.error}" for m in runs if m.error and m is not middle],
                 notes=[
@@ -162,8 +164,13 @@ def table_rows(measurements: list[Measurement], settings: Settings) -> list[list
                 continue
             check = "ok" if not m.checks else "CHECK: " + "; ".join(m.checks)
             if m.processes > 1:
-                # peak MB then sums every process's RSS, counting shared pages in each.
-                check += f"; {m.processes} processes, PSS sum {m.tree_pss_mb:.0f} MB"
+                # peak MB then sums every process's RSS, counting shared pages in each;
+                # the CPU split shows whether every core did its share.
+                check += (
+                    f"; {m.processes} processes, PSS sum {m.tree_pss_mb:.0f} MB, "
+                    f"CPU {m.cpu - m.children_cpu:.1f} s in the first, "
+                    f"{m.children_cpu:.1f} s in the others"
+                )
             rows.append(
                 [
                     label(scenario, settings),

@@ -40,6 +40,9 @@ class Measurement:
     rss_mb: float = 0.0  # the larger of wait4's peak and the sampled tree's peak RSS sum
     tree_pss_mb: float = 0.0  # the sampled tree's peak PSS sum (shared pages split)
     processes: int = 1  # the most processes the tree had at once
+    # CPU seconds of the tree's other processes (parser processes), each as last sampled
+    # before it ended: how the work split between cores, which wait4's sum hides.
+    children_cpu: float = 0.0
     items: int = 0  # what items/s counts (see the table's notes)
     counters: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)  # problems; empty when all passed
@@ -125,6 +128,7 @@ def run_process(
     measurement.rss_mb = max(usage.ru_maxrss / 1024, sampler.peak_rss_kb / 1024)
     measurement.tree_pss_mb = sampler.peak_pss_kb / 1024
     measurement.processes = sampler.most_processes
+    measurement.children_cpu = sampler.children_cpu_seconds()
     errors = stderr_path.read_text(encoding="utf-8", errors="replace")
     if process.returncode != 0:
         tail = " | ".join(errors.strip().splitlines()[-3:])
@@ -135,7 +139,8 @@ def run_process(
 class TreeMemorySampler(threading.Thread):
     """Samples a process and its descendants every SAMPLE_SECONDS: the peak of the sum of
     their RSS (each process counted whole, shared pages included: an upper bound) and of
-    their PSS (shared pages split between sharers: what the tree really holds)."""
+    their PSS (shared pages split between sharers: what the tree really holds), and the CPU
+    time of each descendant, last seen (at most SAMPLE_SECONDS of it can be missed)."""
 
     SAMPLE_SECONDS = 0.05
 
@@ -145,6 +150,7 @@ class TreeMemorySampler(threading.Thread):
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.most_processes = 1
+        self._children_cpu: dict[int, float] = {}
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -158,10 +164,17 @@ class TreeMemorySampler(threading.Thread):
             self.peak_rss_kb = max(self.peak_rss_kb, rss)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
             self.most_processes = max(self.most_processes, len(pids))
+            for pid in pids[1:]:
+                seconds = _cpu_seconds(pid)
+                if seconds is not None:
+                    self._children_cpu[pid] = seconds
 
     def stop(self) -> None:
         self._stopping.set()
         self.join()
+
+    def children_cpu_seconds(self) -> float:
+        return sum(self._children_cpu.values())
 
 
 def _tree(pid: int) -> list[int]:
@@ -176,6 +189,21 @@ def _tree(pid: int) -> list[int]:
         except OSError:  # gone meanwhile
             continue
     return pids
+
+
+_CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a running process, from /proc/<pid>/stat (None once gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
+            # Fields after the command name, which may hold spaces: state is the first,
+            # utime and stime (fields 14 and 15 of proc(5)) the 12th and 13th.
+            fields = file.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_SECOND
 
 
 def _rollup_kb(pid: int) -> dict[str, int]:
