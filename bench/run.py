@@ -123,6 +123,7 @@ def aggregate(measurements: list[Measurement]) -> list[Measurement]:
                 wall=statistics.median(walls),
                 cpu=statistics.median(m.cpu for m in good),
                 rss_mb=statistics.median(m.rss_mb for m in good),
+                process_rss_mb=statistics.median(m.process_rss_mb for m in good),
                 tree_pss_mb=statistics.median(m.tree_pss_mb for m in good),
                 children_cpu=statistics.median(m.children_cpu for m in good),
                 checks=[c for m in runs for c in m.checks]
@@ -233,11 +234,25 @@ def targets(raw: list[Measurement], settings: Settings) -> list[tuple[str, str, 
     ours_all = [m for m in measurements if m.who == "ours" and not m.error]
     ours_every_run = [m for m in raw if m.who == "ours" and not m.error]
     if ours_every_run:
-        worst = max(ours_every_run, key=lambda m: m.rss_mb)
+        # Two readings of "peak RSS <= 100 MB in every scenario": the kernel's accounting
+        # (wait4: the largest single process), and the process tree's RSS summed, which
+        # counts the pages news-monitor and its parser processes share (the interpreter,
+        # libraries) once in each; the tree's PSS, which splits them, is given beside it.
+        largest = max(ours_every_run, key=lambda m: m.process_rss_mb)
         results.append(
             (
-                "peak RSS, every news-monitor process",
-                f"{worst.rss_mb:.0f} MB (max, {label(worst.scenario, settings)})",
+                "peak RSS, largest process (wait4)",
+                f"{largest.process_rss_mb:.0f} MB (max, {label(largest.scenario, settings)})",
+                f"<= {TARGET_RSS_MB:.0f} MB",
+                largest.process_rss_mb <= TARGET_RSS_MB,
+            )
+        )
+        worst = max(ours_every_run, key=lambda m: m.rss_mb)
+        pss = f", PSS {worst.tree_pss_mb:.0f} MB" if worst.processes > 1 else ""
+        results.append(
+            (
+                "peak RSS, process tree summed",
+                f"{worst.rss_mb:.0f} MB (max, {label(worst.scenario, settings)}{pss})",
                 f"<= {TARGET_RSS_MB:.0f} MB",
                 worst.rss_mb <= TARGET_RSS_MB,
             )
@@ -288,6 +303,25 @@ def print_targets(results: list[tuple[str, str, str, bool]]) -> None:
         print(
             f"  {name:<{width}}  {value:<{value_width}}  {limit:<10}  {'met' if met else 'NOT met'}"
         )
+
+
+# Steps of host_speed_seconds' loop: about half a second on a quiet 2-core guest.
+HOST_SPEED_STEPS = 10_000_000
+
+
+def host_speed_seconds() -> float:
+    """Seconds an empty Python loop of HOST_SPEED_STEPS takes now, the best of three.
+
+    The same guest has run this suite at half its usual speed for hours; seconds from two
+    runs compare only if this figure does (the ratios to the naive script compare anyway).
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(HOST_SPEED_STEPS):
+            pass
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def _commit_of(product: Path) -> str:
@@ -422,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.product:
         facts["product"] = str(settings.product)
     facts["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    speed_at_start = host_speed_seconds()
     for key, value in facts.items():
         log(f"{key}: {value}\n")
     workspace = Path(tempfile.mkdtemp(prefix="news-monitor-bench-"))
@@ -450,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workspace, ignore_errors=True)
     facts["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    facts["host speed"] = (
+        f"{HOST_SPEED_STEPS:,}-step Python loop {speed_at_start:.2f} s at start, "
+        f"{host_speed_seconds():.2f} s at end (seconds compare across runs only as these do)"
+    )
     # A child's peak RSS as wait4 reports it is at least this process's at the fork.
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     facts["measuring process peak RSS"] = f"{own:.0f} MB (a floor under every peak MB below)"

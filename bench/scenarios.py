@@ -38,6 +38,8 @@ class Measurement:
     wall: float = 0.0
     cpu: float = 0.0
     rss_mb: float = 0.0  # the larger of wait4's peak and the sampled tree's peak RSS sum
+    # wait4's ru_maxrss alone: the kernel's peak of the largest single process of the tree.
+    process_rss_mb: float = 0.0
     tree_pss_mb: float = 0.0  # the sampled tree's peak PSS sum (shared pages split)
     processes: int = 1  # the most processes the tree had at once
     # CPU seconds of the tree's other processes (parser processes), each as last sampled
@@ -125,7 +127,8 @@ def run_process(
     # parser process is reaped when the cycle ends), but its ru_maxrss is the largest single
     # process, so the tree's memory comes from the sampler.
     measurement.cpu = usage.ru_utime + usage.ru_stime
-    measurement.rss_mb = max(usage.ru_maxrss / 1024, sampler.peak_rss_kb / 1024)
+    measurement.process_rss_mb = usage.ru_maxrss / 1024
+    measurement.rss_mb = max(measurement.process_rss_mb, sampler.peak_rss_kb / 1024)
     measurement.tree_pss_mb = sampler.peak_pss_kb / 1024
     measurement.processes = sampler.most_processes
     measurement.children_cpu = sampler.children_cpu_seconds()
