@@ -3,7 +3,7 @@ also given as a ratio to a naive reference measured in the same run.
 
     make bench                      # the sizes: 1,000 feeds x 30 items, 1,000
                                     # alerts, 30,000 stored articles (about 5 minutes;
-                                    # BENCH_ARGS=--repeat 3 about 15, 18 on a slow host)
+                                    # BENCH_ARGS=--repeat 3 about 17, 30 on a slow host)
     make bench BENCH_ARGS=--quick   # 50 feeds, 200 alerts, 2,000 articles, 10 and 1,000
                                     # rules: under a minute, for development
     .venv/bin/python bench/run.py --only farm --feeds 300 --markdown /tmp/table.md
@@ -25,7 +25,8 @@ References (bench/reference.py): `naive` (feedparser.parse(url), a seen-guid tab
 loop) for 1-5, and lemon24/reader for 1-3 when it is installed (pip install reader
 sgmllib3k; not a project dependency). Steps 1-3 run interleaved (naive, ours, reader on the
 same step one after another), so load from elsewhere hits them alike; `--repeat N` runs
-that sequence N times on fresh state and the table shows medians.
+that sequence N times on fresh state, and the rule counts of scenario 4 N rounds, and the
+table shows medians.
 The farm (bench/farm.py) serves RFI-style Chinese feeds with ETag, Last-Modified, gzip, in
 a process of its own; it counts answers (200, 304), TCP connections and alerts received.
 Profiles: bench/profile.py (py-spy). Results of record: bench/RESULTS.md.
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-reader", action="store_true", help="skip lemon24/reader")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of scenarios 1-3; the table shows medians"
+        "--repeat", type=int, default=1, help="runs of scenarios 1-4; the table shows medians"
     )
     parser.add_argument(
         "--no-match-table",

@@ -76,7 +76,7 @@ class Settings:
     articles: int
     rule_counts: tuple[int, ...]
     reader: bool
-    repeat: int  # runs of the farm sequence (scenarios 1-3); the table shows medians
+    repeat: int  # runs of the farm sequence (1-3) and rounds of rule counts (4): medians
     product: Path | None  # a source tree to put first on PYTHONPATH (else the installed one)
     keep: bool
 
@@ -243,13 +243,16 @@ def summary_counters(errors: str) -> dict[str, float]:
     return counters(lines[-1]) if lines else {}
 
 
-def write_config(folder: Path, config: dict, rules: list[dict] | None = None) -> Path:
-    """Write monitor.yaml (and rules.yaml); JSON is YAML, and keeps this process small."""
+def write_config(
+    folder: Path, config: dict, rules: list[dict] | None = None, name: str = "monitor.yaml"
+) -> Path:
+    """Write the config as `name` (and rules.yaml); JSON is YAML, and keeps this process
+    small."""
     folder.mkdir(parents=True, exist_ok=True)
     if rules is not None:
         (folder / "rules.yaml").write_text(json.dumps(rules, ensure_ascii=False, indent=1))
         config = {**config, "rules_files": ["rules.yaml"]}
-    path = folder / "monitor.yaml"
+    path = folder / name
     path.write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
     return path
 
@@ -596,7 +599,7 @@ def rules_scenarios(workspace: Path, settings: Settings, log: callable) -> list[
         f"  (store of {settings.articles:,} articles filled in "
         f"{time.perf_counter() - started:.1f} s)\n"
     )
-    measurements = []
+    configs = {}
     for count in settings.rule_counts:
         subprocess.run(
             [PYTHON, str(BENCH / "rules.py"), "--write-rules", str(folder), "--rules", str(count)],
@@ -604,55 +607,74 @@ def rules_scenarios(workspace: Path, settings: Settings, log: callable) -> list[
             env=env,
             cwd=folder,
         )
-        config = write_config(
+        configs[count] = write_config(
             folder,
             {
                 "database": "sqlite:///state/monitor.db",
                 "feeds": [{"name": f"feed-{i}", "url": "file:///dev/null"} for i in range(3)],
                 "rules_files": [f"rules-{count}.yaml"],
             },
+            name=f"monitor-{count}.yaml",
         )
-        log(f"  rules-{count:<5} ours   ")
-        measurement = Measurement(f"rules-{count}", "ours", items=settings.articles)
-        stdout = folder / "hits.jsonl"
-        errors = run_process(
-            measurement,
-            news_monitor("rules", "test", "--json", "--config", str(config)),
-            cwd=folder,
-            env=env,
-            stdout_path=stdout,
-        )
-        with stdout.open("rb") as lines:
-            hits = sum(1 for _ in lines)
-        measurement.counters = {"hits": hits}
-        checked = _CHECKED.findall(errors)
-        measurement.notes.append(
-            f"{hits:,} hits; {checked[-1] if checked else '?'} articles checked"
-        )
-        measurements.append(measurement)
-        log(f"    {_brief(measurement)}\n")
-        if count == settings.rule_counts[0]:
-            log(f"  rules-{count:<5} naive  ")
-            naive = Measurement(f"rules-{count}", "naive", items=settings.articles)
-            errors = run_process(
-                naive,
-                [
-                    PYTHON,
-                    str(BENCH / "reference.py"),
-                    "rules",
-                    "--database",
-                    str(folder / "naive.db"),
-                    "--rules",
-                    str(folder / f"rules-{count}.json"),
-                ],
-                cwd=folder,
-                env=env,
-            )
-            naive.counters = summary_counters(errors)
-            naive.notes.append(f"{naive.counters.get('hits', 0):,.0f} hits (list-form rules only)")
-            measurements.append(naive)
-            log(f"    {_brief(naive)}\n")
+    measurements = []
+    # With --repeat, every rule count runs once per round, rounds one after another: the
+    # target is a ratio between counts, and a host whose speed drifts over minutes (seen:
+    # 2.77-3.53x for the same code within 45 minutes) then slows each count alike.
+    for repeat in range(settings.repeat):
+        for count in settings.rule_counts:
+            measurements.append(_rules_run(folder, configs[count], count, repeat, settings, log))
+            if count == settings.rule_counts[0]:
+                measurements.append(_naive_rules_run(folder, count, repeat, settings, log))
     return measurements
+
+
+def _rules_run(
+    folder: Path, config: Path, count: int, repeat: int, settings: Settings, log: callable
+) -> Measurement:
+    """One `rules test --json` with `count` rules over the stored articles."""
+    log(f"  rules-{count:<5} ours   ")
+    measurement = Measurement(f"rules-{count}", "ours", items=settings.articles, repeat=repeat)
+    stdout = folder / "hits.jsonl"
+    errors = run_process(
+        measurement,
+        news_monitor("rules", "test", "--json", "--config", str(config)),
+        cwd=folder,
+        env=environment(settings),
+        stdout_path=stdout,
+    )
+    with stdout.open("rb") as lines:
+        hits = sum(1 for _ in lines)
+    measurement.counters = {"hits": hits}
+    checked = _CHECKED.findall(errors)
+    measurement.notes.append(f"{hits:,} hits; {checked[-1] if checked else '?'} articles checked")
+    log(f"    {_brief(measurement)}\n")
+    return measurement
+
+
+def _naive_rules_run(
+    folder: Path, count: int, repeat: int, settings: Settings, log: callable
+) -> Measurement:
+    """The naive `in` loop with the same `count` (list-form) rules."""
+    log(f"  rules-{count:<5} naive  ")
+    naive = Measurement(f"rules-{count}", "naive", items=settings.articles, repeat=repeat)
+    errors = run_process(
+        naive,
+        [
+            PYTHON,
+            str(BENCH / "reference.py"),
+            "rules",
+            "--database",
+            str(folder / "naive.db"),
+            "--rules",
+            str(folder / f"rules-{count}.json"),
+        ],
+        cwd=folder,
+        env=environment(settings),
+    )
+    naive.counters = summary_counters(errors)
+    naive.notes.append(f"{naive.counters.get('hits', 0):,.0f} hits (list-form rules only)")
+    log(f"    {_brief(naive)}\n")
+    return naive
 
 
 def _brief(m: Measurement) -> str:
