@@ -622,14 +622,22 @@ def rules_scenarios(workspace: Path, settings: Settings, log: callable) -> list[
     # 2.77-3.53x for the same code within 45 minutes) then slows each count alike.
     for repeat in range(settings.repeat):
         for count in settings.rule_counts:
-            measurements.append(_rules_run(folder, configs[count], count, repeat, settings, log))
+            measurements.append(
+                _rules_run(folder, configs[count], count, repeat, env, settings, log)
+            )
             if count == settings.rule_counts[0]:
-                measurements.append(_naive_rules_run(folder, count, repeat, settings, log))
+                measurements.append(_naive_rules_run(folder, count, repeat, env, settings, log))
     return measurements
 
 
 def _rules_run(
-    folder: Path, config: Path, count: int, repeat: int, settings: Settings, log: callable
+    folder: Path,
+    config: Path,
+    count: int,
+    repeat: int,
+    env: dict[str, str],
+    settings: Settings,
+    log: callable,
 ) -> Measurement:
     """One `rules test --json` with `count` rules over the stored articles."""
     log(f"  rules-{count:<5} ours   ")
@@ -639,7 +647,7 @@ def _rules_run(
         measurement,
         news_monitor("rules", "test", "--json", "--config", str(config)),
         cwd=folder,
-        env=environment(settings),
+        env=env,
         stdout_path=stdout,
     )
     with stdout.open("rb") as lines:
@@ -652,7 +660,7 @@ def _rules_run(
 
 
 def _naive_rules_run(
-    folder: Path, count: int, repeat: int, settings: Settings, log: callable
+    folder: Path, count: int, repeat: int, env: dict[str, str], settings: Settings, log: callable
 ) -> Measurement:
     """The naive `in` loop with the same `count` (list-form) rules."""
     log(f"  rules-{count:<5} naive  ")
@@ -669,7 +677,7 @@ def _naive_rules_run(
             str(folder / f"rules-{count}.json"),
         ],
         cwd=folder,
-        env=environment(settings),
+        env=env,
     )
     naive.counters = summary_counters(errors)
     naive.notes.append(f"{naive.counters.get('hits', 0):,.0f} hits (list-form rules only)")
