@@ -12,15 +12,16 @@ file or URL is no configured feed, so there `feeds:` limits are ignored (use_fee
 and every selected rule sees every item. Disabled rules are left out, unless one is
 selected by name: asking for it is asking to try it.
 
-Hits come from RuleSet.match_with_failures() (RuleSet.match() that also reports the
-rules whose regexes ran out of time); their contexts from RuleSet.explain(), whose offsets point
-into the original text of the field, so a Traditional 韓日 found by the Simplified term 韩日
-is shown as written.
+Hits come from RuleSet.explaining_matches(), SCAN_BATCH_ARTICLES articles at a time (what
+RuleSet.match_with_failures() finds, including the rules whose regexes ran out of time);
+their contexts from the explainer it returns, whose offsets point into the original text of
+the field, so a Traditional 韓日 found by the Simplified term 韩日 is shown as written.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,7 +33,7 @@ from typing import Any
 from monitor.config import RuleConfig
 from monitor.items import ARTICLE_FIELDS, Article, RuleFailure
 from monitor.query import parse_query
-from monitor.rules import ArticleExplainer, RuleSet, TermHit
+from monitor.rules import SCAN_BATCH_ARTICLES, ArticleExplainer, RuleSet, TermHit
 
 # monitor.fetch and monitor.parse (requests, feedparser: 7 MB) are imported by the functions
 # that read a feed file or URL; testing stored articles needs neither.
@@ -124,20 +125,26 @@ class Backtest:
     def run(self, articles: Iterable[SourceArticle]) -> Iterator[Hit]:
         """Given articles with their feeds, yield one Hit per (matching rule, article), in
         article order then rule order, counting as it goes."""
-        for article, feeds in articles:
-            self.articles_checked += 1
-            # The explainer serves every hit of the article: it normalises it once, and
-            # knows from matching which terms to look for where.
-            matches, failures, explainer = self._matcher.explaining_match(
-                article, feeds[0] if feeds else ""
+        articles = iter(articles)
+        while batch := list(itertools.islice(articles, SCAN_BATCH_ARTICLES)):
+            # Matched together, which is faster (RuleSet.explaining_matches); the hits still
+            # come out in article order.
+            results = self._matcher.explaining_matches(
+                [(article, feeds[0] if feeds else "") for article, feeds in batch]
             )
-            for failure in failures:
-                self._record_failure(failure)
-            for rule_name in matches:
-                if not self._sees(rule_name, feeds):
-                    continue
-                self.hits_by_rule[rule_name] += 1
-                yield self._hit(rule_name, article, feeds, explainer)
+            for (article, feeds), (matches, failures, explainer) in zip(
+                batch, results, strict=True
+            ):
+                self.articles_checked += 1
+                for failure in failures:
+                    self._record_failure(failure)
+                # The explainer serves every hit of the article: it knows from matching
+                # which terms to look for where.
+                for rule_name in matches:
+                    if not self._sees(rule_name, feeds):
+                        continue
+                    self.hits_by_rule[rule_name] += 1
+                    yield self._hit(rule_name, article, feeds, explainer)
 
     def _sees(self, rule_name: str, feeds: tuple[str, ...]) -> bool:
         limits = self._feeds_by_rule.get(rule_name)

@@ -28,7 +28,7 @@ from monitor.config import RuleConfig, load_config
 from monitor.daemon import Monitor
 from monitor.items import Article
 from monitor.parse import parse_feed
-from monitor.rules import TermHit
+from monitor.rules import SCAN_BATCH_ARTICLES, TermHit
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -163,6 +163,43 @@ def test_run_without_explaining_hits_gives_the_same_json() -> None:
     # The plain-terms rule's hits in one-to-one text went without explaining.
     assert any(hit.rule_name == "korea-japan" and not hit.term_hits for hit in unexplained)
     assert all(hit.term_hits for hit in unexplained if hit.rule_name != "korea-japan")
+
+
+def test_run_over_several_batches_gives_hits_in_article_order() -> None:
+    # Backtest matches SCAN_BATCH_ARTICLES articles at a time: hits, counts and feed limits
+    # must come out as if one article were matched at a time, across batch boundaries.
+    rules = select_rules(
+        [
+            rule("korea-japan", any_terms=("韩日",)),
+            rule("asia-only", any_terms=("外长",), feeds=("asia",)),
+        ]
+    )
+    count = 2 * SCAN_BATCH_ARTICLES + 5
+    articles = [
+        (
+            article(
+                f"{index} 韩日外长" if index % 3 else f"{index} 外长", f"https://e.org/{index}"
+            ),
+            ("asia",) if index % 2 else ("cn",),
+        )
+        for index in range(count)
+    ]
+    backtest = Backtest(rules, explain_hits=False)
+
+    hits = [(hit.rule_name, hit.article.link) for hit in backtest.run(articles)]
+
+    expected = []
+    for index in range(count):
+        if index % 3:
+            expected.append(("korea-japan", f"https://e.org/{index}"))
+        if index % 2:
+            expected.append(("asia-only", f"https://e.org/{index}"))
+    assert hits == expected
+    assert backtest.articles_checked == count
+    assert backtest.hits_by_rule == {
+        "korea-japan": sum(1 for index in range(count) if index % 3),
+        "asia-only": sum(1 for index in range(count) if index % 2),
+    }
 
 
 def test_run_with_none_term_present_reports_no_hit() -> None:

@@ -918,8 +918,17 @@ def test_explaining_match_explains_each_hit_as_reference(
     rules = [make_rule(f"r{index}", **spec) for index, spec in enumerate(rule_specs)]
     by_name = {rule.name: rule for rule in rules}
     rule_set = RuleSet.compile(rules)
-    for article in articles:
+    # Many articles at once (what `rules test` does) must give what one at a time gives.
+    batched = rule_set.explaining_matches([(article, "rfi-cn") for article in articles])
+    for article, (batch_names, batch_failures, batch_explainer) in zip(
+        articles, batched, strict=True
+    ):
         names, failures, explainer = rule_set.explaining_match(article, "rfi-cn")
+        assert (batch_names, batch_failures) == (names, failures)
+        for name in names:
+            assert batch_explainer.summary(name) == explainer.summary(name)
+            assert batch_explainer.explain(name) == explainer.explain(name)
+            assert batch_explainer.terms_in_order(name) == explainer.terms_in_order(name)
 
         matches, expected_failures = rule_set.match_with_failures(article, "rfi-cn")
         assert names == [match.rule_name for match in matches]
@@ -933,6 +942,17 @@ def test_explaining_match_explains_each_hit_as_reference(
             # from explain() otherwise: both must give the same JSON.
             in_order = explainer.terms_in_order(match.rule_name)
             assert in_order is None or in_order == fields_in_explain_order(expected)
+
+
+def test_explaining_matches_applies_each_article_its_own_feed() -> None:
+    rules = RuleSet.compile(
+        [make_rule("asia", any=["韩日"], feeds=["asia"]), make_rule("all", any=["韩日"])]
+    )
+    article = make_article(title="韩日")
+
+    results = rules.explaining_matches([(article, "asia"), (article, "cn"), (article, "asia")])
+
+    assert [names for names, _, _ in results] == [["asia", "all"], ["all"], ["asia", "all"]]
 
 
 def fields_in_explain_order(hits: tuple[TermHit, ...]) -> dict[str, tuple[str, ...]]:
