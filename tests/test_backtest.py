@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,10 +197,7 @@ def test_run_over_several_batches_gives_hits_in_article_order() -> None:
             expected.append(("asia-only", f"https://e.org/{index}"))
     assert hits == expected
     assert backtest.articles_checked == count
-    assert backtest.hits_by_rule == {
-        "korea-japan": sum(1 for index in range(count) if index % 3),
-        "asia-only": sum(1 for index in range(count) if index % 2),
-    }
+    assert backtest.hits_by_rule == Counter(name for name, _ in expected)
 
 
 def test_run_with_none_term_present_reports_no_hit() -> None:
