@@ -10,7 +10,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/news-monitor
 ENV PATH=/opt/news-monitor/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY monitor ./monitor
 # ca_bundle: an optional build secret for networks that re-sign TLS; in no layer.
 # pip and setuptools are not needed at run time (and trip vulnerability scanners): removed.
