@@ -253,7 +253,14 @@ def _run(
         _end_start_up(own_process)
     try:
         if once:
-            monitor.run_once()
+            report = monitor.run_once()
+            if report.every_feed_failed:
+                # Nothing could be polled: a cron job or a timer unit must hear of it.
+                logger.error(
+                    "cycle status=failed failed_feeds=%d note='every enabled feed failed'",
+                    len(report.polls),
+                )
+                return EXIT_FAILURE
         else:
             monitor.run_forever()
     finally:

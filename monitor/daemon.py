@@ -82,6 +82,11 @@ class CycleReport:
     polls: tuple[PollResult, ...]
     delivery: DeliveryReport
 
+    @property
+    def every_feed_failed(self) -> bool:
+        """Whether there were feeds to poll and none could be polled."""
+        return bool(self.polls) and not any(poll.ok for poll in self.polls)
+
 
 class Monitor:
     """The running service: one store, one fetcher, and the current runtime."""

@@ -122,7 +122,7 @@ def test_run_once_prints_console_alert_for_new_matching_article(tmp_path: Path, 
     assert (tmp_path / "state" / "monitor.db").exists()
 
 
-def test_run_once_with_unreachable_feeds_logs_each_error_and_exits_zero(
+def test_run_once_when_every_feed_fails_logs_each_error_and_exits_one(
     tmp_path: Path, write_config
 ) -> None:
     port = closed_port()
@@ -132,9 +132,32 @@ def test_run_once_with_unreachable_feeds_logs_each_error_and_exits_zero(
 
     result = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
 
-    assert result.returncode == 0
+    assert result.returncode == 1
     assert "poll feed=a status=error" in result.stderr
     assert "poll feed=b status=error" in result.stderr
+    assert "every enabled feed failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_once_when_some_feeds_fail_or_none_is_enabled_exits_zero(
+    tmp_path: Path, write_config
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    unreachable = f"http://127.0.0.1:{closed_port()}/a"
+    some_fail = write_config(
+        feeds={"local": feed.as_uri(), "down": unreachable}, directory=tmp_path / "some"
+    )
+    none_enabled = write_config(
+        feeds={"down": {"url": unreachable, "enabled": False}}, directory=tmp_path / "none"
+    )
+
+    some = run_cli("run", "--once", "--config", str(some_fail), cwd=tmp_path)
+    idle = run_cli("run", "--once", "--config", str(none_enabled), cwd=tmp_path)
+
+    assert some.returncode == 0, some.stderr
+    assert "poll feed=down status=error" in some.stderr
+    assert idle.returncode == 0, idle.stderr
 
 
 def test_run_once_with_json_logs_writes_one_object_per_line(tmp_path: Path, write_config):
