@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.http import Health, HttpEndpoint, Metrics
 from monitor.log import SECRETS
+from monitor.next_poll import next_poll
 from monitor.notify import Notifier
 from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import PollResult, Rules, refresh_feed
@@ -31,10 +32,6 @@ from monitor.store import FeedState, FeedStateUpdate, Store
 
 logger = logging.getLogger(__name__)
 
-# A failing feed waits interval * 2^(errors - 1), but never longer than this.
-MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0
-# The longest wait a feed's ttl / max-age / Expires can impose.
-MAXIMUM_SERVER_HINT_SECONDS = 6 * 3600.0
 # The heartbeat job proves the scheduler runs jobs and the database answers; the systemd
 # watchdog ping and /healthz both depend on it being recent.
 HEARTBEAT_INTERVAL_SECONDS = 10.0
@@ -127,6 +124,8 @@ class Monitor:
         self.service_manager = ServiceManager()
         self._last_heartbeat: float | None = None  # time.monotonic() of the last one
         self._scheduler = None  # set by run_forever
+        # Per feed, why its next poll is later than its interval, as last logged.
+        self._next_poll_reasons: dict[str, str | None] = {}
         self._watched_mtimes = _mtimes(config.source_files)
 
     def close(self) -> None:
@@ -142,13 +141,16 @@ class Monitor:
         states: Mapping[str, FeedState] | None = None,
         *,
         unchanged_states: list[FeedStateUpdate] | None = None,
+        plan_next_poll: bool = False,
     ) -> PollResult:
         """Poll one feed and log one line about it. A bug in one feed's processing is
         logged and reported as that feed's failure; a database failure propagates.
 
         `states` holds every feed's stored state if the caller has read them already;
         `unchanged_states` collects the state of unchanged feeds for the caller to write
-        (see refresh_feed)."""
+        (see refresh_feed). With `plan_next_poll` (the daemon), the result also says when
+        to poll next, and the log line why that is later than the interval, when that
+        reason appears or changes."""
         runtime = self.runtime
         try:
             result = refresh_feed(
@@ -166,8 +168,18 @@ class Monitor:
         except Exception as error:  # one feed's bug must never stop the others
             logger.exception("poll feed=%s status=crashed", feed.name)
             result = PollResult(feed.name, ok=False, http_status=None, error=repr(error))
+            crashed = True
         else:
-            _log_poll(result)
+            crashed = False
+        reason_news = None
+        if plan_next_poll:
+            plan = next_poll(feed, result, random.random())
+            result = replace(
+                result, next_poll_seconds=plan.delay_seconds, next_poll_reason=plan.reason
+            )
+            reason_news = self._next_poll_reason_news(feed.name, plan.reason)
+        if not crashed:
+            _log_poll(result, reason_news)
         self.metrics.record_poll(
             feed.name,
             outcome="not_modified" if result.not_modified else "ok" if result.ok else "error",
@@ -176,6 +188,16 @@ class Monitor:
             elapsed_seconds=result.elapsed_seconds,
         )
         return result
+
+    def _next_poll_reason_news(self, feed_name: str, reason: str | None) -> str | None:
+        """The reason to log for a feed's next poll: None when it is the one logged last
+        (a feed whose ttl says 5 minutes would say so on every poll), "interval" when the
+        interval decides again."""
+        previous = self._next_poll_reasons.get(feed_name)
+        self._next_poll_reasons[feed_name] = reason
+        if reason == previous:
+            return None
+        return reason or "interval"
 
     def _state(self, name: str, states: Mapping[str, FeedState] | None) -> FeedState | None:
         return states.get(name) if states is not None else self.store.feed_state(name)
@@ -462,7 +484,7 @@ class Monitor:
         if feed is None or not feed.enabled:
             return
         try:
-            result = self.poll(feed)
+            result = self.poll(feed, plan_next_poll=True)
         except StoreError as error:
             logger.error("poll feed=%s status=store_error error=%r", feed_name, str(error))
             return
@@ -477,7 +499,7 @@ class Monitor:
                 _remove_job(scheduler, f"feed:{feed_name}")
             self.store.set_next_poll(feed_name, None)
             return
-        delay = next_poll_delay_seconds(feed, result, random.random())
+        delay = result.next_poll_seconds or feed.interval_seconds
         next_poll_at = self.clock() + timedelta(seconds=delay)
         if scheduler is not None and not self.stop_requested.is_set():
             job = scheduler.get_job(f"feed:{feed_name}")
@@ -592,30 +614,20 @@ def parse_worker_count(config: Config) -> int:
     return default_worker_count() if enabled >= PARSE_WORKERS_MIN_FEEDS else 0
 
 
-def next_poll_delay_seconds(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> float:
-    """Given a poll's result, return seconds until the next poll: never sooner than the
-    interval, later when the feed asks (RSS ttl, Cache-Control max-age or Expires, and
-    Retry-After on 429/503) or keeps failing. Jitter only ever delays."""
-    delay = feed.interval_seconds
-    # A feed's own freshness hints are honoured up to a cap: a CDN answering with a
-    # day-long max-age must not silence a news feed for a day.
-    for hint in (result.ttl_seconds, result.max_age_seconds):
-        if hint:
-            delay = max(delay, min(hint, MAXIMUM_SERVER_HINT_SECONDS))
-    if not result.ok:
-        backoff = feed.interval_seconds * 2 ** max(result.error_streak - 1, 0)
-        delay = max(delay, min(backoff, MAXIMUM_BACKOFF_SECONDS))
-        if result.retry_after_seconds:
-            delay = max(delay, result.retry_after_seconds)
-    return delay + feed.jitter_seconds * jitter_fraction
-
-
-def _log_poll(result: PollResult) -> None:
+def _log_poll(result: PollResult, next_poll_reason: str | None = None) -> None:
+    """One line per poll; `next_poll_reason`, when given, says why the next poll is later
+    than the feed's interval (or "interval" when that no longer holds)."""
+    next_poll_fields = ""
+    if next_poll_reason is not None:
+        next_poll_fields = (
+            f" next_poll_reason={next_poll_reason}"
+            f" next_poll_in_seconds={round(result.next_poll_seconds or 0)}"
+        )
     elapsed_milliseconds = round(result.elapsed_seconds * 1000)
     if result.ok:
         logger.info(
             "poll feed=%s status=%s items=%d new=%d new_articles=%d matches=%d "
-            "deliveries=%d baseline=%s elapsed_ms=%d",
+            "deliveries=%d baseline=%s elapsed_ms=%d%s",
             result.feed_name,
             "not_modified" if result.not_modified else (result.http_status or "ok"),
             result.items,
@@ -625,14 +637,16 @@ def _log_poll(result: PollResult) -> None:
             result.deliveries,
             str(result.baseline).lower(),
             elapsed_milliseconds,
+            next_poll_fields,
         )
     else:
         logger.warning(
-            "poll feed=%s status=error http_status=%s error_streak=%d elapsed_ms=%d error=%r",
+            "poll feed=%s status=error http_status=%s error_streak=%d elapsed_ms=%d%s error=%r",
             result.feed_name,
             result.http_status if result.http_status is not None else "-",
             result.error_streak,
             elapsed_milliseconds,
+            next_poll_fields,
             result.error,
         )
     if result.permanent_redirect_to:

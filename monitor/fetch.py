@@ -90,6 +90,8 @@ _PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
 # RFC 9110 10.2.3 defines Retry-After for 503 and RFC 6585 4 for 429.
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _DIGITS = re.compile(r"[0-9]+")
+# Which response header set how long a response stays fresh.
+FRESHNESS_MAX_AGE, FRESHNESS_EXPIRES = "max_age", "expires"
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,11 @@ class FetchResult:
     last_modified: str | None
     permanent_redirect_to: str | None = field(repr=False)
     elapsed_seconds: float
-    # Cache-Control max-age of this response (200 or 304): DESIGN.md 5 says the scheduler
-    # honours it, never polling faster than configured. Last, with a default, so code that
-    # builds a FetchResult from the fields above keeps working.
+    # How long this response (200 or 304) stays fresh (Cache-Control max-age, or Expires):
+    # the scheduler honours it, never polling faster than configured. Last, with defaults,
+    # so code that builds a FetchResult from the fields above keeps working.
     max_age_seconds: float | None = None
+    max_age_source: str | None = None  # FRESHNESS_MAX_AGE or FRESHNESS_EXPIRES
 
     @property
     def not_modified(self) -> bool:
@@ -289,7 +292,7 @@ class Fetcher:
                             last_modified=None,
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            max_age_seconds=freshness_seconds(response.headers),
+                            **_freshness_fields(response.headers),
                         )
                     elif 200 <= status < 300:
                         body = _read_body(response, deadline, max_bytes)
@@ -303,7 +306,7 @@ class Fetcher:
                             last_modified=response.headers.get("Last-Modified"),
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            max_age_seconds=freshness_seconds(response.headers),
+                            **_freshness_fields(response.headers),
                         )
                     else:
                         raise _status_error(response)
@@ -734,7 +737,14 @@ def _parse_retry_after(value: str | None, now: datetime | None = None) -> float 
 
 
 def freshness_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Given response headers, return how long the response stays fresh, or None.
+    """Given response headers, return how long the response stays fresh, or None."""
+    found = freshness(headers, now)
+    return found[0] if found else None
+
+
+def freshness(headers: Mapping[str, str], now: datetime | None = None) -> tuple[float, str] | None:
+    """Given response headers, return how long the response stays fresh and which header
+    says so (FRESHNESS_MAX_AGE or FRESHNESS_EXPIRES), or None.
 
     RFC 9111 4.2.1: Cache-Control max-age wins; otherwise Expires minus Date (the server's
     own clock, so a skewed local clock does not matter), or minus now without a Date. An
@@ -742,13 +752,20 @@ def freshness_seconds(headers: Mapping[str, str], now: datetime | None = None) -
     """
     max_age = _parse_max_age(headers.get("Cache-Control"))
     if max_age is not None:
-        return max_age
+        return max_age, FRESHNESS_MAX_AGE
     expires = _parse_http_date(headers.get("Expires"))
     if expires is None:
         return None
     reference = _parse_http_date(headers.get("Date")) or now or datetime.now(UTC)
     seconds = (expires - reference).total_seconds()
-    return seconds if seconds > 0 else None
+    return (seconds, FRESHNESS_EXPIRES) if seconds > 0 else None
+
+
+def _freshness_fields(headers: Mapping[str, str]) -> dict[str, object]:
+    found = freshness(headers)
+    if found is None:
+        return {}
+    return {"max_age_seconds": found[0], "max_age_source": found[1]}
 
 
 def _parse_http_date(value: str | None) -> datetime | None:

@@ -83,10 +83,16 @@ class PollResult:
     error_streak: int = 0  # consecutive failed polls, this one included
     retry_after_seconds: float | None = None
     ttl_seconds: float | None = None
-    # How long the server says its answer stays fresh (Cache-Control max-age, Expires).
+    # How long the server says its answer stays fresh, and which header says so
+    # (Cache-Control max-age, Expires: fetch.FRESHNESS_MAX_AGE, FRESHNESS_EXPIRES).
     max_age_seconds: float | None = None
+    max_age_source: str | None = None
     permanent_redirect_to: str | None = None
     elapsed_seconds: float = 0.0
+    # Set by the daemon when it schedules the feed's next poll: when, and why later than
+    # the feed's interval (None: the interval decided).
+    next_poll_seconds: float | None = None
+    next_poll_reason: str | None = None
 
 
 def refresh_feed(
@@ -159,6 +165,7 @@ def refresh_feed(
             items=state.last_item_count if state else 0,
             ttl_seconds=state.ttl_seconds if state else None,
             max_age_seconds=fetched.max_age_seconds,
+            max_age_source=fetched.max_age_source,
             permanent_redirect_to=fetched.permanent_redirect_to,
             elapsed_seconds=time.monotonic() - started,
         )
@@ -224,6 +231,7 @@ def refresh_feed(
         baseline=baseline,
         ttl_seconds=parsed.ttl_seconds,
         max_age_seconds=fetched.max_age_seconds,
+        max_age_source=fetched.max_age_source,
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
     )

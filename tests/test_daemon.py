@@ -89,6 +89,21 @@ def test_run_polls_on_schedule_alerts_once_and_stops_on_signal(
     assert "stopped" in log and "Traceback" not in log
 
 
+def test_run_follows_the_servers_max_age_and_says_so_once(
+    server, write_config, start_daemon
+) -> None:
+    server.add_feed("/cn", rss([_item(1, "法国新闻")]), headers={"Cache-Control": "max-age=2"})
+    config = write_config(feeds={"cn": {"url": server.url("/cn"), "interval": "1s"}})
+    daemon = start_daemon(config)
+
+    wait_until(lambda: server.hits("/cn") >= 3, "three polls")
+
+    assert daemon.stop() == 0
+    log = daemon.log()
+    assert log.count("next_poll_reason=max_age next_poll_in_seconds=2") == 1
+    assert log.count("poll feed=cn ") >= 3
+
+
 def test_run_reloads_rules_on_sighup_and_keeps_them_after_a_broken_edit(
     server, hook, write_config, start_daemon, tmp_path: Path
 ) -> None:
