@@ -41,6 +41,23 @@ _PLAIN_ABSOLUTE_URL = re.compile(
 )
 
 
+# feedparser's type for a field without markup (see _field_text).
+PLAIN_TEXT = "text/plain"
+
+# How much of a body that is no feed is looked at to say what it is instead.
+_SNIFF_BYTES = 4096
+# A byte order mark and whitespace before the first character that tells.
+_LEADING_JUNK = b"\xef\xbb\xbf \t\r\n"
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# An HTML page, possibly after an XML declaration, comments and a doctype.
+_HTML_START = re.compile(
+    rb"(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])",
+    re.IGNORECASE | re.DOTALL,
+)
+# The first element of an XML document (after its declaration, comments and doctype).
+_XML_ROOT = re.compile(rb"<([A-Za-z_][-A-Za-z0-9_.:]*)")
+
+
 @dataclass(frozen=True)
 class ParsedFeed:
     title: str
@@ -82,13 +99,14 @@ def parse_feed(
         exception = document.get("bozo_exception")
         bozo_reason = f"{type(exception).__name__}: {exception}"[:300]
     if not document.entries and not document.get("version"):
-        raise ParseError(f"not a feed ({bozo_reason or 'no feed format recognised'})")
+        raise ParseError(_what_is_not_a_feed(body, content_type, feed_url))
     base_url = content_location or feed_url
     articles = tuple(_article_from_entry(entry, base_url) for entry in document.entries)
+    feed = document.feed
     return ParsedFeed(
-        title=html_to_text(document.feed.get("title", "")),
+        title=_field_text(feed.get("title", ""), feed.get("title_detail")),
         articles=articles,
-        ttl_seconds=_ttl_seconds(document.feed.get("ttl")),
+        ttl_seconds=_ttl_seconds(feed.get("ttl")),
         bozo_reason=bozo_reason,
     )
 
@@ -101,11 +119,11 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
     # (to published_parsed), and it is read only when published_parsed is absent or empty,
     # where that fallback gives the same empty value.
     get = dict.get
-    title = html_to_text(get(entry, "title", ""))
-    summary = html_to_text(get(entry, "summary", ""))
+    title = _field_text(get(entry, "title", ""), get(entry, "title_detail"))
+    summary = _field_text(get(entry, "summary", ""), get(entry, "summary_detail"))
     content = ""
     if contents := get(entry, "content"):
-        content = html_to_text(get(contents[0], "value", ""))
+        content = _field_text(get(contents[0], "value", ""), contents[0])
     link = get(entry, "link") or None
     if link and base_url and not _PLAIN_ABSOLUTE_URL.fullmatch(link):
         link = urljoin(base_url, link)
@@ -128,6 +146,41 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
         fallback_key=_digest(title, published_text),
         content_hash=_digest(title, summary, content),
     )
+
+
+def _field_text(value: str, detail: dict[str, object] | None) -> str:
+    """The text of a feed field: HTML made text, plain text kept as written.
+
+    feedparser says which a field is (`type` of its detail): "text/plain" for Atom
+    type="text" and for RSS elements that hold no markup. Its value then has had its
+    character references decoded once already, so `History of the <blink> tag` is what the
+    feed says, not a tag, and `&amp;amp;` stays `&amp;`. Whitespace is collapsed either way.
+    """
+    if detail is not None and dict.get(detail, "type") == PLAIN_TEXT:
+        return " ".join(value.split())
+    return html_to_text(value)
+
+
+def _what_is_not_a_feed(body: bytes, content_type: str, feed_url: str) -> str:
+    """The ParseError message for a body in no feed format: what it looks like, in words.
+
+    Never the parser's own exception: "SAXParseException: <unknown>:2:0: syntax error" says
+    nothing to a person about an HTML error page or a JSON API answered instead of a feed.
+    """
+    start = body[:_SNIFF_BYTES].lstrip(_LEADING_JUNK)
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not start:
+        return "not a feed (an empty document)"
+    if media_type in _HTML_TYPES or _HTML_START.match(start):
+        if feed_url.startswith(("http://", "https://")):
+            return "the server sent an HTML page, not a feed"
+        return "an HTML page, not a feed"
+    if start[:1] in (b"{", b"[") or media_type.endswith(("/json", "+json")):
+        return "not a feed (JSON that is not JSON Feed)"
+    if root := _XML_ROOT.search(start):
+        name = root.group(1).decode("ascii", "replace")
+        return f"not a feed (an XML document whose root element <{name}> is not RSS or Atom)"
+    return "not a feed (neither RSS, Atom nor JSON)"
 
 
 def _digest(*parts: str) -> str:

@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from feeds import Item, fixture, rss
 
+from monitor.config import load_config
+from monitor.daemon import Monitor
 from monitor.errors import ParseError
 from monitor.parse import canonical_link, html_to_text, parse_feed
 
@@ -59,6 +61,29 @@ def test_html_to_text_with_markup_and_entities_returns_text() -> None:
     assert html_to_text(html) == "Bold title & co 第二段"
 
 
+def test_parse_feed_with_atom_plain_text_fields_keeps_them_as_written() -> None:
+    parsed = parse_feed(fixture("atom-plain-text.xml"))
+
+    plain, html = parsed.articles
+    assert parsed.title == "Markup & its <history>"
+    assert plain.title == "History of the <blink> tag"
+    # Entities are decoded once (by the XML parser), never twice.
+    assert plain.summary == "Why <blink> went away. AT&amp;T wrote &lt;b&gt; for bold."
+    assert plain.content == "<b>"
+    # HTML fields (type="html", type="xhtml") still become text.
+    assert html.title == "The marquee element"
+    assert html.summary == "It scrolled & scrolled."
+    assert html.content == "Write <marquee> never."
+
+
+def test_parse_feed_with_rss_plain_text_title_keeps_it_and_html_becomes_text() -> None:
+    plain, marked_up = parse_feed(fixture("rss-plain-text.xml")).articles
+
+    assert plain.title == "History of the <blink> tag"
+    assert plain.summary == "The <blink> tag made text flash."
+    assert marked_up.title == "A bold claim & more"  # markup in a title is HTML
+
+
 def test_parse_feed_with_content_encoded_and_no_guid_uses_link_and_fallback() -> None:
     body = rss(
         [
@@ -91,9 +116,51 @@ def test_parse_feed_with_empty_feed_and_no_content_type_returns_no_articles() ->
     assert parsed.articles == () and parsed.title == "Test feed"
 
 
-def test_parse_feed_with_html_page_raises_parse_error() -> None:
-    with pytest.raises(ParseError, match="not a feed"):
-        parse_feed(b"<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
+HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>502</title></head><body>Bad Gateway</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "feed_url", "expected"),
+    [
+        (HTML_PAGE, "text/html; charset=utf-8", "https://e.org/rss",
+         "the server sent an HTML page, not a feed"),
+        (b"\xef\xbb\xbf\n<html><body>x", "application/rss+xml", "https://e.org/rss",
+         "the server sent an HTML page, not a feed"),
+        (HTML_PAGE, "", "file:///srv/feed.xml", "an HTML page, not a feed"),
+        (b'{"items": []}', "application/json", "https://e.org/feed.json",
+         "not a feed (JSON that is not JSON Feed)"),
+        (b"[1, 2]", "", "https://e.org/api", "not a feed (JSON that is not JSON Feed)"),
+        (b"", "application/rss+xml", "https://e.org/rss", "not a feed (an empty document)"),
+        (b" \r\n\t", "", "https://e.org/rss", "not a feed (an empty document)"),
+        (b'<?xml version="1.0"?>\n<!-- x -->\n<sitemap><url/></sitemap>', "text/xml",
+         "https://e.org/rss",
+         "not a feed (an XML document whose root element <sitemap> is not RSS or Atom)"),
+        (b"\x1f\x8b\x08\x00 binary", "", "https://e.org/rss",
+         "not a feed (neither RSS, Atom nor JSON)"),
+    ],
+)  # fmt: skip
+def test_parse_feed_with_no_feed_says_what_the_body_is(
+    body: bytes, content_type: str, feed_url: str, expected: str
+) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_feed(body, content_type=content_type, feed_url=feed_url)
+
+    assert str(raised.value) == expected  # never a parser's "<unknown>:2:0: syntax error"
+
+
+def test_run_once_with_html_instead_of_a_feed_records_what_the_server_sent(
+    server, write_config
+) -> None:
+    server.add_feed("/rss", HTML_PAGE, content_type="text/html; charset=utf-8")
+    monitor = Monitor(load_config(write_config(feeds={"cn": server.url("/rss")})))
+    try:
+        (poll,) = monitor.run_once().polls
+        state = monitor.store.feed_state("cn")
+    finally:
+        monitor.close()
+
+    assert not poll.ok
+    assert poll.error == state.error == "the server sent an HTML page, not a feed"
 
 
 def test_parse_feed_with_a_local_path_as_body_never_opens_it(tmp_path) -> None:
