@@ -127,6 +127,8 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
     link = get(entry, "link") or None
     if link and base_url and not _PLAIN_ABSOLUTE_URL.fullmatch(link):
         link = urljoin(base_url, link)
+    if link:
+        link = clean_link(link)
     published = _aware_utc(get(entry, "published_parsed") or get(entry, "updated_parsed"))
     categories = tuple(
         term for tag in get(entry, "tags", ()) if (term := (get(tag, "term") or "").strip())
@@ -214,15 +216,17 @@ def _ttl_seconds(value: object) -> float | None:
 def canonical_link(url: str) -> str | None:
     """Given an article URL, return the form that identifies the article across feeds.
 
-    Scheme and host are lower-cased, the default port and the fragment dropped, tracking
-    parameters (utm_*, xtor, at_*, fbclid, ...) removed, and percent-encoding made uniform,
-    so `%E4`, `%e4` and the raw character give one URL. Return None for a non-URL.
+    Scheme and host are lower-cased, the default port dropped, tracking parameters (utm_*,
+    xtor, at_*, fbclid, ...) and tracking fragments (#xtor=..., #at_..., #utm_...) removed,
+    and percent-encoding made uniform, so `%E4`, `%e4` and the raw character give one URL.
+    Any other fragment is kept: live blogs and comment feeds link each post as `page#post-2`,
+    and those are different articles. Return None for a non-URL.
     """
     try:
         parts = urlsplit(url.strip())
     except ValueError:
         return None
-    scheme, netloc, path, query, _ = parts
+    scheme, netloc, path, query, fragment = parts
     if ":" in netloc or "@" in netloc or "[" in netloc:
         try:
             port = parts.port
@@ -245,10 +249,56 @@ def canonical_link(url: str) -> str | None:
             for pair in query.split("&")
             if pair and not _is_tracking_parameter(pair)
         )
+    if fragment:
+        fragment = _normalise_encoding(_without_tracking_fragment(fragment))
     if not host:  # "https://:443/": leave the odd case to urlunsplit
-        return urlunsplit((scheme, host, path, query, ""))
+        return urlunsplit((scheme, host, path, query, fragment))
     # What urlunsplit gives for a non-empty host and a path that starts with "/".
-    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    return f"{url}#{fragment}" if fragment else url
+
+
+def link_without_fragment(canonical: str) -> str:
+    """Given a canonical link, return it as identity knew it before fragments counted.
+
+    canonical_link's path and query never hold a raw "#" (urlsplit cuts the fragment at the
+    first one, and an escaped %23 stays escaped), so this is the same URL up to its fragment.
+    """
+    return canonical.partition("#")[0]
+
+
+def clean_link(url: str) -> str:
+    """Given an article URL as a feed gives it, return it without tracking parameters and
+    tracking fragments (those canonical_link ignores), everything else as written.
+
+    This is the link people see (alerts, `rules test`): the same page, minus the campaign.
+    """
+    if "?" not in url and "#" not in url:
+        return url  # the common case: nothing to remove
+    base, has_fragment, fragment = url.partition("#")
+    address, has_query, query = base.partition("?")
+    if has_query:
+        pairs = query.split("&")
+        kept = [pair for pair in pairs if not _is_tracking_parameter(pair)]
+        if len(kept) < len(pairs):
+            query = "&".join(pair for pair in kept if pair)
+        address = f"{address}?{query}" if query else address
+    if has_fragment:
+        fragment = _without_tracking_fragment(fragment)
+        address = f"{address}#{fragment}" if fragment else address
+    return address
+
+
+def _without_tracking_fragment(fragment: str) -> str:
+    """A fragment without its tracking parameters (`xtor=RSS-1`, `at_medium=...`).
+
+    Only `name=value` pairs can be tracking: an anchor (`post-2`, `at_top`) never is.
+    """
+    if "=" not in fragment:
+        return fragment
+    pairs = fragment.split("&")
+    kept = [pair for pair in pairs if not ("=" in pair and _is_tracking_parameter(pair))]
+    return fragment if len(kept) == len(pairs) else "&".join(pair for pair in kept if pair)
 
 
 def _is_tracking_parameter(pair: str) -> bool:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from monitor.config import FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher, FetchResult
+from monitor.identity import IDENTITY_VERSION, UpgradePoll
 from monitor.items import Article, RuleMatch
 from monitor.known_items import ItemSplit, known_digests, split_items
 from monitor.parse import ParsedFeed
@@ -182,8 +183,17 @@ def refresh_feed(
         if split and same_url and state is not None and state.baseline_done
         else frozenset()
     )
+    upgrading = state is not None and state.identity_version != IDENTITY_VERSION
     try:
-        parsed, item_count = _parse_new_items(parser, request, split, known, feed.name)
+        if upgrading:
+            # Items stored under an earlier identity get their keys on the feed's first poll
+            # since (see monitor.identity): it parses every item, known or not.
+            parsed = parser.parse(request)
+            item_count = len(parsed.articles)
+            upgrade = _upgrade_poll(parsed, split, known)
+        else:
+            parsed, item_count = _parse_new_items(parser, request, split, known, feed.name)
+            upgrade = None
     except ParseError as error:
         return _record_failure(store, feed, state, now, started, str(error), fetched.status, None)
     if parsed.bozo_reason:
@@ -193,7 +203,7 @@ def refresh_feed(
     oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
     with store.transaction() as transaction:
         changes, new_items = transaction.upsert_articles(
-            feed.name, parsed.articles, baseline=baseline, now=now
+            feed.name, parsed.articles, baseline=baseline, now=now, upgrade=upgrade
         )
         matches = deliveries = 0
         for change in changes:
@@ -218,6 +228,7 @@ def refresh_feed(
             ttl_seconds=parsed.ttl_seconds,
             body_hash=body_hash,
             item_digests=split.digest_blob() if split else None,
+            identity_version=IDENTITY_VERSION,
         )
     return PollResult(
         feed.name,
@@ -265,6 +276,21 @@ def _parse_new_items(
             )
     parsed = parser.parse(request)
     return parsed, len(parsed.articles)
+
+
+def _upgrade_poll(
+    parsed: ParsedFeed, split: ItemSplit | None, known: frozenset[bytes]
+) -> UpgradePoll:
+    """What a feed's first poll since an identity upgrade knows of its last document: which
+    items it held byte for byte (when the document splits into as many items as it parses
+    to, item i is article i)."""
+    if split is None or not known or len(split.items) != len(parsed.articles):
+        return UpgradePoll(unchanged_items=None)
+    return UpgradePoll(
+        unchanged_items=frozenset(
+            index for index, digest in enumerate(split.digests) if digest in known
+        )
+    )
 
 
 def _body_hash(body: bytes) -> str:

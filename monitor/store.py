@@ -1,14 +1,14 @@
 """SQLModel tables and every query; the only module that imports sqlmodel.
 
-Identity (DESIGN.md section 10): an item is a known article if its feed gave the same guid
-before, or if any feed gave the same canonical link; otherwise it is new. Each such key is
-a row of `article_key`, whose primary key makes the database itself enforce the rule.
+Identity (monitor.identity): an item is a known article if its feed gave the same guid
+before, or if any feed gave the same canonical link (unless its feed gave the two items
+different guids); otherwise it is new. Each such key is a row of `article_key`, whose
+primary key makes the database itself enforce the rule.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import json
 import logging
@@ -37,6 +37,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
+from monitor import identity
 from monitor.errors import StoreError
 from monitor.items import Article
 from monitor.schedule import Timing
@@ -80,6 +81,9 @@ class FeedStateRow(SQLModel, table=True):
     # Digests of the items of that document (known_items): a changed document's items
     # with one of these need no parsing.
     item_digests: bytes | None = None
+    # The identity (monitor.identity.IDENTITY_VERSION) this feed's items were last stored
+    # under; NULL: the first, from before link fragments counted.
+    identity_version: int | None = None
 
 
 class ArticleRow(SQLModel, table=True):
@@ -117,8 +121,7 @@ class ArticleRow(SQLModel, table=True):
 class ArticleKeyRow(SQLModel, table=True):
     __tablename__ = "article_key"
 
-    # sha256 of "guid\0<feed>\0<guid>", "link\0<canonical link>" or "hash\0<feed>\0<key>":
-    # fixed length whatever the URL, and one namespace for all three kinds.
+    # See monitor.identity.item_keys: a sha256, one namespace for every kind of key.
     key: str = Field(primary_key=True, max_length=64)
     article_id: int = Field(foreign_key="article.id", index=True)
 
@@ -129,6 +132,9 @@ class FeedArticleRow(SQLModel, table=True):
     feed_name: str = Field(primary_key=True, max_length=200)
     article_id: int = Field(primary_key=True, foreign_key="article.id")
     first_seen_at: datetime
+    # Whether this feed gave the article a guid: another guid of the same feed is then
+    # another article, even with the same link. NULL: stored before this was recorded.
+    guid_given: bool | None = None
 
 
 class RuleHitRow(SQLModel, table=True):
@@ -230,6 +236,7 @@ class FeedState:
     ttl_seconds: float | None
     body_hash: str | None = None
     item_digests: bytes | None = None
+    identity_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -351,22 +358,6 @@ def make_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def _key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-
-
-def identity_keys(feed_name: str, article: Article) -> list[str]:
-    """Given an item of a feed, return its identity keys, strongest first."""
-    keys = []
-    if article.guid:
-        keys.append(_key("guid", feed_name, article.guid))
-    if article.canonical_link:
-        keys.append(_key("link", article.canonical_link))
-    if not keys:
-        keys.append(_key("hash", feed_name, article.fallback_key))
-    return keys
 
 
 def _partial_indexes_on(dialect_name: str) -> None:
@@ -1066,62 +1057,76 @@ class StoreTransaction:
         return self.session.connection().execute(statement, rows)
 
     def upsert_articles(
-        self, feed_name: str, articles: Sequence[Article], *, baseline: bool, now: datetime
+        self,
+        feed_name: str,
+        articles: Sequence[Article],
+        *,
+        baseline: bool,
+        now: datetime,
+        upgrade: identity.UpgradePoll | None = None,
     ) -> tuple[list[ArticleChange], int]:
         """Store a feed's items. Return (the changes rules must see, how many items were new
         to this feed). A change is a new article, or a known one whose text was edited.
 
+        `upgrade`: the feed's items were last stored under an earlier identity (its feed
+        state's identity_version is older than identity.IDENTITY_VERSION): see
+        monitor.identity.
+
         A few statements per feed, whatever its length: one lookup of every identity key,
-        one multi-row insert of the new articles, one of their keys, one of the feed links.
+        one multi-row insert of the new articles, one of their keys, one of the feed links;
+        items known by their guid, or new by every key, need nothing more.
         """
         self._serialise_identity()
-        keys_per_item = [identity_keys(feed_name, article) for article in articles]
-        known = self._known_keys({key for keys in keys_per_item for key in keys})
-        # Each item is a known article (its id) or a new one (its index in new_articles).
-        # Items of one document sharing a key are one article: the first of them is stored.
-        new_articles: list[Article] = []
-        new_index_by_key: dict[str, int] = {}
-        targets: list[tuple[int | None, int | None]] = []
-        for article, keys in zip(articles, keys_per_item, strict=True):
-            # The guid key comes first, so an edited item whose link changed stays itself.
-            known_id = next((known[key] for key in keys if key in known), None)
-            if known_id is not None:
-                targets.append((known_id, None))
-                continue
-            index = next((new_index_by_key[key] for key in keys if key in new_index_by_key), None)
-            if index is None:
-                index = len(new_articles)
-                new_articles.append(article)
-            for key in keys:
-                new_index_by_key.setdefault(key, index)
-            targets.append((None, index))
-
-        new_ids = self._insert_articles(feed_name, new_articles, baseline=baseline, now=now)
-        article_ids = [
-            known_id if known_id is not None else new_ids[index]  # type: ignore[index]
-            for known_id, index in targets
-        ]
-        self._insert_keys(
-            {
-                key: article_id
-                for keys, article_id in zip(keys_per_item, article_ids, strict=True)
-                for key in keys
-                if key not in known
-            }
+        items = [identity.item_keys(feed_name, article) for article in articles]
+        known = self._known_keys(identity.lookup_keys(items))
+        carried_ids, link_ids = identity.facts_needed(items, known, upgrade=upgrade)
+        facts = identity.StoredFacts(
+            known,
+            carried=self._carried(feed_name, carried_ids),
+            links=self._stored_links(link_ids),
         )
+        assignment = identity.assign(items, facts, upgrade=upgrade)
+
+        new_articles = [articles[index] for index in assignment.new_items]
+        seen_before = assignment.seen_before
+        new_ids = self._insert_articles(
+            feed_name,
+            new_articles,
+            baselines=[baseline or index in seen_before for index in range(len(new_articles))],
+            now=now,
+        )
+
+        def article_id(target: identity.Target) -> int:
+            if isinstance(target, identity.Stored):
+                return target.article_id
+            return new_ids[target.index]
+
+        self._insert_keys({key: article_id(target) for key, target in assignment.keys.items()})
+        self._move_keys({key: article_id(target) for key, target in assignment.moved_keys.items()})
         changes = [
-            ArticleChange(article_id, article, is_new=True, baseline=baseline)
-            for article_id, article in zip(new_ids, new_articles, strict=True)
+            ArticleChange(article_id_, article, is_new=True, baseline=baseline)
+            for index, (article_id_, article) in enumerate(zip(new_ids, new_articles, strict=True))
+            if index not in seen_before
         ]
         changes += self._update_edited(
             [
-                (known_id, article)
-                for (known_id, _), article in zip(targets, articles, strict=True)
-                if known_id is not None
+                (target.article_id, article)
+                for target, article in zip(assignment.targets, articles, strict=True)
+                if isinstance(target, identity.Stored)
             ],
             now,
         )
-        return changes, self._link_feed_articles(feed_name, article_ids, now)
+        linked = self._link_feed_articles(
+            feed_name,
+            {
+                article_id(target): target in assignment.guided
+                for target in dict.fromkeys(assignment.targets)
+            },
+            now,
+        )
+        self._record_guids_given(feed_name, assignment.newly_guided)
+        taken_apart = {new_ids[index] for index in seen_before}
+        return changes, sum(article_id_ not in taken_apart for article_id_ in linked)
 
     def _serialise_identity(self) -> None:
         """Make deciding "new or known" and storing the answer one step across writers.
@@ -1145,10 +1150,42 @@ class StoreTransaction:
         ).all()
         return dict(rows)
 
+    def _carried(self, feed_name: str, article_ids: set[int]) -> dict[int, bool | None]:
+        """Of these articles, those the feed carried, and whether it gave each a guid."""
+        if not article_ids:
+            return {}
+        rows = self.session.exec(
+            select(FeedArticleRow.article_id, FeedArticleRow.guid_given)
+            .where(col(FeedArticleRow.feed_name) == feed_name)
+            .where(col(FeedArticleRow.article_id).in_(article_ids))
+        ).all()
+        return dict(rows)
+
+    def _stored_links(self, article_ids: set[int]) -> dict[int, str | None]:
+        if not article_ids:
+            return {}
+        rows = self.session.exec(
+            select(ArticleRow.id, ArticleRow.link).where(col(ArticleRow.id).in_(article_ids))
+        ).all()
+        return {article_id: link for article_id, link in rows if article_id is not None}
+
+    def _record_guids_given(self, feed_name: str, article_ids: frozenset[int]) -> None:
+        """Record that the feed gave these articles (which it carries) a guid."""
+        if not article_ids:
+            return
+        table = FeedArticleRow.__table__
+        self.session.connection().execute(
+            table.update()
+            .where(table.c.feed_name == feed_name)
+            .where(table.c.article_id.in_(article_ids))
+            .values(guid_given=True)
+        )
+
     def _insert_articles(
-        self, feed_name: str, articles: list[Article], *, baseline: bool, now: datetime
+        self, feed_name: str, articles: list[Article], *, baselines: list[bool], now: datetime
     ) -> list[int]:
-        """Insert articles; return their ids in the same order."""
+        """Insert articles (each recorded by a baseline or not); return their ids in the
+        same order."""
         if not articles:
             return []
         rows = [
@@ -1159,7 +1196,7 @@ class StoreTransaction:
                 "baseline": baseline,
                 **_article_columns(article),
             }
-            for article in articles
+            for article, baseline in zip(articles, baselines, strict=True)
         ]
         table = ArticleRow.__table__
         result = self._execute_many(
@@ -1173,6 +1210,18 @@ class StoreTransaction:
         self._execute_many(
             self._insert(ArticleKeyRow.__table__).on_conflict_do_nothing(index_elements=["key"]),
             [{"key": key, "article_id": id_} for key, id_ in article_id_by_key.items()],
+        )
+
+    def _move_keys(self, article_id_by_key: dict[str, int]) -> None:
+        """Point stored keys at another article (see identity: taking apart old merges)."""
+        if not article_id_by_key:
+            return
+        table = ArticleKeyRow.__table__
+        self._execute_many(
+            table.update()
+            .where(table.c.key == bindparam("moved_key"))
+            .values(article_id=bindparam("to_article")),
+            [{"moved_key": key, "to_article": id_} for key, id_ in article_id_by_key.items()],
         )
 
     def _update_edited(
@@ -1205,13 +1254,21 @@ class StoreTransaction:
             changes.append(ArticleChange(article_id, article, is_new=False, baseline=was_baseline))
         return changes
 
-    def _link_feed_articles(self, feed_name: str, article_ids: list[int], now: datetime) -> int:
-        """Insert-or-ignore (feed, article) rows; return how many were new to the feed."""
-        if not article_ids:
-            return 0
+    def _link_feed_articles(
+        self, feed_name: str, guid_given: dict[int, bool], now: datetime
+    ) -> list[int]:
+        """Insert-or-ignore (feed, article) rows, given {article id: whether the feed gave it
+        a guid}; return the ids of the articles new to the feed."""
+        if not guid_given:
+            return []
         rows = [
-            {"feed_name": feed_name, "article_id": article_id, "first_seen_at": now}
-            for article_id in dict.fromkeys(article_ids)
+            {
+                "feed_name": feed_name,
+                "article_id": article_id,
+                "first_seen_at": now,
+                "guid_given": given,
+            }
+            for article_id, given in guid_given.items()
         ]
         table = FeedArticleRow.__table__
         inserted = self._execute_many(
@@ -1220,7 +1277,7 @@ class StoreTransaction:
             .returning(table.c.article_id),
             rows,
         )
-        return len(inserted.all())
+        return list(inserted.scalars())
 
     def record_hits(
         self, article_id: int, feed_name: str, hits: Sequence[HitToRecord], now: datetime

@@ -466,6 +466,25 @@ def test_rules_test_with_file_ignores_feed_limits_and_store(tmp_path: Path, writ
     assert not (tmp_path / "state").exists()  # the store is not touched
 
 
+def test_rules_test_with_file_matches_markup_of_plain_text_fields_and_shows_clean_links(
+    tmp_path: Path, write_config
+) -> None:
+    config = write_config(feeds=FEEDS, rules=[{"name": "blink", "any": ["blink"]}])
+
+    results = [
+        run_cli("rules", "test", "--file", str(DATA / "feeds" / name), "--config", str(config),
+                cwd=tmp_path)
+        for name in ("atom-plain-text.xml", "rss-plain-text.xml")
+    ]  # fmt: skip
+
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "[blink] History of the <blink> tag" in result.stdout
+    # The RSS item's link without its utm_* parameters.
+    assert "https://markup.example.org/blink\n" in results[1].stdout
+    assert "utm_" not in results[1].stdout
+
+
 def test_rules_test_with_file_that_is_no_feed_exits_two(tmp_path: Path, write_config) -> None:
     config = write_config(feeds=FEEDS, rules=RULES)
     (tmp_path / "page.html").write_text("<html><body>Not found</body></html>")

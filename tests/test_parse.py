@@ -8,7 +8,7 @@ from feeds import Item, fixture, rss
 from monitor.config import load_config
 from monitor.daemon import Monitor
 from monitor.errors import ParseError
-from monitor.parse import canonical_link, html_to_text, parse_feed
+from monitor.parse import canonical_link, clean_link, html_to_text, parse_feed
 
 
 def test_parse_feed_with_rfi_fixture_returns_plain_text_articles() -> None:
@@ -23,10 +23,12 @@ def test_parse_feed_with_rfi_fixture_returns_plain_text_articles() -> None:
     assert first.categories == ("亚洲",)
     assert "<" not in first.summary and "韩日两国时隔9年重启副外长战略对话会议" in first.summary
     assert first.content == ""
-    # The tracking parameters of the second item are not part of its identity.
+    # The tracking parameters of the second item are not part of its identity, nor of the
+    # link stored and shown.
     assert second.canonical_link == (
         "https://www.rfi.fr/cn/%E6%B3%95%E5%9B%BD/20231005-%E9%A9%AC%E5%85%8B%E9%BE%99"
     )
+    assert second.link == second.canonical_link
 
 
 def test_canonical_link_with_any_percent_encoding_gives_one_url() -> None:
@@ -40,7 +42,12 @@ def test_canonical_link_with_any_percent_encoding_gives_one_url() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("HTTPS://WWW.RFI.FR:443/a#top", "https://www.rfi.fr/a"),
+        ("HTTPS://WWW.RFI.FR:443/a#top", "https://www.rfi.fr/a#top"),
+        ("https://e.org/live#post-2", "https://e.org/live#post-2"),
+        ("https://e.org/a#xtor=RSS-1", "https://e.org/a"),
+        ("https://e.org/a#at_medium=rss&at_campaign=x", "https://e.org/a"),
+        ("https://e.org/a#utm_source=x&comment-3", "https://e.org/a#comment-3"),
+        ("https://e.org/a#", "https://e.org/a"),
         (
             "http://example.org:8080/a?utm_source=x&id=1&xtor=RSS-1",
             "http://example.org:8080/a?id=1",
@@ -53,6 +60,21 @@ def test_canonical_link_with_any_percent_encoding_gives_one_url() -> None:
 )
 def test_canonical_link_with_variants_normalises(url: str, expected: str | None) -> None:
     assert canonical_link(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://e.org/a?utm_source=x&id=1&xtor=RSS-1", "https://e.org/a?id=1"),
+        ("https://E.org/A?Id=1&fbclid=z#xtor=RSS-2", "https://E.org/A?Id=1"),
+        ("https://e.org/a?utm_medium=feed#post-2", "https://e.org/a#post-2"),
+        ("https://e.org/live#post-2", "https://e.org/live#post-2"),
+        ("https://e.org/a?x=1&&y=2#top", "https://e.org/a?x=1&&y=2#top"),  # as written
+        ("https://e.org/%e4%b8%ad?at_medium=rss", "https://e.org/%e4%b8%ad"),
+    ],
+)
+def test_clean_link_drops_only_tracking_parameters_and_fragments(url: str, expected: str) -> None:
+    assert clean_link(url) == expected
 
 
 def test_html_to_text_with_markup_and_entities_returns_text() -> None:

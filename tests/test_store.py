@@ -45,17 +45,66 @@ def test_upsert_articles_with_same_link_in_two_feeds_stores_once(store: Store) -
     assert store.article_count() == 2
 
 
-def test_upsert_articles_with_duplicate_link_in_one_document_stores_once(store: Store) -> None:
+def test_upsert_articles_with_duplicate_link_and_no_guid_in_one_document_stores_once(
+    store: Store,
+) -> None:
     first, second = _cn_articles()
-    # Two items of one document with the same link (the feed repeats an article).
-    repeated = replace(second, guid="other-guid", canonical_link=first.canonical_link)
+    # Two items of one document with the same link and no guid (the feed repeats an article).
+    first = replace(first, guid=None)
+    repeated = replace(second, guid=None, canonical_link=first.canonical_link)
     with store.transaction() as transaction:
         changes, new_to_feed = transaction.upsert_articles(
             "cn", [first, repeated], baseline=False, now=NOW
         )
 
-    assert [change.article.guid for change in changes] == [first.guid]
+    assert [change.article.title for change in changes] == [first.title]
     assert new_to_feed == 1 and store.article_count() == 1
+
+
+def test_upsert_articles_with_different_guids_and_same_link_stores_two(store: Store) -> None:
+    first, second = _cn_articles()
+    # Two posts of one page: one feed gave them different guids, whatever their links.
+    same_page = replace(second, canonical_link=first.canonical_link)
+    with store.transaction() as transaction:
+        changes, new_to_feed = transaction.upsert_articles(
+            "cn", [first, same_page], baseline=False, now=NOW
+        )
+    later = replace(second, guid="third-post", canonical_link=first.canonical_link)
+    with store.transaction() as transaction:
+        later_changes, _ = transaction.upsert_articles("cn", [later], baseline=False, now=NOW)
+    with store.transaction() as transaction:
+        # Another feed with the same link: the article the link was first stored for.
+        elsewhere = replace(first, guid="asia-1")
+        elsewhere_changes, _ = transaction.upsert_articles(
+            "cn-asia", [elsewhere], baseline=False, now=NOW
+        )
+
+    assert [change.article.guid for change in changes] == [first.guid, second.guid]
+    assert new_to_feed == 2
+    assert [change.article.guid for change in later_changes] == ["third-post"]
+    assert elsewhere_changes == [] and store.article_count() == 3
+
+
+def test_upsert_articles_when_a_feed_starts_giving_guids_keeps_its_articles(
+    store: Store,
+) -> None:
+    (article, _) = _cn_articles()
+    without_guid = replace(article, guid=None)
+    with store.transaction() as transaction:
+        transaction.upsert_articles("cn", [without_guid], baseline=False, now=NOW)
+    with store.transaction() as transaction:
+        now_with_guid, new_to_feed = transaction.upsert_articles(
+            "cn", [article], baseline=False, now=NOW
+        )
+    with store.transaction() as transaction:
+        # From now on another guid of this feed with the same link is another article.
+        other, _ = transaction.upsert_articles(
+            "cn", [replace(article, guid="another-post")], baseline=False, now=NOW
+        )
+
+    assert now_with_guid == [] and new_to_feed == 0
+    assert [change.article.guid for change in other] == ["another-post"]
+    assert store.article_count() == 2
 
 
 def test_upsert_articles_with_edited_item_under_same_guid_is_a_change(store: Store) -> None:
