@@ -33,6 +33,10 @@ keep the keys they have, new items get the new ones.
   split into items, or the feed's URL changed), a post without guid found that way is
   taken as seen before, as the old identity took it. After that poll the feed's articles
   have their own keys and guid_given.
+- Titles feedparser marks as plain text were read as HTML then: an item without guid and
+  link whose title that changes is also looked up by the fallback key it had then. The
+  store updates the text of such articles at that poll without running rules on it again
+  (see StoreTransaction.upsert_articles): only the reading changed, not the article.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ class ItemKeys:
     # fragment, where it differs): looked up, never stored.
     legacy_link: str | None
     canonical_link: str | None
+    # The fallback key as stores made before plain-text titles were kept as written have
+    # it (only where it differs): looked up, never stored.
+    legacy_fallback: str | None = None
 
     def stored(self) -> tuple[str, ...]:
         """The keys the item's article is stored under, strongest first."""
@@ -78,16 +85,18 @@ def item_keys(feed_name: str, article: Article) -> ItemKeys:
     legacy = None
     if canonical and "#" in canonical:
         legacy = _key("link", link_without_fragment(canonical))
+    by_fallback = not article.guid and not canonical
     return ItemKeys(
         guid=_key("guid", feed_name, article.guid) if article.guid else None,
         link=_key("link", canonical) if canonical else None,
-        fallback=(
-            _key("hash", feed_name, article.fallback_key)
-            if not article.guid and not canonical
-            else None
-        ),
+        fallback=_key("hash", feed_name, article.fallback_key) if by_fallback else None,
         legacy_link=legacy,
         canonical_link=canonical,
+        legacy_fallback=(
+            _key("hash", feed_name, article.legacy_fallback_key)
+            if by_fallback and article.legacy_fallback_key
+            else None
+        ),
     )
 
 
@@ -156,6 +165,8 @@ def lookup_keys(items: Sequence[ItemKeys]) -> set[str]:
         keys.update(item.stored())
         if item.legacy_link is not None:
             keys.add(item.legacy_link)
+        if item.legacy_fallback is not None:
+            keys.add(item.legacy_fallback)
     return keys
 
 
@@ -226,7 +237,9 @@ class _Assigner:
         elif target is None and item.link is not None:
             target = self.same_link(item, index)
         elif target is None:
-            target = self.find(item.fallback)
+            # The same title and time from this feed; as read before plain-text titles
+            # were kept as written, for an item stored then.
+            target = self.find(item.fallback) or self.find_stored(item.legacy_fallback)
         if target is None:
             target = self.new(index)
         if item.guid is not None:
@@ -251,6 +264,10 @@ class _Assigner:
         if key in self.known:
             return Stored(self.known[key])
         return self.batch.get(key)
+
+    def find_stored(self, key: str | None) -> Stored | None:
+        """The stored article of a key looked up but never stored (a legacy key)."""
+        return Stored(self.known[key]) if key is not None and key in self.known else None
 
     def same_link(self, item: ItemKeys, index: int) -> Target | None:
         """The article with the item's link, unless this feed gave it another guid."""

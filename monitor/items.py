@@ -25,6 +25,9 @@ class Article:
     published: datetime | None = None  # aware UTC
     fallback_key: str = ""  # hash of title + published, used when guid and link are missing
     content_hash: str = ""  # hash of the text fields, to notice edits
+    # The fallback key as it was when a plain-text title was read as HTML, where that
+    # differs: stores made then hold it (see monitor.identity).
+    legacy_fallback_key: str = ""
 
     def field_text(self, name: str) -> str:
         """Given a field name from ARTICLE_FIELDS, return that field as one string."""

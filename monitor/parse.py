@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import io
 import re
@@ -48,6 +49,8 @@ PLAIN_TEXT = "text/plain"
 _SNIFF_BYTES = 4096
 # A byte order mark and whitespace before the first character that tells.
 _LEADING_JUNK = b"\xef\xbb\xbf \t\r\n"
+# What a document may hold that is no content: an XML declaration, comments.
+_NO_CONTENT = re.compile(rb"<\?xml[^>]*>|<!--.*?-->", re.DOTALL)
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # An HTML page, possibly after an XML declaration, comments and a doctype.
 _HTML_START = re.compile(
@@ -119,7 +122,8 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
     # (to published_parsed), and it is read only when published_parsed is absent or empty,
     # where that fallback gives the same empty value.
     get = dict.get
-    title = _field_text(get(entry, "title", ""), get(entry, "title_detail"))
+    raw_title = get(entry, "title", "")
+    title = _field_text(raw_title, get(entry, "title_detail"))
     summary = _field_text(get(entry, "summary", ""), get(entry, "summary_detail"))
     content = ""
     if contents := get(entry, "content"):
@@ -135,6 +139,11 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
     )
     guid = (get(entry, "id") or "").strip() or None
     published_text = published.isoformat() if published else ""
+    legacy_fallback_key = ""
+    if ("<" in raw_title or "&" in raw_title) and (
+        read_as_html := html_to_text(raw_title)
+    ) != title:
+        legacy_fallback_key = _digest(read_as_html, published_text)
     return Article(
         guid=guid,
         link=link,
@@ -147,6 +156,7 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
         published=published,
         fallback_key=_digest(title, published_text),
         content_hash=_digest(title, summary, content),
+        legacy_fallback_key=legacy_fallback_key,
     )
 
 
@@ -169,9 +179,12 @@ def _what_is_not_a_feed(body: bytes, content_type: str, feed_url: str) -> str:
     Never the parser's own exception: "SAXParseException: <unknown>:2:0: syntax error" says
     nothing to a person about an HTML error page or a JSON API answered instead of a feed.
     """
-    start = body[:_SNIFF_BYTES].lstrip(_LEADING_JUNK)
+    start = body[:_SNIFF_BYTES]
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        start = start.decode("utf-16", "replace").encode("utf-8")
+    start = start.lstrip(_LEADING_JUNK)
     media_type = content_type.partition(";")[0].strip().lower()
-    if not start:
+    if not _NO_CONTENT.sub(b"", start).strip():
         return "not a feed (an empty document)"
     if media_type in _HTML_TYPES or _HTML_START.match(start):
         if feed_url.startswith(("http://", "https://")):

@@ -1070,7 +1070,10 @@ class StoreTransaction:
 
         `upgrade`: the feed's items were last stored under an earlier identity (its feed
         state's identity_version is older than identity.IDENTITY_VERSION): see
-        monitor.identity.
+        monitor.identity. The text of a known article an item the feed's last document held
+        byte for byte gives anew is updated then, but not returned as a change: the same
+        bytes read by a newer parser (plain-text fields kept as written) are no edit, and
+        rules must not alert on an article stored before because of it.
 
         A few statements per feed, whatever its length: one lookup of every identity key,
         one multi-row insert of the new articles, one of their keys, one of the feed links;
@@ -1110,8 +1113,10 @@ class StoreTransaction:
         ]
         changes += self._update_edited(
             [
-                (target.article_id, article)
-                for target, article in zip(assignment.targets, articles, strict=True)
+                (target.article_id, article, upgrade is not None and upgrade.held_before(index))
+                for index, (target, article) in enumerate(
+                    zip(assignment.targets, articles, strict=True)
+                )
                 if isinstance(target, identity.Stored)
             ],
             now,
@@ -1225,23 +1230,24 @@ class StoreTransaction:
         )
 
     def _update_edited(
-        self, items: list[tuple[int, Article]], now: datetime
+        self, items: list[tuple[int, Article, bool]], now: datetime
     ) -> list[ArticleChange]:
-        """Update known articles whose text changed; return them as changes."""
+        """Update known articles whose text changed; return them as changes, but those
+        given with True (updated quietly: see upsert_articles)."""
         if not items:
             return []
         stored = {
             article_id: (content_hash, baseline)
             for article_id, content_hash, baseline in self.session.exec(
                 select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.baseline)
-                .where(col(ArticleRow.id).in_({article_id for article_id, _ in items}))
+                .where(col(ArticleRow.id).in_({article_id for article_id, _, _ in items}))
                 # A pruned article is past retention: its rule hits may be gone, so
                 # matching an edit of it again could notify a rule a second time.
                 .where(col(ArticleRow.pruned_at).is_(None))
             ).all()
         }
         changes = []
-        for article_id, article in items:
+        for article_id, article, quietly in items:
             content_hash, was_baseline = stored.get(article_id, (article.content_hash, False))
             if content_hash == article.content_hash:
                 continue
@@ -1251,7 +1257,10 @@ class StoreTransaction:
                 .values(updated_at=now, **_article_columns(article))
             )
             stored[article_id] = (article.content_hash, was_baseline)
-            changes.append(ArticleChange(article_id, article, is_new=False, baseline=was_baseline))
+            if not quietly:
+                changes.append(
+                    ArticleChange(article_id, article, is_new=False, baseline=was_baseline)
+                )
         return changes
 
     def _link_feed_articles(

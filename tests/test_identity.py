@@ -8,14 +8,16 @@ is part of it (`page#post-2`), a tracking fragment (`#xtor=...`) is not.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import feedparser
 import pytest
 from feeds import Item, rss
 from sqlalchemy import insert, select, update
-from test_parse_equivalence import ref_canonical_link
+from test_parse_equivalence import ref_article_from_entry
 
 from monitor.config import load_config
 from monitor.daemon import Monitor
@@ -32,7 +34,7 @@ from monitor.identity import (
 )
 from monitor.items import Article
 from monitor.known_items import known_digests, split_items
-from monitor.parse import canonical_link, parse_feed
+from monitor.parse import canonical_link
 from monitor.parse_pool import ParseRequest
 from monitor.pipeline import _parse_context
 from monitor.store import ArticleKeyRow, ArticleRow, FeedArticleRow, Store
@@ -59,11 +61,11 @@ def _post(number: int, *, guid: bool, published: datetime, title: str | None = N
 def make_monitor(write_config, hook):
     created: list[Monitor] = []
 
-    def make(*, feeds, **top_level) -> Monitor:
+    def make(*, feeds, rules=(KOREA_JAPAN,), **top_level) -> Monitor:
         path = write_config(
             feeds=feeds,
             channels={"hook": hook.json_url("/alerts")},
-            rules=[KOREA_JAPAN],
+            rules=list(rules),
             **top_level,
         )
         monitor = Monitor(load_config(path))
@@ -168,10 +170,6 @@ def _old_upsert(
     store: Store, feed_name: str, articles: Sequence[Article], *, baseline: bool, now: datetime
 ) -> None:
     """StoreTransaction.upsert_articles as it was, less the rule matching it fed."""
-    articles = [
-        replace(article, canonical_link=ref_canonical_link(article.link or "") or None)
-        for article in articles
-    ]
     with store.engine.begin() as connection:
         keys_per_item = [_old_identity_keys(feed_name, article) for article in articles]
         wanted = [key for keys in keys_per_item for key in keys]
@@ -270,7 +268,14 @@ def _old_poll(store: Store, feed_name: str, url: str, body: bytes, *, now: datet
     split = split_items(body, context=_parse_context(request))
     known = known_digests(state.item_digests if state else None)
     parsed_body = split.without(known)[0] if split and known else body
-    articles = parse_feed(parsed_body, content_type=RSS_CONTENT_TYPE, feed_url=url).articles
+    document = feedparser.parse(
+        io.BytesIO(parsed_body),
+        response_headers={"content-location": url, "content-type": RSS_CONTENT_TYPE},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    # parse_feed as it was (tests/test_parse_equivalence.py keeps it).
+    articles = [ref_article_from_entry(entry, url) for entry in document.entries]
     _old_upsert(store, feed_name, articles, baseline=baseline, now=now)
     with store.transaction() as transaction:
         transaction.update_feed_state(
@@ -347,6 +352,30 @@ def test_run_once_after_the_upgrade_alerts_new_posts_only(
     for post in (*live, *comments):
         assert titles[post.link or ""] == edited(post).title
     assert monitor.store.article_count() == 6
+
+
+def test_run_once_after_the_upgrade_plain_text_titles_neither_make_articles_new_nor_alert(
+    store: Store, server, hook, make_monitor
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    # Read as HTML before: "History of the tag", which no rule for <blink> could match.
+    with_guid = Item("History of the <blink> tag", guid="blink-1", published=now)
+    without_guid_or_link = Item("The <marquee> 韩日 tag", published=now - timedelta(minutes=1))
+    items = [with_guid, without_guid_or_link]
+    url = server.url("/markup")
+    _old_poll(store, "markup", url, rss([]), now=now - timedelta(minutes=3))
+    _old_poll(store, "markup", url, rss(items), now=now - timedelta(minutes=2))
+    server.add_feed("/markup", rss(items, title="Markup (rebuilt)"))
+    rules = [{"name": "markup", "any": ["blink", "marquee"], "notify": ["hook"]}]
+    monitor = make_monitor(feeds={"markup": url}, database=store.database_url, rules=rules)
+
+    (poll,) = monitor.run_once().polls
+
+    assert (poll.items, poll.new_items, poll.new_articles, poll.matches) == (2, 0, 0, 0)
+    assert hook.requests == []
+    # The stored text is the feed's now, for what comes later.
+    stored = sorted(article.title for article, _ in monitor.store.stored_articles())
+    assert stored == sorted(item.title for item in items)
 
 
 # --- the rule on its own -------------------------------------------------------------------

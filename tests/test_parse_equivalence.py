@@ -257,7 +257,8 @@ def test_html_to_text_on_fixture_and_farm_documents_matches_reference(documents)
 
 def _as_stored_now(article: Article, entry: feedparser.FeedParserDict) -> Article:
     """The reference's article as stored now: its link without tracking parameters, its
-    plain-text fields as written (and the digests taken of them)."""
+    plain-text fields as written (and the digests taken of them, the reference's fallback
+    key kept as the legacy one)."""
     changes: dict[str, object] = {"link": parse.clean_link(article.link) if article.link else None}
     fields = {
         "title": (entry.get("title", ""), entry.get("title_detail")),
@@ -269,12 +270,15 @@ def _as_stored_now(article: Article, entry: feedparser.FeedParserDict) -> Articl
     for name, (value, detail) in fields.items():
         if detail and detail.get("type") == "text/plain":
             changes[name] = " ".join(value.split())
-    article = replace(article, **changes)
-    published = article.published.isoformat() if article.published else ""
+    stored_now = replace(article, **changes)
+    published = stored_now.published.isoformat() if stored_now.published else ""
     return replace(
-        article,
-        fallback_key=_ref_digest(article.title, published),
-        content_hash=_ref_digest(article.title, article.summary, article.content),
+        stored_now,
+        fallback_key=_ref_digest(stored_now.title, published),
+        content_hash=_ref_digest(stored_now.title, stored_now.summary, stored_now.content),
+        # Where the title changed, the fallback key it had before is kept for stores that
+        # hold it.
+        legacy_fallback_key=article.fallback_key if stored_now.title != article.title else "",
     )
 
 
