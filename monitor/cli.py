@@ -18,7 +18,8 @@ from pathlib import Path
 from monitor import __version__
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError, StoreError
-from monitor.log import SECRETS, configure_logging
+from monitor.log import configure_logging
+from monitor.secrets import SECRETS
 
 logger = logging.getLogger(__name__)
 

@@ -45,6 +45,7 @@ from monitor.config_schema import parse_size as parse_size
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.items import DEFAULT_MATCH_FIELDS
 from monitor.query import And, Node, Not, Or, evaluate, parse_query, parse_term
+from monitor.secrets import SECRETS, SecretMask, substitute
 from monitor.yamlpos import (
     YamlDocument,
     YamlSyntaxError,
@@ -130,9 +131,6 @@ class Config:
 
 DEFAULT_CONFIG_PATHS = (Path("config/monitor.yaml"), Path("/etc/news-monitor/monitor.yaml"))
 CONFIG_PATH_VARIABLE = "NEWS_MONITOR_CONFIG"
-# Secrets shorter than this are not masked in messages: masking "1" would garble every
-# line number and index, and a one- or two-character value protects nothing.
-MIN_MASKED_SECRET_LENGTH = 3
 
 
 # --------------------------------------------------------------------------- public API
@@ -297,7 +295,9 @@ def _validate(
 ) -> Any:
     """Validate a file's data; return the model, or None after recording every problem."""
     try:
-        return model.model_validate(source.document.data, context=context)
+        # Checking a channel URL, Apprise may log a value it was given (monitor.secrets).
+        with SECRETS.including(loading.secrets):
+            return model.model_validate(source.document.data, context=context)
     except ValidationError as error:
         _record_validation_error(error, model, source, loading)
         return None
@@ -393,12 +393,10 @@ def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
 
 # ------------------------------------------------------------------------- substitution
 
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading: _Loading) -> Any:
-    """Return `value` with ${...} replaced in every string; keys are left as written.
+    """Return `value` with ${...} replaced in every string (monitor.secrets); keys are left
+    as written. In a channel or feed URL each value is encoded for its part of the URL.
 
     Lists and mappings are changed in place rather than copied: a copy of a rules file's
     data would double what loading holds at its peak, and nothing needs the text as written.
@@ -406,13 +404,13 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
     if isinstance(value, str):
         if "${" not in value:  # the common case: nothing to substitute, nothing to report
             return value
-        result, errors, substituted = _substitute_string(value, source.folder, loading.environ)
-        loading.secrets.update(substituted)
-        for message in errors:
+        result = substitute(value, source.folder, loading.environ, url=_is_url(path))
+        loading.secrets.update(result.values)
+        for message in result.problems:
             loading.problems.append(source.problem(path, message))
-        if errors:
+        if result.problems:
             source.unresolved.append(path)
-        return result
+        return result.text
     if isinstance(value, list):
         for index, item in enumerate(value):
             if not isinstance(item, str) or "${" in item:
@@ -426,69 +424,17 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
     return value
 
 
-def _substitute_string(
-    text: str, folder: Path, environ: Mapping[str, str]
-) -> tuple[str, list[str], list[str]]:
-    """Given a string, return it substituted, the problems met, and the values inserted."""
-    errors: list[str] = []
-    values: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        try:
-            value = _resolve_reference(match.group(1), folder, environ)
-        except ValueError as error:
-            errors.append(str(error))
-            return match.group(0)
-        values.append(value)
-        return value
-
-    result = _REFERENCE.sub(replace, text)
-    if "${" in _REFERENCE.sub("", text):
-        errors.append("unterminated ${: write ${NAME}, ${file:PATH} or ${cred:NAME}")
-    return result, errors, values
-
-
-def _resolve_reference(reference: str, folder: Path, environ: Mapping[str, str]) -> str:
-    """Given what is inside ${...}, return its value. Raise ValueError if there is none."""
-    kind, colon, argument = reference.partition(":")
-    if not colon:
-        if not _VARIABLE_NAME.fullmatch(reference):
-            raise ValueError(f"${{{reference}}} is not a valid environment variable name")
-        if reference not in environ:
-            raise ValueError(f"environment variable {reference} is not set")
-        return environ[reference]
-    if kind == "file":
-        if not argument:
-            raise ValueError("${file:} needs a path")
-        return _read_secret_file(folder / argument, f"${{file:{argument}}}")
-    if kind == "cred":
-        return _read_credential(argument, environ)
-    raise ValueError(
-        f"unknown reference ${{{kind}:...}}; use ${{NAME}}, ${{file:PATH}} or ${{cred:NAME}}"
-    )
-
-
-def _read_credential(name: str, environ: Mapping[str, str]) -> str:
-    # systemd's LoadCredential= puts each credential in a file of that name there.
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"${{cred:{name}}}: a credential name is a plain file name")
-    directory = environ.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        raise ValueError(f"credential {name}: $CREDENTIALS_DIRECTORY is not set")
-    return _read_secret_file(Path(directory) / name, f"credential {name}")
-
-
-def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ValueError(f"{what}: cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{what}: {path} is not UTF-8 text") from None
-    # Files written by editors and `echo` end with a newline that is not part of the value.
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text.removesuffix("\n")
+def _is_url(path: tuple[Any, ...]) -> bool:
+    """Whether the value at `path` is a feed URL or a channel's Apprise URL: feeds[i].url,
+    channels.NAME, channels.NAME[i], channels.NAME.urls or channels.NAME.urls[i]."""
+    if len(path) == 3 and path[0] == "feeds":
+        return path[2] == "url"
+    if not path or path[0] != "channels" or len(path) < 2:
+        return False
+    rest = path[2:]
+    if rest[:1] == ("urls",):
+        rest = rest[1:]
+    return rest == () or (len(rest) == 1 and isinstance(rest[0], int))
 
 
 # ------------------------------------------------------------------- cross-entry checks
@@ -701,17 +647,7 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
 
 def _finished_problems(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
     """Mask every secret in the problems, drop repeats, and sort them by file and line."""
-    masked = sorted(
-        (secret for secret in secrets if len(secret) >= MIN_MASKED_SECRET_LENGTH),
-        key=len,
-        reverse=True,
-    )
-    # Case-insensitive: a message may quote a value lower-cased (an Apprise scheme is).
-    pattern = re.compile("|".join(map(re.escape, masked)), re.IGNORECASE) if masked else None
-
-    def mask(text: str) -> str:
-        return pattern.sub("***", text) if pattern is not None else text
-
+    mask = SecretMask(secrets).apply
     cleaned = {
         ConfigProblem(
             mask(problem.file), problem.line, mask(problem.key_path), mask(problem.message)

@@ -22,11 +22,11 @@ from monitor.deliver import DeliveryReport, send_due_deliveries, template_choose
 from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.http import Health, HttpEndpoint, Metrics
-from monitor.log import SECRETS
 from monitor.notify import Notifier
 from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import PollResult, Rules, refresh_feed
 from monitor.sdnotify import ServiceManager
+from monitor.secrets import SECRETS
 from monitor.store import FeedState, FeedStateUpdate, Store
 
 logger = logging.getLogger(__name__)
@@ -526,6 +526,8 @@ class Monitor:
         previous = self.runtime.config
         try:
             config = load_config(previous.path)
+            # Before the runtime is built: building it checks the channel URLs again.
+            SECRETS.update(previous.secrets | config.secrets)
             runtime = Runtime.build(config)
         except ConfigError as error:
             for problem in error.problems:
@@ -537,7 +539,6 @@ class Monitor:
             return False
         if config.database_url != previous.database_url:
             logger.warning("reload database_changed=true note='restart to use the new database'")
-        SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
         parse_workers = parse_worker_count(config)
         if parse_workers != self.parser.workers:

@@ -13,7 +13,7 @@ from feed_server import FeedServer
 from receivers import WebhookReceiver
 from sqlmodel import SQLModel
 
-from monitor.log import SECRETS
+from monitor.secrets import SECRETS
 from monitor.store import Store
 
 ConfigWriter = Callable[..., Path]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from monitor.log import SECRETS, _TextFormatter
+from monitor.log import _TextFormatter
+from monitor.secrets import SECRETS
 
 
 def record(created: float, message: str = "poll feed=%s") -> logging.LogRecord:
