@@ -86,3 +86,8 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     # APScheduler logs every job run at INFO; our own poll lines say what matters.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # Apprise's INFO lines ("Notifying 1 service(s).", "Sent JSON notification.") repeat
+    # our own notify and deliver lines: they are detail, shown with --verbose (DEBUG) only.
+    # Its warnings stay: they say why a service failed.
+    verbose = level <= logging.DEBUG
+    logging.getLogger("apprise").setLevel(logging.NOTSET if verbose else logging.WARNING)
