@@ -242,7 +242,8 @@ def _read_source(
     try:
         document = load_yaml(text)
     except YamlSyntaxError as error:
-        loading.problems.append(ConfigProblem(display, error.line, "", error.message))
+        problem = ConfigProblem(display, error.line, "", error.message, error.column)
+        loading.problems.append(problem)
         return None
     # A rules file may be a bare list; seen as {rules: [...]}, its rules are located and
     # named exactly like inline rules (rules[1] (name)).
@@ -650,7 +651,11 @@ def _finished_problems(problems: list[ConfigProblem], secrets: set[str]) -> list
     mask = SecretMask(secrets).apply
     cleaned = {
         ConfigProblem(
-            mask(problem.file), problem.line, mask(problem.key_path), mask(problem.message)
+            mask(problem.file),
+            problem.line,
+            mask(problem.key_path),
+            mask(problem.message),
+            problem.column,
         ): None
         for problem in problems
     }
