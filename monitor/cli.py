@@ -332,12 +332,11 @@ def _status(config_path: Path, *, as_json: bool) -> int:
         _print_problems(error)
         return EXIT_USAGE
     SECRETS.update(settings.secrets)
-    now = datetime.now(UTC)
-    report = read_status(settings, now)
+    report = read_status(settings, datetime.now(UTC))
     if as_json:
-        print(json.dumps(report.document, ensure_ascii=False, indent=2))
+        print(json.dumps(report.document(), ensure_ascii=False, indent=2))
     else:
-        print("\n".join(format_status(report, settings, now)))
+        print("\n".join(format_status(report, settings)))
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ these functions return and chooses the exit codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -22,90 +22,107 @@ from monitor.store import FeedStatus, Store, sqlite_file
 
 @dataclass(frozen=True)
 class StatusReport:
-    document: dict[str, object]  # what `status --json` prints
-    database_missing: bool  # a SQLite file that does not exist yet
-    next_release: datetime | None  # of the next held batch
-    recent_errors: list[tuple[str, str, str]]  # (rule, channel, error) of deliveries
+    """What `status` shows; document() is its JSON."""
+
+    feeds: list[dict[str, object]]
+    deliveries: dict[str, int]  # pending, held, sent, failed
+    failing_rules: list[dict[str, object]]
     records: list[InstanceRecord]  # every instance recorded, most recently seen first
+    config_problems: list[str]
+    now: datetime
+    database_missing: bool = False  # a SQLite file that does not exist yet
+    next_release: datetime | None = None  # of the next held batch
+    recent_errors: list[tuple[str, str, str]] = field(default_factory=list)  # of deliveries
+
+    @property
+    def alive(self) -> list[InstanceRecord]:
+        return [record for record in self.records if record.is_alive(self.now)]
+
+    def document(self) -> dict[str, object]:
+        alive = self.alive
+        # The most recent daemon: a running one, else the last one seen.
+        latest = alive[0] if alive else (self.records[0] if self.records else None)
+        return {
+            "feeds": self.feeds,
+            "deliveries": self.deliveries,
+            "failing_rules": self.failing_rules,
+            "daemon": {
+                "running": bool(alive),
+                "name": latest.name if latest else None,
+                "host": latest.host if latest else None,
+                "pid": latest.pid if latest else None,
+                "last_heartbeat": iso(latest.last_seen_at) if latest else None,
+            },
+            "instances": [
+                {
+                    "name": record.name,
+                    "host": record.host,
+                    "pid": record.pid,
+                    "started": iso(record.started_at),
+                    "last_seen": iso(record.last_seen_at),
+                }
+                for record in alive
+            ],
+            "config_problems": self.config_problems,
+        }
 
 
 def read_status(settings: DatabaseSettings, now: datetime) -> StatusReport:
     """Given where the database is, return what `status` shows. Raise StoreError if the
     database cannot be read. A database made by an earlier version is upgraded first, as
     a daemon would do at its start; a SQLite file that does not exist is not created."""
+    problems = [SECRETS.apply(str(problem)) for problem in settings.problems]
     store = Store(settings.database_url, read_only=True)
     try:
-        missing = store.missing()
-        if missing:
-            statuses: list[FeedStatus] = []
-            counts = {"pending": 0, "held": 0, "sent": 0, "failed": 0}
-            next_release, recent_errors, rule_states, records = None, [], [], []
-        else:
-            if not store.schema_is_current():
-                _upgrade_schema(settings.database_url)
-            statuses = store.feed_statuses()
-            counts = store.delivery_counts(now)
-            next_release = store.next_release_time(now) if counts["held"] else None
-            recent_errors = store.last_delivery_errors()
-            rule_states = store.rule_states()
-            records = store.instance_records()
+        if store.missing():
+            return StatusReport(
+                feeds=_feed_entries(settings, []),
+                deliveries={"pending": 0, "held": 0, "sent": 0, "failed": 0},
+                failing_rules=[],
+                records=[],
+                config_problems=problems,
+                now=now,
+                database_missing=True,
+            )
+        if not store.schema_is_current():
+            _upgrade_schema(settings.database_url)
+        counts = store.delivery_counts(now)
+        return StatusReport(
+            feeds=_feed_entries(settings, store.feed_statuses()),
+            deliveries=counts,
+            failing_rules=[
+                {
+                    "name": state.rule_name,
+                    "failures": state.failures,
+                    "last_error": SECRETS.apply(state.last_error or ""),
+                    "last_error_at": iso(state.last_error_at),
+                }
+                for state in store.rule_states()
+            ],
+            records=store.instance_records(),
+            config_problems=problems,
+            now=now,
+            next_release=store.next_release_time(now) if counts["held"] else None,
+            recent_errors=store.last_delivery_errors(),
+        )
     finally:
         store.close()
-    alive = [record for record in records if record.is_alive(now)]
-    latest = alive[0] if alive else (records[0] if records else None)
-    document: dict[str, object] = {
-        "feeds": _feed_entries(settings, statuses),
-        "deliveries": counts,
-        "failing_rules": [
-            {
-                "name": state.rule_name,
-                "failures": state.failures,
-                "last_error": SECRETS.apply(state.last_error or ""),
-                "last_error_at": iso(state.last_error_at),
-            }
-            for state in rule_states
-        ],
-        "daemon": {
-            "running": bool(alive),
-            "name": latest.name if latest else None,
-            "host": latest.host if latest else None,
-            "pid": latest.pid if latest else None,
-            "last_heartbeat": iso(latest.last_seen_at) if latest else None,
-        },
-        "instances": [
-            {
-                "name": record.name,
-                "host": record.host,
-                "pid": record.pid,
-                "started": iso(record.started_at),
-                "last_seen": iso(record.last_seen_at),
-            }
-            for record in alive
-        ],
-        "config_problems": [SECRETS.apply(str(problem)) for problem in settings.problems],
-    }
-    return StatusReport(document, missing, next_release, recent_errors, records)
 
 
-def format_status(report: StatusReport, settings: DatabaseSettings, now: datetime) -> list[str]:
+def format_status(report: StatusReport, settings: DatabaseSettings) -> list[str]:
     """Given a status report, return it as lines of aligned text for people."""
-    document = report.document
-    lines = [daemon_line(report.records, now)]
+    lines = [daemon_line(report.records, report.now)]
     if report.database_missing:
         lines.append(f"database: none yet at {sqlite_file(settings.database_url)}")
-    problems = document["config_problems"]
-    assert isinstance(problems, list)
-    if problems:
+    if report.config_problems:
         lines.append(
             "config problems (the running daemon keeps its last valid configuration; "
             "details: news-monitor check):"
         )
-        lines.extend(f"  {problem}" for problem in problems)
+        lines.extend(f"  {problem}" for problem in report.config_problems)
     lines.append("")
-    feeds = document["feeds"]
-    assert isinstance(feeds, list)
     rows = [("FEED", "LAST POLL UTC", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL UTC", "ERROR")]
-    for entry in feeds:
+    for entry in report.feeds:
         rows.append(
             (
                 str(entry["name"]),
@@ -122,8 +139,7 @@ def format_status(report: StatusReport, settings: DatabaseSettings, now: datetim
         cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
         lines.append(f"{cells} {row[-1]}")
     lines.append("")
-    counts = document["deliveries"]
-    assert isinstance(counts, dict)
+    counts = report.deliveries
     lines.append("deliveries: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
     if report.next_release is not None:
         when = report.next_release.astimezone(ZoneInfo(settings.timezone))
@@ -132,9 +148,7 @@ def format_status(report: StatusReport, settings: DatabaseSettings, now: datetim
         lines.append(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
     if counts["failed"]:
         lines.append("  send failed ones again: news-monitor deliveries retry [--rule NAME]")
-    failing_rules = document["failing_rules"]
-    assert isinstance(failing_rules, list)
-    for rule in failing_rules:
+    for rule in report.failing_rules:
         lines.append(
             f"rule {rule['name']} failing: {rule['failures']} article(s), last at "
             f"{short_time(rule['last_error_at'])}: {rule['last_error']}"

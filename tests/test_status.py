@@ -18,6 +18,8 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, run_cli, wait_until
 from receivers import free_port
 
+from monitor.status import shown_url
+
 # The place every command looks last for its configuration; tests of "none found" need none.
 SYSTEM_CONFIG = Path("/etc/news-monitor/monitor.yaml")
 
@@ -326,3 +328,22 @@ def test_every_command_without_config_lists_every_place_it_looked(
         "/etc/news-monitor/monitor.yaml: no such file",
     ):
         assert place in result.stderr, result.stderr
+
+
+# ------------------------------------------------------------- URLs read from the database
+
+
+@pytest.mark.parametrize(
+    ("url", "written", "shown"),
+    [
+        ("https://e.org/rss?x=1", "https://e.org/old?x=1", "https://e.org/rss?x=1"),
+        ("https://e.org/new?key=s3cr3t", "https://e.org/rss?key=${KEY}", "https://e.org/new?…"),
+        ("https://u:s3cr3t@e.org:8443/new", "https://u:${PW}@e.org/rss", "https://e.org:8443/new"),
+        ("https://e.org/s3cr3t/rss", "https://e.org/${TOKEN}/rss", "https://e.org/…"),
+        ("https://e.org/s3cr3t/rss?a=b", None, "https://e.org/…?…"),
+    ],
+)
+def test_shown_url_cuts_what_may_hold_a_secret_status_did_not_resolve(
+    url: str, written: str | None, shown: str
+) -> None:
+    assert shown_url(url, written) == shown
