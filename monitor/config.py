@@ -21,6 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+# Part of this module's public API: where the main file is when --config is not given.
+from monitor.config_locations import default_config_path as default_config_path
+from monitor.config_locations import find_config_file as find_config_file
 from monitor.config_schema import (
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
@@ -129,8 +132,32 @@ class Config:
         return next((feed for feed in self.feeds if feed.name == name), None)
 
 
-DEFAULT_CONFIG_PATHS = (Path("config/monitor.yaml"), Path("/etc/news-monitor/monitor.yaml"))
-CONFIG_PATH_VARIABLE = "NEWS_MONITOR_CONFIG"
+# The keys of the main file that say where the database is: the only ones whose ${...}
+# load_database_settings resolves.
+DATABASE_KEYS = frozenset({"database", "state_dir"})
+
+
+@dataclass(frozen=True)
+class ListedFeed:
+    """A feed as the main file lists it, valid or not."""
+
+    name: str
+    url: str  # as written: ${...} left as it is
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """What reading the database takes of the configuration (load_database_settings)."""
+
+    path: Path  # the main file
+    database_url: str
+    timezone: str
+    feeds: tuple[ListedFeed, ...]
+    # What is wrong in the configuration (in no particular part), as load_config would say
+    # it, except for the ${...} references that were not resolved.
+    problems: tuple[ConfigProblem, ...]
+    secrets: frozenset[str]  # the values substituted into database: and state_dir:
 
 
 # --------------------------------------------------------------------------- public API
@@ -152,17 +179,43 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     return config
 
 
-def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the configuration file to use when --config is not given.
+def load_database_settings(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, check_everything: bool = True
+) -> DatabaseSettings:
+    """Given the main configuration file, return where the database is and what the main
+    file lists, for commands that read the database only (status, health).
 
-    $NEWS_MONITOR_CONFIG if set, else ./config/monitor.yaml if it exists, else
-    /etc/news-monitor/monitor.yaml (whether or not it exists: the caller reports that).
+    Only the ${...} of database: and state_dir: are resolved: no other secret is read (a
+    channel's ${cred:NAME} works outside systemd), and other references are left as written,
+    unchecked. With `check_everything`, every file is loaded as load_config loads it and its
+    problems are returned, not raised; without, the rules files are not read at all. Raise
+    ConfigError only when the database cannot be located: the main file unreadable, not
+    YAML or not a mapping, or database: or state_dir: invalid.
     """
     environ = os.environ if environ is None else environ
-    if environ.get(CONFIG_PATH_VARIABLE):
-        return Path(environ[CONFIG_PATH_VARIABLE])
-    local, system = DEFAULT_CONFIG_PATHS
-    return local if local.is_file() else system
+    loading = _Loading(environ, resolve_only=DATABASE_KEYS)
+    if check_everything:
+        _load(Path(path), loading)  # for its problems: the Config it may build is not used
+    else:
+        _read_main(Path(path), loading)
+    main = loading.main
+    located = _validated_keys(main, DATABASE_KEYS, loading) if main is not None else None
+    if (
+        main is None
+        or located is None
+        or any(failed[:1] in {(key,) for key in DATABASE_KEYS} for failed in main.unresolved)
+    ):
+        raise ConfigError(_finished_problems(loading.problems, loading.secrets))
+    shown = _validated_keys(main, frozenset({"timezone"}), loading)
+    state_dir = _state_dir(located.state_dir, main.folder, environ)
+    return DatabaseSettings(
+        path=main.path,
+        database_url=_database_url(located.database, main.folder, state_dir),
+        timezone=(shown.timezone if shown is not None else None) or "UTC",
+        feeds=_listed_feeds(main.document.data),
+        problems=tuple(_finished_problems(loading.problems, loading.secrets)),
+        secrets=frozenset(secret for secret in loading.secrets if secret),
+    )
 
 
 # ------------------------------------------------------------------------------ loading
@@ -175,6 +228,15 @@ class _Loading:
     environ: Mapping[str, str]
     problems: list[ConfigProblem] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    # None: every ${...} is resolved. Otherwise only those under these keys of the main
+    # file; the others are left as written, neither read nor checked.
+    resolve_only: frozenset[str] | None = None
+    main: _Source | None = None  # the main file, once read
+
+    def resolves(self, source: _Source, path: tuple[Any, ...]) -> bool:
+        if self.resolve_only is None:
+            return True
+        return not source.rules_file and bool(path) and path[0] in self.resolve_only
 
 
 @dataclass
@@ -184,8 +246,10 @@ class _Source:
     display: str  # the path as shown in messages: as given, or joined to the main file's
     path: Path  # absolute
     document: YamlDocument
-    # Paths whose ${...} failed: their own problem is reported, validation's is not.
+    # Paths whose ${...} failed (their own problem is reported, validation's is not), or
+    # were left unresolved on purpose (see _Loading.resolve_only: nothing is reported).
     unresolved: list[tuple[Any, ...]] = field(default_factory=list)
+    rules_file: bool = False
 
     @property
     def folder(self) -> Path:
@@ -197,15 +261,8 @@ class _Source:
 
 
 def _load(path: Path, loading: _Loading) -> Config | None:
-    main = _read_source(path, str(path), loading)
+    main = _read_main(path, loading)
     if main is None:
-        return None
-    if main.document.data is None:  # an empty file: every setting at its default
-        main.document.data = {}
-    if not isinstance(main.document.data, dict):
-        loading.problems.append(
-            main.problem((), "the main configuration file must be a mapping of settings")
-        )
         return None
     context = _reference_names(main.document.data)
     main_model = _validate(MainFileSchema, main, context, loading)
@@ -223,6 +280,22 @@ def _load(path: Path, loading: _Loading) -> Config | None:
     for built in file_rules:
         rules.extend(built or ())
     return _build_config(main, main_model, tuple(rules), rule_sources, loading)
+
+
+def _read_main(path: Path, loading: _Loading) -> _Source | None:
+    """Given the main file, return it read, or None if it cannot be read or is no mapping."""
+    main = _read_source(path, str(path), loading)
+    if main is None:
+        return None
+    if main.document.data is None:  # an empty file: every setting at its default
+        main.document.data = {}
+    if not isinstance(main.document.data, dict):
+        loading.problems.append(
+            main.problem((), "the main configuration file must be a mapping of settings")
+        )
+        return None
+    loading.main = main
+    return main
 
 
 def _read_source(
@@ -249,7 +322,7 @@ def _read_source(
     # named exactly like inline rules (rules[1] (name)).
     if rules_file and (document.data is None or isinstance(document.data, list)):
         document = document.nested_under("rules")
-    source = _Source(display, absolute, document)
+    source = _Source(display, absolute, document, rules_file=rules_file)
     for duplicate in document.duplicate_keys:
         message = f"duplicate key; it first appears on line {duplicate.first_line}"
         loading.problems.append(source.problem(duplicate.path, message, key=True))
@@ -371,6 +444,32 @@ def _written_location(location: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return location
 
 
+def _validated_keys(
+    main: _Source, keys: frozenset[str], loading: _Loading
+) -> MainFileSchema | None:
+    """Validate only these keys of the main file (the others as if absent); return the model,
+    or None after recording the problems (load_config reports the same ones)."""
+    data = main.document.data
+    try:
+        return MainFileSchema.model_validate({key: data[key] for key in keys if key in data})
+    except ValidationError as error:
+        _record_validation_error(error, MainFileSchema, main, loading)
+        return None
+
+
+def _listed_feeds(data: dict[Any, Any]) -> tuple[ListedFeed, ...]:
+    """The feeds the main file lists, valid or not: each entry that has a name, once."""
+    feeds = data.get("feeds")
+    listed: dict[str, ListedFeed] = {}
+    for feed in feeds if isinstance(feeds, list) else []:
+        name = feed.get("name") if isinstance(feed, dict) else None
+        if isinstance(name, str) and name not in listed:
+            url = feed.get("url")
+            enabled = feed.get("enabled") is not False
+            listed[name] = ListedFeed(name, url if isinstance(url, str) else "", enabled)
+    return tuple(listed.values())
+
+
 def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
     """Collect the feed and channel names rules may refer to, even from invalid entries.
 
@@ -404,6 +503,9 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
     """
     if isinstance(value, str):
         if "${" not in value:  # the common case: nothing to substitute, nothing to report
+            return value
+        if not loading.resolves(source, path):
+            source.unresolved.append(path)
             return value
         result = substitute(value, source.folder, loading.environ, url=_is_url(path))
         loading.secrets.update(result.values)

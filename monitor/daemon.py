@@ -22,6 +22,7 @@ from monitor.deliver import DeliveryReport, send_due_deliveries, template_choose
 from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.http import Health, HttpEndpoint, Metrics
+from monitor.instances import HEARTBEAT_FRESH_SECONDS, HEARTBEAT_INTERVAL_SECONDS, InstanceIdentity
 from monitor.notify import Notifier
 from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import PollResult, Rules, refresh_feed
@@ -35,10 +36,10 @@ logger = logging.getLogger(__name__)
 MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0
 # The longest wait a feed's ttl / max-age / Expires can impose.
 MAXIMUM_SERVER_HINT_SECONDS = 6 * 3600.0
-# The heartbeat job proves the scheduler runs jobs and the database answers; the systemd
-# watchdog ping and /healthz both depend on it being recent.
-HEARTBEAT_INTERVAL_SECONDS = 10.0
-HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
+# The heartbeat job (every HEARTBEAT_INTERVAL_SECONDS, see monitor.instances) proves the
+# scheduler runs jobs and the database takes writes: it records this instance's last_seen_at,
+# which `health` and `status` read. The systemd watchdog ping and /healthz depend on the
+# same heartbeat being fresh (HEARTBEAT_FRESH_SECONDS).
 # 410 Gone: the publisher says the feed will never come back.
 HTTP_GONE = 410
 # Pruning old articles (retention:) runs once a day, the first time soon after start.
@@ -94,6 +95,7 @@ class Monitor:
         clock: Callable[[], datetime] = utc_now,
         stop_requested: threading.Event | None = None,
         reload_requested: threading.Event | None = None,
+        instance_name: str | None = None,
     ) -> None:
         SECRETS.update(config.secrets)
         self.dry_run = dry_run
@@ -120,7 +122,10 @@ class Monitor:
         self.reload_requested = reload_requested or threading.Event()
         self.metrics = Metrics()
         self.service_manager = ServiceManager()
+        # This daemon among the instances recorded in the database (run_forever only).
+        self.instance = InstanceIdentity.of_this_process(instance_name)
         self._last_heartbeat: float | None = None  # time.monotonic() of the last one
+        self._last_heartbeat_at: datetime | None = None
         self._scheduler = None  # set by run_forever
         self._watched_mtimes = _mtimes(config.source_files)
 
@@ -298,6 +303,8 @@ class Monitor:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._scheduler = scheduler
+        # Recorded before the first job runs: from now on `status` and `health` see it.
+        self.store.register_instance(self.instance, self.clock())
         self._schedule_feeds(self.runtime.config, previous=None)
         scheduler.add_job(
             self._sender_job,
@@ -332,11 +339,12 @@ class Monitor:
         http = self._start_http()
         scheduler.start()
         logger.info(
-            "started feeds=%d rules=%d channels=%d dry_run=%s",
+            "started feeds=%d rules=%d channels=%d dry_run=%s instance=%s",
             len(self.runtime.config.feeds),
             len(self.runtime.config.rules),
             len(self.runtime.config.channels),
             self.dry_run,
+            self.instance.name,
         )
         self.service_manager.ready(f"watching {len(self.runtime.config.feeds)} feeds")
         try:
@@ -354,25 +362,31 @@ class Monitor:
             scheduler.shutdown(wait=True)
             if http is not None:
                 http.close()
+            self._mark_stopped()
             logger.info("stopped")
 
     def healthy(self) -> bool:
-        """True while the scheduler runs jobs and the database answered recently."""
+        """True while the scheduler runs and this instance's heartbeat is fresh: the same
+        liveness `news-monitor health` reads from the database."""
         scheduler = self._scheduler
         return (
             scheduler is not None
             and scheduler.running
             and self._last_heartbeat is not None
-            and time.monotonic() - self._last_heartbeat < HEARTBEAT_STALE_SECONDS
+            and time.monotonic() - self._last_heartbeat < HEARTBEAT_FRESH_SECONDS
         )
 
     def health(self) -> Health:
-        """What /healthz reports: healthy or not, and when each feed last succeeded."""
+        """What /healthz reports: healthy or not, this instance and its last heartbeat, and
+        when each feed last succeeded."""
         statuses = self.store.feed_statuses()
         successes = [s.state.last_success_at for s in statuses if s.state.last_success_at]
+        last_heartbeat = self._last_heartbeat_at
         return Health(
             self.healthy(),
             {
+                "instance": self.instance.name,
+                "last_heartbeat": last_heartbeat.isoformat() if last_heartbeat else None,
                 "last_successful_poll": max(successes).isoformat() if successes else None,
                 "feeds": len(self.runtime.config.feeds),
                 "failing_feeds": sum(1 for s in statuses if s.state.error),
@@ -400,17 +414,28 @@ class Monitor:
             logger.error("retention status=store_error error=%r", str(error))
 
     def _heartbeat_job(self) -> None:
+        now = self.clock()
         try:
-            counts = self.store.delivery_counts()  # the database answers
+            self.store.record_heartbeat(self.instance, now)  # the database takes writes
+            counts = self.store.delivery_counts()
         except StoreError as error:
             logger.error("heartbeat status=store_error error=%r", str(error))
             return
         self._last_heartbeat = time.monotonic()
+        self._last_heartbeat_at = now
         self.metrics.set_deliveries(counts)
         self.service_manager.status(
             f"watching {len(self.runtime.config.feeds)} feeds; pending {counts['pending']}, "
             f"held {counts['held']}, failed {counts['failed']}"
         )
+
+    def _mark_stopped(self) -> None:
+        try:
+            self.store.mark_instance_stopped(self.instance, self.clock())
+        except StoreError as error:  # its heartbeat ends anyway: it is seen as gone soon
+            logger.error(
+                "stopping instance=%s status=store_error error=%r", self.instance.name, str(error)
+            )
 
     def _start_http(self) -> HttpEndpoint | None:
         listen = self.runtime.config.http_listen

@@ -1,4 +1,5 @@
-"""SQLModel tables and every query; the only module that imports sqlmodel.
+"""SQLModel tables and every query; with monitor.instances (the instance table, a part of
+Store), the only module that imports sqlmodel.
 
 Identity (DESIGN.md section 10): an item is a known article if its feed gave the same guid
 before, or if any feed gave the same canonical link; otherwise it is new. Each such key is
@@ -12,6 +13,7 @@ import hashlib
 import importlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -38,6 +40,7 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor.errors import StoreError
+from monitor.instances import InstanceRecords
 from monitor.items import Article
 from monitor.schedule import Timing
 
@@ -318,21 +321,45 @@ class DueDelivery:
 # --- engine -------------------------------------------------------------------------------
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
     """Given a SQLAlchemy URL, return an engine; SQLite gets WAL, a busy timeout and
-    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates."""
+    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates.
+
+    With `read_only`, the engine never writes: a SQLite file is opened read-only (one that
+    does not exist is an error, never created, nor is its folder) and PostgreSQL sessions
+    are read-only. Commands that only read (status, health) use it, so that running them
+    as root on a service's database creates no file there that the service could not write.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(database_url, pool_pre_ping=True)
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        database_url,
-        connect_args={
-            "timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000,
-            "check_same_thread": False,
-        },
-    )
+        if not read_only:
+            return create_engine(database_url, pool_pre_ping=True)
+        # Every transaction of the session read-only, from the connection's start.
+        options = " ".join(
+            filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"])
+        )
+        return create_engine(database_url, pool_pre_ping=True, connect_args={"options": options})
+    file = sqlite_file(database_url)
+    timeout_seconds = SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000
+    if read_only and file is not None:
+        # SQLite's own read-only mode: mode=ro opens an existing file and never creates one.
+        # (The -wal and -shm files SQLite may still create are given the database file's
+        # owner by SQLite itself when it runs as root.)
+        location = f"{file.absolute().as_uri()}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(
+                location, uri=True, timeout=timeout_seconds, check_same_thread=False
+            )
+
+        engine = create_engine(database_url, creator=connect)
+    else:
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url,
+            connect_args={"timeout": timeout_seconds, "check_same_thread": False},
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -340,7 +367,10 @@ def make_engine(database_url: str) -> Engine:
         # deferred and lets read-then-write transactions lose updates.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -348,9 +378,20 @@ def make_engine(database_url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes no write lock: it reads one snapshot while writers go on.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """Given a database URL, return its SQLite file; None for another database or memory."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None  # a URI filename: its options are the user's own
+    return Path(url.database)
 
 
 def _key(*parts: str) -> str:
@@ -383,15 +424,40 @@ def _partial_indexes_on(dialect_name: str) -> None:
                 index.dialect_options[dialect_name]["where"] = where
 
 
-class Store:
-    """The database: one per process, safe to use from several threads."""
+class Store(InstanceRecords):
+    """The database: one per process, safe to use from several threads.
 
-    def __init__(self, database_url: str) -> None:
+    `read_only`: see make_engine; such a store only answers queries."""
+
+    def __init__(self, database_url: str, *, read_only: bool = False) -> None:
         self.database_url = database_url
+        self.read_only = read_only
         try:
-            self.engine = make_engine(database_url)
+            self.engine = make_engine(database_url, read_only=read_only)
         except (SQLAlchemyError, OSError, ValueError) as error:
             raise StoreError(f"cannot open database: {type(error).__name__}") from error
+
+    def missing(self) -> bool:
+        """True for a SQLite database whose file does not exist (nothing has run on it)."""
+        file = sqlite_file(self.database_url)
+        return file is not None and not file.exists()
+
+    def schema_is_current(self) -> bool:
+        """True if every table and column of this version exists. A database made by an
+        earlier version gets the rest from create_schema, which a reader cannot run.
+        Raise StoreError if the database cannot be reached."""
+        try:
+            with self.engine.connect() as connection:
+                inspector = inspect(connection)
+                for table in SQLModel.metadata.sorted_tables:
+                    if not inspector.has_table(table.name):
+                        return False
+                    present = {column["name"] for column in inspector.get_columns(table.name)}
+                    if any(column.name not in present for column in table.columns):
+                        return False
+        except (SQLAlchemyError, OSError) as error:
+            raise StoreError(f"cannot use database: {_describe(error)}") from error
+        return True
 
     def create_schema(self) -> None:
         """Create missing tables, moving deliveries of the first schema to the current one.
