@@ -7,6 +7,16 @@ release time and then sent as one message listing its articles, oldest first. Wh
 delivery a match joins is decided when it is stored (monitor.schedule, monitor.store).
 Channels are sent to side by side, a pass of this module each, run by monitor.sender.
 
+One message, several rules: alerts about one article that several rules matched at the
+same moment go out to a channel as one message naming every rule ("[korea-japan,
+forced-labour] title"). They are immediate alerts (not held by a digest, quiet hours or
+max_per_hour: held ones stay per rule) of the same article, due at the same time after as
+many attempts, with the same services already sent. Each rule keeps its own delivery
+row, so counts and retries stay per rule: the message's outcome is written to every row
+it carried, in one transaction, which leaves them due together again for a retry. A rule
+whose alert went out before another rule matched the article (after an edit) is not due
+with it: each is then a message of its own, at its own time.
+
 Sending: claim due deliveries a few dozen at a time (one short transaction), send each
 message with no transaction open, and write its outcome before the channel's next send
 starts. A process killed in between leaves its deliveries pending with void claims
@@ -34,8 +44,15 @@ from typing import TYPE_CHECKING
 from monitor.claims import claim_is_live
 from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
 from monitor.errors import StoreError
-from monitor.notify import Alert, Notifier, RenderedMessage, render_alert, render_digest
-from monitor.store import DeliveryArticle, DueDelivery, Store
+from monitor.notify import (
+    Alert,
+    Notifier,
+    RenderedMessage,
+    render_alert,
+    render_combined_alert,
+    render_digest,
+)
+from monitor.store import ALERT, DeliveryArticle, DueDelivery, Store
 
 if TYPE_CHECKING:
     from monitor.render import Rendition, Target
@@ -50,9 +67,9 @@ CLAIM_BATCH = 50
 # not started: far within CLAIM_LEASE, even after the longest send notify.py allows.
 CLAIM_RENEW_AFTER = timedelta(minutes=1)
 
-# template(rule name, channel) -> a template's source, or None (the default)
-TemplateChooser = Callable[[str, str], str | None]
-# The deliveries one message carries.
+# template(rule names of a message, channel) -> a template's source, or None (the default)
+TemplateChooser = Callable[[Sequence[str], str], str | None]
+# The deliveries one message carries: one, or the alerts of several rules about one article.
 Message = tuple[DueDelivery, ...]
 
 
@@ -86,18 +103,20 @@ def retry_delay_seconds(attempts_made: int, config: DeliveryConfig) -> float:
 def template_chooser(
     rules: Sequence[RuleConfig], channels: Sequence[ChannelConfig]
 ) -> TemplateChooser:
-    """Given the configured rules and channels, return template(rule, channel): the rule's
-    template, else the channel's, else None (the default message)."""
+    """Given the configured rules and channels, return template(rule_names, channel): for a
+    message of one rule, the rule's template, else the channel's; for a message of several
+    rules, the channel's; None for the default message."""
     by_rule = {rule.name: rule.template for rule in rules if rule.template}
     by_channel = {channel.name: channel.template for channel in channels if channel.template}
 
-    def choose(rule_name: str, channel: str) -> str | None:
-        return by_rule.get(rule_name) or by_channel.get(channel)
+    def choose(rule_names: Sequence[str], channel: str) -> str | None:
+        own = by_rule.get(rule_names[0]) if len(rule_names) == 1 else None
+        return own or by_channel.get(channel)
 
     return choose
 
 
-def default_template(_rule_name: str, _channel: str) -> str | None:
+def default_template(_rule_names: Sequence[str], _channel: str) -> str | None:
     """The template chooser of a configuration without templates."""
     return None
 
@@ -119,7 +138,8 @@ class SendSettings:
 
 
 class ChannelPass:
-    """One pass over one channel's due deliveries: each is taken on once, in order.
+    """One pass over one channel's due deliveries: each is taken on once, in order, and
+    the deliveries of one message are sent together (see the module docstring).
 
     `attempted` holds the ids of deliveries taken on by earlier passes that share it
     (run --once attempts each delivery once, over several passes): those are left alone,
@@ -168,6 +188,8 @@ class ChannelPass:
                 limit=PAGE_SIZE,
             )
             last_page = len(page) < PAGE_SIZE
+            if not last_page:
+                page = _whole_messages(page)
             if page:
                 after_id = page[-1].delivery_id
             yield from self._send_page(page)
@@ -205,7 +227,7 @@ class ChannelPass:
                 self._count((due,), "dry_run" if self.settings.dry_run else "failed")
                 continue
             taken.append(due)
-        messages = [(due,) for due in taken]
+        messages = _messages(taken)
         if self.settings.dry_run:
             for message in messages:
                 rendered = self._render(message)
@@ -267,13 +289,13 @@ class ChannelPass:
             self.store.release_claims(_ids(unsent), self.claimant)
 
     def _render(self, message: Message) -> RenderedMessage:
-        template = self.settings.templates(message[0].rule_name, self.channel)
+        template = self.settings.templates(_rule_names(message), self.channel)
         return _memoised(render_delivery(message, self.settings.timezone, template))
 
     def _send(self, message: Message) -> str:
         """Send one claimed message and record its outcome for each of its deliveries:
         "sent", "retrying" or "failed"."""
-        first = message[0]
+        first = message[0]  # the deliveries of a message share attempts and services sent
         fields = _log_fields(message)
         ids = _ids([message])
         rendered = self._render(message)
@@ -308,6 +330,34 @@ class ChannelPass:
             error,
         )
         return "retrying"
+
+
+def _message_key(due: DueDelivery) -> tuple[object, ...] | None:
+    """What the deliveries of one message share (see the module docstring), or None for a
+    delivery that is a message of its own."""
+    if due.kind != ALERT or len(due.articles) != 1:
+        return None
+    return (due.articles[0].article_id, due.next_attempt_at, due.attempts, due.sent_services)
+
+
+def _messages(deliveries: Sequence[DueDelivery]) -> list[Message]:
+    """The deliveries (in order) as messages, each where its first delivery is."""
+    by_key: dict[object, list[DueDelivery]] = {}
+    for due in deliveries:
+        key = _message_key(due)
+        by_key.setdefault(key if key is not None else due.delivery_id, []).append(due)
+    return [tuple(message) for message in by_key.values()]
+
+
+def _whole_messages(page: Sequence[DueDelivery]) -> Sequence[DueDelivery]:
+    """A full page without its last message's deliveries (and any after the first of
+    them): that message may go on in the next page, which then starts with it. The whole
+    page if nothing else would be left."""
+    key = _message_key(page[-1])
+    if key is None:
+        return page
+    first = next(index for index, due in enumerate(page) if _message_key(due) == key)
+    return page[:first] or page
 
 
 def _kept(messages: Sequence[Message], ids: set[int]) -> list[Message]:
@@ -353,13 +403,17 @@ def _alert(rule_name: str, article: DeliveryArticle) -> Alert:
 def render_delivery(
     message: Sequence[DueDelivery], timezone: tzinfo, template: str | None
 ) -> RenderedMessage:
-    """Given the deliveries of one message (one, with at least one article), return what is
-    sent: a digest listing the articles oldest first, or the alert of the one article. A
-    template that fails falls back to the default message, so a broken template never holds
-    alerts back."""
+    """Given the deliveries of one message (one with at least one article, or the alerts of
+    several rules about one article), return what is sent: a digest listing the articles
+    oldest first, the alert of the one article, or one alert naming every rule. A template
+    that fails falls back to the default message, so a broken template never holds alerts
+    back."""
     first = message[0]
 
     def render(chosen: str | None) -> RenderedMessage:
+        if len(message) > 1:
+            alerts = [_alert(due.rule_name, due.articles[0]) for due in message]
+            return render_combined_alert(alerts, timezone, template=chosen)
         alerts = [_alert(first.rule_name, article) for article in first.articles]
         if first.as_digest:
             return render_digest(first.rule_name, alerts, timezone, template=chosen)
