@@ -25,8 +25,9 @@ How:
 - stop (SIGTERM): each pass returns after the message in flight and releases its claims;
   the rest stays pending for the next start. close() waits for that.
 - `once` (run --once): each delivery is attempted at most once over all the passes of
-  this sender, whatever retry time a failure gave it. Without it (the daemon) each pass
-  starts afresh and honours retry times.
+  this sender, even where a failure left it due again (run --once ignores retry times).
+  Without it (the daemon) each pass starts afresh: a delivery whose retry time has come is
+  attempted again.
 
 The daemon keeps one Sender for its life and wakes it from its sender job (a regular tick,
 a poll that queued deliveries, the next release or retry time, which on_idle lets it plan
