@@ -1,12 +1,12 @@
 """Apprise wrapper, messages and the console:// plugin.
 
-render_alert() and render_digest() turn matches into a RenderedMessage: a plain-text title
-("[rule] article title"), a generic Markdown body, and the means to render itself for each
-kind of service (monitor.render; a `template:` through monitor.templates). Notifier holds
-one apprise.Apprise per channel URL, works out once how each service takes a message
-(_target_for), and sends a message to a channel's services one after another, reporting
-each outcome with its URL's index and Apprise's privacy-masked URL; raw channel URLs carry
-secrets and never leave this module.
+render_alert(), render_combined_alert() (one article, several rules) and render_digest()
+turn matches into a RenderedMessage: a plain-text title ("[rule] article title"), a generic
+Markdown body, and the means to render itself for each kind of service (monitor.render; a
+`template:` through monitor.templates). Notifier holds one apprise.Apprise per channel URL,
+works out once how each service takes a message (_target_for), and sends a message to a
+channel's services one after another, reporting each outcome with its URL's index and
+Apprise's privacy-masked URL; raw channel URLs carry secrets and never leave this module.
 
 Apprise facts this module relies on (apprise 2.3):
 - notify() returns an AppriseResult; iterating it gives one NotifyResult per service with
@@ -102,6 +102,7 @@ __all__ = [
     "format_time",
     "register_console_plugin",
     "render_alert",
+    "render_combined_alert",
     "render_digest",
 ]
 
@@ -165,15 +166,19 @@ def _one_line(text: str) -> str:
     return render.one_line(text)
 
 
-def _view(alert: Alert, timezone: tzinfo) -> ArticleView:
+def _view(alert: Alert, timezone: tzinfo, *, rules: Sequence[Alert] = ()) -> ArticleView:
+    """The article of `alert` as messages show it; with `rules`, the alerts of every rule
+    that the message carries about it (each rule's matched terms are listed)."""
+    rules = rules or (alert,)
     return ArticleView.create(
         title=alert.title,
         link=alert.link,
         feed=alert.feed_name,
         published=alert.published,
         excerpt=alert.excerpt,
-        matched_terms=alert.matched_terms,
+        matched_terms=[term for each in rules for term in each.matched_terms],
         timezone=timezone,
+        matched_by=[(each.rule_name, each.matched_terms) for each in rules],
     )
 
 
@@ -189,6 +194,29 @@ def render_alert(alert: Alert, timezone: tzinfo, *, template: str | None = None)
         return fit_alert(target, title, view)
 
     return _message(title, default, template, rule=alert.rule_name, articles=(view,), digest=False)
+
+
+def render_combined_alert(
+    alerts: Sequence[Alert], timezone: tzinfo, *, template: str | None = None
+) -> RenderedMessage:
+    """One message for one article that several rules matched (`alerts`: one per rule, the
+    same article, in the order their names are shown): title "[rule-a, rule-b] article
+    title", and render_alert's body with a "Matched by RULE:" line for each rule. A
+    template sees the names joined by ", " as `rule` and their list as `rules`. A single
+    alert is rendered by render_alert."""
+    if len(alerts) == 1:
+        return render_alert(alerts[0], timezone, template=template)
+    view = _view(alerts[0], timezone, rules=alerts)
+    names = tuple(dict.fromkeys(_one_line(alert.rule_name) for alert in alerts))
+    rule = ", ".join(names)
+    title = f"[{rule}] {view.title}"
+
+    def default(target: Target) -> Rendition:
+        return fit_alert(target, title, view)
+
+    return _message(
+        title, default, template, rule=rule, articles=(view,), digest=False, rules=names
+    )
 
 
 def render_digest(
@@ -215,12 +243,15 @@ def _message(
     rule: str,
     articles: tuple[ArticleView, ...],
     digest: bool,
+    rules: tuple[str, ...] = (),
 ) -> RenderedMessage:
     if template is None:
         return RenderedMessage(title, renderer=default)
     try:
         bodies = {
-            dialect: render_template(template, dialect, rule=rule, articles=articles, digest=digest)
+            dialect: render_template(
+                template, dialect, rule=rule, articles=articles, digest=digest, rules=rules
+            )
             for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
         }
     except TemplateProblem as problem:
@@ -232,7 +263,9 @@ def _message(
         return RenderedMessage(title, renderer=default)
 
     def templated(target: Target) -> Rendition:
-        return _fit_templated(target, title, bodies, template, default, rule, articles, digest)
+        return _fit_templated(
+            target, title, bodies, template, default, rule, articles, digest, rules
+        )
 
     return RenderedMessage(title, bodies[Dialect.MARKDOWN], renderer=templated)
 
@@ -246,6 +279,7 @@ def _fit_templated(
     rule: str,
     articles: tuple[ArticleView, ...],
     digest: bool,
+    rules: tuple[str, ...],
 ) -> Rendition:
     """A template's output for `target`; with shorter excerpts if it is too long there, or
     the default message if even that does not fit."""
@@ -260,7 +294,9 @@ def _fit_templated(
         shorter = tuple(article.with_excerpt(limit) for article in articles)
         try:
             markdown, slack = (
-                render_template(template, dialect, rule=rule, articles=shorter, digest=digest)
+                render_template(
+                    template, dialect, rule=rule, articles=shorter, digest=digest, rules=rules
+                )
                 for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
             )
         except TemplateProblem:

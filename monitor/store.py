@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, Table
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
@@ -281,6 +281,7 @@ class RuleState:
 class DeliveryArticle:
     """One article of a delivery, as the message shows it."""
 
+    article_id: int
     feed_name: str
     terms: tuple[str, ...]
     excerpt: str
@@ -311,6 +312,7 @@ class DueDelivery:
     claimed_by: str | None
     claimed_at: datetime | None
     articles: tuple[DeliveryArticle, ...]  # oldest first
+    next_attempt_at: datetime | None = None  # when it became due (its release, or a retry)
 
     @property
     def as_digest(self) -> bool:
@@ -664,25 +666,23 @@ class Store(InstanceRecords):
         *,
         ignore_backoff: bool = False,
         include_due_held: bool = False,
+        channel: str | None = None,
         after_id: int = 0,
         limit: int = 200,
     ) -> list[DueDelivery]:
         """Return pending deliveries whose time has come (every pending one with
-        ignore_backoff), with their articles, by id, from after_id on. With
-        include_due_held, held batches whose release time has come too (a dry run reads
-        them without releasing them)."""
-        due = col(DeliveryRow.status) == PENDING
-        if not ignore_backoff:
-            due = due & (col(DeliveryRow.next_attempt_at) <= now)
-        if include_due_held:
-            due = due | ((col(DeliveryRow.status) == HELD) & (col(DeliveryRow.release_at) <= now))
+        ignore_backoff), with their articles, by id, from after_id on; only the channel's
+        when one is named. With include_due_held, held batches whose release time has come
+        too (a dry run reads them without releasing them)."""
         statement = (
             select(DeliveryRow)
-            .where(due)
+            .where(_due(now, ignore_backoff=ignore_backoff, include_due_held=include_due_held))
             .where(col(DeliveryRow.id) > after_id)
             .order_by(col(DeliveryRow.id))
             .limit(limit)
         )
+        if channel is not None:
+            statement = statement.where(col(DeliveryRow.channel) == channel)
         with self._reading() as session:
             rows = session.exec(statement).all()
             articles = self._delivery_articles(session, [row.id or 0 for row in rows])
@@ -697,9 +697,18 @@ class Store(InstanceRecords):
                 claimed_by=row.claimed_by,
                 claimed_at=row.claimed_at,
                 articles=tuple(articles.get(row.id or 0, ())),
+                next_attempt_at=_aware(row.next_attempt_at),
             )
             for row in rows
         ]
+
+    def due_channels(
+        self, now: datetime, *, ignore_backoff: bool = False, include_due_held: bool = False
+    ) -> set[str]:
+        """Return the channels that have deliveries due_deliveries would return."""
+        due = _due(now, ignore_backoff=ignore_backoff, include_due_held=include_due_held)
+        with self._reading() as session:
+            return set(session.exec(select(DeliveryRow.channel).where(due).distinct()).all())
 
     @staticmethod
     def _delivery_articles(
@@ -720,6 +729,7 @@ class Store(InstanceRecords):
         for delivery_id, hit, article in rows:
             articles.setdefault(delivery_id, []).append(
                 DeliveryArticle(
+                    article_id=article.id or 0,
                     feed_name=hit.feed_name,
                     terms=tuple(json.loads(hit.terms_json)),
                     excerpt=hit.excerpt,
@@ -796,8 +806,10 @@ class Store(InstanceRecords):
             return len(void)
 
     def mark_sent(
-        self, delivery_id: int, now: datetime, *, sent_services: Iterable[int] = ()
+        self, delivery_id: int | Sequence[int], now: datetime, *, sent_services: Iterable[int] = ()
     ) -> None:
+        """Record a successful try of a delivery, or of the deliveries one message carried
+        (in one transaction: they share the outcome)."""
         self._record_attempt(
             delivery_id,
             status=SENT,
@@ -808,15 +820,15 @@ class Store(InstanceRecords):
 
     def mark_attempt_failed(
         self,
-        delivery_id: int,
+        delivery_id: int | Sequence[int],
         error: str,
         next_attempt_at: datetime | None,
         *,
         sent_services: Iterable[int] | None = None,
     ) -> None:
-        """Record a failed try; with no next attempt time the delivery is failed for good.
-        sent_services: the service indexes that have succeeded so far (kept as they are
-        when None)."""
+        """Record a failed try of a delivery, or of the deliveries of one message; with no
+        next attempt time they are failed for good. sent_services: the service indexes
+        that have succeeded so far (kept as they are when None)."""
         values: dict[str, object] = {"last_error": error}
         if next_attempt_at is None:
             values["status"] = FAILED
@@ -826,15 +838,17 @@ class Store(InstanceRecords):
             values["sent_services"] = _indexes_json(sent_services)
         self._record_attempt(delivery_id, **values)
 
-    def _record_attempt(self, delivery_id: int, **values: object) -> None:
-        """Count one more attempt of a delivery, release its claim and set these columns.
+    def _record_attempt(self, delivery_id: int | Sequence[int], **values: object) -> None:
+        """Count one more attempt of the deliveries, release their claims and set these
+        columns, in one transaction.
 
         One Core statement for every outcome (the SET clause takes the columns given), built
         once: an ORM update built per call cost more than the send itself, every alert."""
+        ids = [delivery_id] if isinstance(delivery_id, int) else list(delivery_id)
         with self._connection() as connection:
             connection.execute(
                 _attempt_statement(),
-                {"delivery_id": delivery_id, **values},
+                [{"delivery_id": one, **values} for one in ids],
             )
 
     def retry_failed(self, now: datetime, *, rule_name: str | None = None) -> int:
@@ -1460,6 +1474,16 @@ def _attempt_statement() -> Update:
         .where(table.c.id == bindparam("delivery_id"))
         .values(attempts=table.c.attempts + 1, claimed_by=None, claimed_at=None)
     )
+
+
+def _due(now: datetime, *, ignore_backoff: bool, include_due_held: bool) -> ColumnElement[bool]:
+    """The condition of a delivery due at `now` (see Store.due_deliveries)."""
+    due = col(DeliveryRow.status) == PENDING
+    if not ignore_backoff:
+        due = due & (col(DeliveryRow.next_attempt_at) <= now)
+    if include_due_held:
+        due = due | ((col(DeliveryRow.status) == HELD) & (col(DeliveryRow.release_at) <= now))
+    return due
 
 
 def _indexes_json(indexes: Iterable[int]) -> str:

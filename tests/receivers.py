@@ -17,10 +17,12 @@
 Both bind 127.0.0.1 on a free port, record what they receive in a thread-safe list, and wait
 with a deadline (a condition variable, never a fixed sleep). `WebhookReceiver.set_status(500)`
 makes it answer like a failing service; `SmtpReceiver.stop()` / `.start()` take the server
-down and bring it back on the same port. `SmtpReceiver(logins={"user": "password"})` offers
-SMTP AUTH on the plain connection and accepts only those logins; each mail records the login
-it was sent with. aiosmtpd answers a refused login only after a long pause (about 15 s), so
-a test should give the right credentials and assert on `ReceivedEmail.login`.
+down and bring it back on the same port; `SmtpReceiver.hold()` keeps every mail waiting
+for the server's answer until `release()` (a slow server), and `wait_for_held(n)` waits
+until n are waiting. `SmtpReceiver(logins={"user": "password"})` offers SMTP AUTH on the
+plain connection and accepts only those logins; each mail records the login it was sent
+with. aiosmtpd answers a refused login only after a long pause (about 15 s), so a test
+should give the right credentials and assert on `ReceivedEmail.login`.
 
 Apprise throttles some services per service object (e-mail: 5.5 s between two sends through
 the same object). A test sending several mails through one Notifier can lift that with
@@ -29,6 +31,7 @@ the same object). A test sending several mails through one Notifier can lift tha
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -289,10 +292,12 @@ class ReceivedEmail:
 
 
 class _SmtpHandler:
-    def __init__(self, on_message: Callable[[ReceivedEmail], None]) -> None:
+    def __init__(self, on_message: Callable[[ReceivedEmail], None], gate: _Gate) -> None:
         self._on_message = on_message
+        self._gate = gate
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await self._gate.passage()
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8")
@@ -326,13 +331,37 @@ def _authenticator(logins: dict[str, str]) -> Callable[..., Any]:
     return authenticate
 
 
+class _Gate:
+    """Holds mails whose data has arrived until it is opened; counts those it holds."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.held: _Recorder[None] = _Recorder()  # one entry per mail that had to wait
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def passage(self) -> None:
+        if self._open.is_set():
+            return
+        self.held.append(None)
+        # The wait runs on a thread of the server's loop, so other connections go on.
+        await asyncio.get_running_loop().run_in_executor(None, self._open.wait)
+
+
 class SmtpReceiver:
     """An aiosmtpd server on 127.0.0.1 (plain SMTP) that keeps what it receives.
 
     Without `logins` it offers no AUTH; with them, AUTH on the plain connection (no TLS
     here), accepting only those user -> password pairs. `stop()` and `start()` may be called
     repeatedly; the port never changes, so URLs built before a stop work again after the
-    next start. Received mail survives a restart.
+    next start. Received mail survives a restart. `hold()` makes every mail wait for the
+    server's answer to its data until `release()` (or `stop()`); a mail is in `messages` once
+    it is answered.
     """
 
     def __init__(
@@ -342,6 +371,7 @@ class SmtpReceiver:
         self.port = port if port is not None else free_port(host)
         self._logins = dict(logins) if logins else None
         self._recorder: _Recorder[ReceivedEmail] = _Recorder()
+        self._gate = _Gate()
         self._controller: Any = None
 
     @property
@@ -356,7 +386,7 @@ class SmtpReceiver:
             if self._logins is not None:
                 auth = {"authenticator": _authenticator(self._logins), "auth_require_tls": False}
             controller = Controller(
-                _SmtpHandler(self._recorder.append),
+                _SmtpHandler(self._recorder.append, self._gate),
                 hostname=self.host,
                 port=self.port,
                 ready_timeout=10.0,
@@ -367,9 +397,24 @@ class SmtpReceiver:
         return self
 
     def stop(self) -> None:
+        self._gate.open()  # a held mail is answered, so the server can stop
         if self._controller is not None:
             controller, self._controller = self._controller, None
             controller.stop()
+
+    def hold(self) -> None:
+        """Leave every mail from now on waiting for the server's answer (the sender with
+        it) until release()."""
+        self._gate.close()
+
+    def release(self) -> None:
+        """Answer the mails held, and those that come, at once."""
+        self._gate.open()
+
+    def wait_for_held(self, count: int, timeout_seconds: float = 10.0) -> None:
+        """Return once `count` mails have been held (since the receiver started);
+        AssertionError at the deadline."""
+        self._gate.held.wait_for(count, timeout_seconds, "held e-mails")
 
     def __enter__(self) -> SmtpReceiver:
         return self.start()
