@@ -38,7 +38,11 @@ ENV PATH=/opt/news-monitor/bin:$PATH \
     STATE_DIRECTORY=/var/lib/news-monitor
 VOLUME ["/var/lib/news-monitor"]
 USER 10001:10001
-# Healthy when the configuration is valid and the database answers.
-HEALTHCHECK --interval=60s --timeout=10s --retries=3 CMD ["news-monitor", "status", "--json"]
+# Healthy while the daemon's heartbeat in the database is fresh (it beats every 10 s) and the
+# database answers: `news-monitor health` exits 0 or 1, never 2 (which Docker reserves). An
+# invalid edit of the rules leaves it healthy: the daemon keeps running the previous ones.
+# Several containers on one PostgreSQL: give each its own $NEWS_MONITOR_INSTANCE, so that each
+# HEALTHCHECK checks its own daemon rather than any.
+HEALTHCHECK --interval=60s --timeout=10s --retries=3 CMD ["news-monitor", "health"]
 ENTRYPOINT ["news-monitor"]
 CMD ["run"]

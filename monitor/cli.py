@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor import __version__
-from monitor.config import Config, default_config_path, load_config
+from monitor.config import Config, find_config_file, load_config, load_database_settings
+from monitor.config_locations import ConfigNotFoundError
 from monitor.errors import ConfigError, StoreError
-from monitor.log import SECRETS, configure_logging
+from monitor.instances import instance_name
+from monitor.log import configure_logging
+from monitor.secrets import SECRETS
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +54,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true", help="send nothing and mark nothing delivered"
     )
+    run.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="the daemon's name among the instances on its database (default: "
+        "$NEWS_MONITOR_INSTANCE, else HOST:PID)",
+    )
 
     commands.add_parser("check", parents=[common], help="validate config and rules")
 
-    status = commands.add_parser("status", parents=[common], help="feeds and deliveries")
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="whether a daemon runs, feeds, deliveries, config problems",
+        description="Read the database and show whether a daemon runs, each feed's polls and "
+        "the deliveries. Of the configuration, only what locates the database is needed (no "
+        "other secret is read): problems elsewhere, such as a broken rules file, are listed. "
+        "Exit 0 when the database could be read.",
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    health = commands.add_parser(
+        "health",
+        parents=[common],
+        help="exit 0 while a daemon's heartbeat is fresh and the database answers, else 1",
+        description="For health checks (Docker's HEALTHCHECK): exit 0 while a daemon's "
+        "heartbeat in the database is fresh, 1 otherwise (no daemon, database unreadable, "
+        "configuration that does not locate the database), with the reason on one line. "
+        "Never exit 2, which Docker reserves.",
+    )
+    health.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="check this instance only (default: $NEWS_MONITOR_INSTANCE, else any daemon)",
+    )
 
     notify = commands.add_parser("notify", parents=[common], help="notification channels")
     notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
@@ -130,7 +162,13 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     start-up is over (_end_start_up). Called from elsewhere, main leaves the collector alone.
     """
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # Docker reserves a HEALTHCHECK's exit code 2: health fails with 1, even misused.
+        if exit_.code == EXIT_USAGE and "health" in (sys.argv[1:] if argv is None else argv):
+            return EXIT_FAILURE
+        raise
     daemon_signals = None
     if arguments.command == "run":
         _limit_malloc_arenas()
@@ -139,13 +177,26 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         # must stop it. As PID 1 in a container, a signal without a handler is ignored.
         daemon_signals = _catch_daemon_signals()
     configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
-    config_path = getattr(arguments, "config", None) or default_config_path()
+    if arguments.command == "health":
+        _end_start_up(own_process)
+        return _health(getattr(arguments, "config", None), arguments.instance)
+    try:
+        config_path = getattr(arguments, "config", None) or find_config_file()
+        name = instance_name(arguments.instance) if arguments.command == "run" else None
+    except (ConfigNotFoundError, ValueError) as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.command == "status":
+        _end_start_up(own_process)
+        try:
+            return _status(config_path, as_json=arguments.json)
+        except StoreError as error:
+            logger.error("store status=unavailable error=%r", str(error))
+            return EXIT_FAILURE
     try:
         config = load_config(config_path)
     except ConfigError as error:
-        for problem in error.problems:
-            print(SECRETS.apply(str(problem)), file=sys.stderr)
-        print(f"{len(error.problems)} problem(s) in the configuration", file=sys.stderr)
+        _print_problems(error)
         return EXIT_USAGE
     SECRETS.update(config.secrets)
     if arguments.command not in ("run", "rules"):
@@ -160,9 +211,8 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
                 dry_run=arguments.dry_run,
                 signals=daemon_signals,
                 own_process=own_process,
+                instance=name,
             )
-        if arguments.command == "status":
-            return _status(config, as_json=arguments.json)
         if arguments.command == "notify":
             return _notify_test(config, arguments.channel)
         if arguments.command == "deliveries":
@@ -174,6 +224,12 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         return EXIT_FAILURE
     parser.error(f"unknown command {arguments.command}")
     return EXIT_USAGE
+
+
+def _print_problems(error: ConfigError) -> None:
+    for problem in error.problems:
+        print(SECRETS.apply(str(problem)), file=sys.stderr)
+    print(f"{len(error.problems)} problem(s) in the configuration", file=sys.stderr)
 
 
 def _end_start_up(own_process: bool) -> None:
@@ -243,12 +299,19 @@ def _run(
     dry_run: bool,
     signals: tuple[threading.Event, threading.Event] | None = None,
     own_process: bool = False,
+    instance: str | None = None,
 ) -> int:
     from monitor.daemon import Monitor
 
     stop, reload = signals or (None, None)
     try:
-        monitor = Monitor(config, dry_run=dry_run, stop_requested=stop, reload_requested=reload)
+        monitor = Monitor(
+            config,
+            dry_run=dry_run,
+            stop_requested=stop,
+            reload_requested=reload,
+            instance_name=instance,
+        )
     finally:
         _end_start_up(own_process)
     try:
@@ -268,91 +331,48 @@ def _run(
     return EXIT_OK
 
 
-def _status(config: Config, *, as_json: bool) -> int:
-    from monitor.store import Store
+def _status(config_path: Path, *, as_json: bool) -> int:
+    from monitor.status import format_status, read_status
 
-    store = Store(config.database_url)
-    store.create_schema()
     try:
-        states = {status.state.name: status for status in store.feed_statuses()}
-        now = datetime.now(UTC)
-        counts = store.delivery_counts(now)
-        next_release = store.next_release_time(now) if counts["held"] else None
-        recent_errors = store.last_delivery_errors()
-        rule_states = store.rule_states()
-    finally:
-        store.close()
-    feeds = []
-    for feed in config.feeds:
-        status = states.get(feed.name)
-        state = status.state if status else None
-        entry: dict[str, object] = {
-            "name": feed.name,
-            "url": SECRETS.apply(feed.url),
-            "enabled": feed.enabled,
-            "last_poll": _iso(state.last_poll_at) if state else None,
-            "http_status": state.http_status if state else None,
-            "error": SECRETS.apply(state.error) if state and state.error else None,
-            "error_streak": state.error_streak if state else 0,
-            "new_items": state.last_new_count if state else 0,
-            "items": state.last_item_count if state else 0,
-            "articles": status.articles if status else 0,
-            "next_poll": _iso(state.next_poll_at) if state else None,
-        }
-        if state and state.redirected_to:
-            entry["redirected_to"] = SECRETS.apply(state.redirected_to)
-        feeds.append(entry)
-    failing_rules = [
-        {
-            "name": state.rule_name,
-            "failures": state.failures,
-            "last_error": SECRETS.apply(state.last_error or ""),
-            "last_error_at": _iso(state.last_error_at),
-        }
-        for state in rule_states
-    ]
+        settings = load_database_settings(config_path)
+    except ConfigError as error:  # the database cannot be located
+        _print_problems(error)
+        return EXIT_USAGE
+    SECRETS.update(settings.secrets)
+    report = read_status(settings, datetime.now(UTC))
     if as_json:
-        document = {"feeds": feeds, "deliveries": counts, "failing_rules": failing_rules}
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    rows = [("FEED", "LAST POLL UTC", "HTTP", "NEW/ITEMS", "ARTICLES", "NEXT POLL UTC", "ERROR")]
-    for entry in feeds:
-        rows.append(
-            (
-                str(entry["name"]),
-                _short_time(entry["last_poll"]),
-                str(entry["http_status"] or "-"),
-                f"{entry['new_items']}/{entry['items']}",
-                str(entry["articles"]),
-                _short_time(entry["next_poll"]),
-                _feed_problem(entry),
-            )
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]
-        )
-    print()
-    print("deliveries: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
-    if next_release is not None:
-        print(f"  next held batch goes out at {_local_time(next_release, config.timezone)}")
-    for rule, channel, error in recent_errors:
-        print(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
-    if counts["failed"]:
-        print("  send failed ones again: news-monitor deliveries retry [--rule NAME]")
-    for rule in failing_rules:
-        print(
-            f"rule {rule['name']} failing: {rule['failures']} article(s), last at "
-            f"{_short_time(rule['last_error_at'])}: {rule['last_error']}"
-        )
+        print(json.dumps(report.document(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(format_status(report, settings)))
     return EXIT_OK
 
 
-def _local_time(moment: datetime, timezone: str) -> str:
-    from zoneinfo import ZoneInfo
+def _health(config_path: Path | None, instance: str | None) -> int:
+    """Exit 0 while a daemon's heartbeat is fresh and the database answers; 1 otherwise,
+    never 2 (Docker reserves it for health checks), with the reason on one line."""
+    from monitor.status import check_health
 
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        name = instance_name(instance)
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILURE
+    healthy = False
+    try:
+        settings = load_database_settings(config_path or find_config_file(), check_everything=False)
+        SECRETS.update(settings.secrets)
+        healthy, reason = check_health(settings, name, datetime.now(UTC))
+    except ConfigNotFoundError as error:
+        reason = error.one_line()
+    except ConfigError as error:
+        problems = [str(problem) for problem in error.problems] or ["unknown problem"]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        reason = f"the configuration does not locate the database: {problems[0]}{more}"
+    except StoreError as error:
+        reason = f"database unavailable: {error}"
+    print(SECRETS.apply(reason), file=sys.stdout if healthy else sys.stderr)
+    return EXIT_OK if healthy else EXIT_FAILURE
 
 
 def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
@@ -368,25 +388,6 @@ def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
     noun = "delivery" if count == 1 else "deliveries"
     print(f"{count} failed {noun}{scope} put back to pending")
     return EXIT_OK
-
-
-def _feed_problem(entry: dict[str, object]) -> str:
-    parts = []
-    if entry["error"]:
-        parts.append(f"{entry['error']} (x{entry['error_streak']})")
-    if entry.get("redirected_to"):
-        parts.append(f"moved to {entry['redirected_to']}: update the url in the config")
-    if not entry["enabled"]:
-        parts.append("disabled")
-    return "; ".join(parts) or "-"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
-def _short_time(value: object) -> str:
-    return str(value)[:19].replace("T", " ") if value else "-"
 
 
 def _notify_test(config: Config, channel_name: str) -> int:

@@ -21,6 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+# Part of this module's public API: where the main file is when --config is not given.
+from monitor.config_locations import default_config_path as default_config_path
+from monitor.config_locations import find_config_file as find_config_file
 from monitor.config_schema import (
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
@@ -45,6 +48,7 @@ from monitor.config_schema import parse_size as parse_size
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.items import DEFAULT_MATCH_FIELDS
 from monitor.query import And, Node, Not, Or, evaluate, parse_query, parse_term
+from monitor.secrets import SECRETS, SecretMask, substitute
 from monitor.yamlpos import (
     YamlDocument,
     YamlSyntaxError,
@@ -128,11 +132,32 @@ class Config:
         return next((feed for feed in self.feeds if feed.name == name), None)
 
 
-DEFAULT_CONFIG_PATHS = (Path("config/monitor.yaml"), Path("/etc/news-monitor/monitor.yaml"))
-CONFIG_PATH_VARIABLE = "NEWS_MONITOR_CONFIG"
-# Secrets shorter than this are not masked in messages: masking "1" would garble every
-# line number and index, and a one- or two-character value protects nothing.
-MIN_MASKED_SECRET_LENGTH = 3
+# The keys of the main file that say where the database is: the only ones whose ${...}
+# load_database_settings resolves.
+DATABASE_KEYS = frozenset({"database", "state_dir"})
+
+
+@dataclass(frozen=True)
+class ListedFeed:
+    """A feed as the main file lists it, valid or not."""
+
+    name: str
+    url: str  # as written: ${...} left as it is
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """What reading the database takes of the configuration (load_database_settings)."""
+
+    path: Path  # the main file
+    database_url: str
+    timezone: str
+    feeds: tuple[ListedFeed, ...]
+    # What is wrong in the configuration (in no particular part), as load_config would say
+    # it, except for the ${...} references that were not resolved.
+    problems: tuple[ConfigProblem, ...]
+    secrets: frozenset[str]  # the values substituted into database: and state_dir:
 
 
 # --------------------------------------------------------------------------- public API
@@ -154,17 +179,43 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     return config
 
 
-def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the configuration file to use when --config is not given.
+def load_database_settings(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, check_everything: bool = True
+) -> DatabaseSettings:
+    """Given the main configuration file, return where the database is and what the main
+    file lists, for commands that read the database only (status, health).
 
-    $NEWS_MONITOR_CONFIG if set, else ./config/monitor.yaml if it exists, else
-    /etc/news-monitor/monitor.yaml (whether or not it exists: the caller reports that).
+    Only the ${...} of database: and state_dir: are resolved: no other secret is read (a
+    channel's ${cred:NAME} works outside systemd), and other references are left as written,
+    unchecked. With `check_everything`, every file is loaded as load_config loads it and its
+    problems are returned, not raised; without, the rules files are not read at all. Raise
+    ConfigError only when the database cannot be located: the main file unreadable, not
+    YAML or not a mapping, or database: or state_dir: invalid.
     """
     environ = os.environ if environ is None else environ
-    if environ.get(CONFIG_PATH_VARIABLE):
-        return Path(environ[CONFIG_PATH_VARIABLE])
-    local, system = DEFAULT_CONFIG_PATHS
-    return local if local.is_file() else system
+    loading = _Loading(environ, resolve_only=DATABASE_KEYS)
+    if check_everything:
+        _load(Path(path), loading)  # for its problems: the Config it may build is not used
+    else:
+        _read_main(Path(path), loading)
+    main = loading.main
+    located = _validated_keys(main, DATABASE_KEYS, loading) if main is not None else None
+    if (
+        main is None
+        or located is None
+        or any(failed[:1] in {(key,) for key in DATABASE_KEYS} for failed in main.unresolved)
+    ):
+        raise ConfigError(_finished_problems(loading.problems, loading.secrets))
+    shown = _validated_keys(main, frozenset({"timezone"}), loading)
+    state_dir = _state_dir(located.state_dir, main.folder, environ)
+    return DatabaseSettings(
+        path=main.path,
+        database_url=_database_url(located.database, main.folder, state_dir),
+        timezone=(shown.timezone if shown is not None else None) or "UTC",
+        feeds=_listed_feeds(main.document.data),
+        problems=tuple(_finished_problems(loading.problems, loading.secrets)),
+        secrets=frozenset(secret for secret in loading.secrets if secret),
+    )
 
 
 # ------------------------------------------------------------------------------ loading
@@ -177,6 +228,15 @@ class _Loading:
     environ: Mapping[str, str]
     problems: list[ConfigProblem] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    # None: every ${...} is resolved. Otherwise only those under these keys of the main
+    # file; the others are left as written, neither read nor checked.
+    resolve_only: frozenset[str] | None = None
+    main: _Source | None = None  # the main file, once read
+
+    def resolves(self, source: _Source, path: tuple[Any, ...]) -> bool:
+        if self.resolve_only is None:
+            return True
+        return not source.rules_file and bool(path) and path[0] in self.resolve_only
 
 
 @dataclass
@@ -186,8 +246,10 @@ class _Source:
     display: str  # the path as shown in messages: as given, or joined to the main file's
     path: Path  # absolute
     document: YamlDocument
-    # Paths whose ${...} failed: their own problem is reported, validation's is not.
+    # Paths whose ${...} failed (their own problem is reported, validation's is not), or
+    # were left unresolved on purpose (see _Loading.resolve_only: nothing is reported).
     unresolved: list[tuple[Any, ...]] = field(default_factory=list)
+    rules_file: bool = False
 
     @property
     def folder(self) -> Path:
@@ -199,15 +261,8 @@ class _Source:
 
 
 def _load(path: Path, loading: _Loading) -> Config | None:
-    main = _read_source(path, str(path), loading)
+    main = _read_main(path, loading)
     if main is None:
-        return None
-    if main.document.data is None:  # an empty file: every setting at its default
-        main.document.data = {}
-    if not isinstance(main.document.data, dict):
-        loading.problems.append(
-            main.problem((), "the main configuration file must be a mapping of settings")
-        )
         return None
     context = _reference_names(main.document.data)
     main_model = _validate(MainFileSchema, main, context, loading)
@@ -227,6 +282,22 @@ def _load(path: Path, loading: _Loading) -> Config | None:
     return _build_config(main, main_model, tuple(rules), rule_sources, loading)
 
 
+def _read_main(path: Path, loading: _Loading) -> _Source | None:
+    """Given the main file, return it read, or None if it cannot be read or is no mapping."""
+    main = _read_source(path, str(path), loading)
+    if main is None:
+        return None
+    if main.document.data is None:  # an empty file: every setting at its default
+        main.document.data = {}
+    if not isinstance(main.document.data, dict):
+        loading.problems.append(
+            main.problem((), "the main configuration file must be a mapping of settings")
+        )
+        return None
+    loading.main = main
+    return main
+
+
 def _read_source(
     path: Path, display: str, loading: _Loading, *, rules_file: bool = False
 ) -> _Source | None:
@@ -244,13 +315,14 @@ def _read_source(
     try:
         document = load_yaml(text)
     except YamlSyntaxError as error:
-        loading.problems.append(ConfigProblem(display, error.line, "", error.message))
+        problem = ConfigProblem(display, error.line, "", error.message, error.column)
+        loading.problems.append(problem)
         return None
     # A rules file may be a bare list; seen as {rules: [...]}, its rules are located and
     # named exactly like inline rules (rules[1] (name)).
     if rules_file and (document.data is None or isinstance(document.data, list)):
         document = document.nested_under("rules")
-    source = _Source(display, absolute, document)
+    source = _Source(display, absolute, document, rules_file=rules_file)
     for duplicate in document.duplicate_keys:
         message = f"duplicate key; it first appears on line {duplicate.first_line}"
         loading.problems.append(source.problem(duplicate.path, message, key=True))
@@ -297,7 +369,9 @@ def _validate(
 ) -> Any:
     """Validate a file's data; return the model, or None after recording every problem."""
     try:
-        return model.model_validate(source.document.data, context=context)
+        # Checking a channel URL, Apprise may log a value it was given (monitor.secrets).
+        with SECRETS.including(loading.secrets):
+            return model.model_validate(source.document.data, context=context)
     except ValidationError as error:
         _record_validation_error(error, model, source, loading)
         return None
@@ -370,6 +444,32 @@ def _written_location(location: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return location
 
 
+def _validated_keys(
+    main: _Source, keys: frozenset[str], loading: _Loading
+) -> MainFileSchema | None:
+    """Validate only these keys of the main file (the others as if absent); return the model,
+    or None after recording the problems (load_config reports the same ones)."""
+    data = main.document.data
+    try:
+        return MainFileSchema.model_validate({key: data[key] for key in keys if key in data})
+    except ValidationError as error:
+        _record_validation_error(error, MainFileSchema, main, loading)
+        return None
+
+
+def _listed_feeds(data: dict[Any, Any]) -> tuple[ListedFeed, ...]:
+    """The feeds the main file lists, valid or not: each entry that has a name, once."""
+    feeds = data.get("feeds")
+    listed: dict[str, ListedFeed] = {}
+    for feed in feeds if isinstance(feeds, list) else []:
+        name = feed.get("name") if isinstance(feed, dict) else None
+        if isinstance(name, str) and name not in listed:
+            url = feed.get("url")
+            enabled = feed.get("enabled") is not False
+            listed[name] = ListedFeed(name, url if isinstance(url, str) else "", enabled)
+    return tuple(listed.values())
+
+
 def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
     """Collect the feed and channel names rules may refer to, even from invalid entries.
 
@@ -393,12 +493,10 @@ def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
 
 # ------------------------------------------------------------------------- substitution
 
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading: _Loading) -> Any:
-    """Return `value` with ${...} replaced in every string; keys are left as written.
+    """Return `value` with ${...} replaced in every string (monitor.secrets); keys are left
+    as written. In a channel or feed URL each value is encoded for its part of the URL.
 
     Lists and mappings are changed in place rather than copied: a copy of a rules file's
     data would double what loading holds at its peak, and nothing needs the text as written.
@@ -406,13 +504,16 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
     if isinstance(value, str):
         if "${" not in value:  # the common case: nothing to substitute, nothing to report
             return value
-        result, errors, substituted = _substitute_string(value, source.folder, loading.environ)
-        loading.secrets.update(substituted)
-        for message in errors:
-            loading.problems.append(source.problem(path, message))
-        if errors:
+        if not loading.resolves(source, path):
             source.unresolved.append(path)
-        return result
+            return value
+        result = substitute(value, source.folder, loading.environ, url=_is_url(path))
+        loading.secrets.update(result.values)
+        for message in result.problems:
+            loading.problems.append(source.problem(path, message))
+        if result.problems:
+            source.unresolved.append(path)
+        return result.text
     if isinstance(value, list):
         for index, item in enumerate(value):
             if not isinstance(item, str) or "${" in item:
@@ -426,69 +527,17 @@ def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading
     return value
 
 
-def _substitute_string(
-    text: str, folder: Path, environ: Mapping[str, str]
-) -> tuple[str, list[str], list[str]]:
-    """Given a string, return it substituted, the problems met, and the values inserted."""
-    errors: list[str] = []
-    values: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        try:
-            value = _resolve_reference(match.group(1), folder, environ)
-        except ValueError as error:
-            errors.append(str(error))
-            return match.group(0)
-        values.append(value)
-        return value
-
-    result = _REFERENCE.sub(replace, text)
-    if "${" in _REFERENCE.sub("", text):
-        errors.append("unterminated ${: write ${NAME}, ${file:PATH} or ${cred:NAME}")
-    return result, errors, values
-
-
-def _resolve_reference(reference: str, folder: Path, environ: Mapping[str, str]) -> str:
-    """Given what is inside ${...}, return its value. Raise ValueError if there is none."""
-    kind, colon, argument = reference.partition(":")
-    if not colon:
-        if not _VARIABLE_NAME.fullmatch(reference):
-            raise ValueError(f"${{{reference}}} is not a valid environment variable name")
-        if reference not in environ:
-            raise ValueError(f"environment variable {reference} is not set")
-        return environ[reference]
-    if kind == "file":
-        if not argument:
-            raise ValueError("${file:} needs a path")
-        return _read_secret_file(folder / argument, f"${{file:{argument}}}")
-    if kind == "cred":
-        return _read_credential(argument, environ)
-    raise ValueError(
-        f"unknown reference ${{{kind}:...}}; use ${{NAME}}, ${{file:PATH}} or ${{cred:NAME}}"
-    )
-
-
-def _read_credential(name: str, environ: Mapping[str, str]) -> str:
-    # systemd's LoadCredential= puts each credential in a file of that name there.
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"${{cred:{name}}}: a credential name is a plain file name")
-    directory = environ.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        raise ValueError(f"credential {name}: $CREDENTIALS_DIRECTORY is not set")
-    return _read_secret_file(Path(directory) / name, f"credential {name}")
-
-
-def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ValueError(f"{what}: cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{what}: {path} is not UTF-8 text") from None
-    # Files written by editors and `echo` end with a newline that is not part of the value.
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text.removesuffix("\n")
+def _is_url(path: tuple[Any, ...]) -> bool:
+    """Whether the value at `path` is a feed URL or a channel's Apprise URL: feeds[i].url,
+    channels.NAME, channels.NAME[i], channels.NAME.urls or channels.NAME.urls[i]."""
+    if len(path) == 3 and path[0] == "feeds":
+        return path[2] == "url"
+    if not path or path[0] != "channels" or len(path) < 2:
+        return False
+    rest = path[2:]
+    if rest[:1] == ("urls",):
+        rest = rest[1:]
+    return rest == () or (len(rest) == 1 and isinstance(rest[0], int))
 
 
 # ------------------------------------------------------------------- cross-entry checks
@@ -701,20 +750,14 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
 
 def _finished_problems(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
     """Mask every secret in the problems, drop repeats, and sort them by file and line."""
-    masked = sorted(
-        (secret for secret in secrets if len(secret) >= MIN_MASKED_SECRET_LENGTH),
-        key=len,
-        reverse=True,
-    )
-    # Case-insensitive: a message may quote a value lower-cased (an Apprise scheme is).
-    pattern = re.compile("|".join(map(re.escape, masked)), re.IGNORECASE) if masked else None
-
-    def mask(text: str) -> str:
-        return pattern.sub("***", text) if pattern is not None else text
-
+    mask = SecretMask(secrets).apply
     cleaned = {
         ConfigProblem(
-            mask(problem.file), problem.line, mask(problem.key_path), mask(problem.message)
+            mask(problem.file),
+            problem.line,
+            mask(problem.key_path),
+            mask(problem.message),
+            problem.column,
         ): None
         for problem in problems
     }

@@ -18,24 +18,26 @@ from zoneinfo import ZoneInfo
 
 from monitor.claims import claim_is_live, new_claimant
 from monitor.config import Config, FeedConfig, load_config
-from monitor.deliver import DeliveryReport, send_due_deliveries, template_chooser
+from monitor.deliver import DeliveryReport, SendSettings, template_chooser
 from monitor.errors import ConfigError, FetchError, StoreError
 from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.http import Health, HttpEndpoint, Metrics
-from monitor.log import SECRETS
-from monitor.next_poll import next_poll
+from monitor.instances import HEARTBEAT_FRESH_SECONDS, HEARTBEAT_INTERVAL_SECONDS, InstanceIdentity
+from monitor.next_poll import ReasonsLogged, next_poll
 from monitor.notify import Notifier
 from monitor.parse_pool import ParsePool, default_worker_count
 from monitor.pipeline import PollResult, Rules, refresh_feed
 from monitor.sdnotify import ServiceManager
+from monitor.secrets import SECRETS
+from monitor.sender import Sender, send_due_deliveries
 from monitor.store import FeedState, FeedStateUpdate, Store
 
 logger = logging.getLogger(__name__)
 
-# The heartbeat job proves the scheduler runs jobs and the database answers; the systemd
-# watchdog ping and /healthz both depend on it being recent.
-HEARTBEAT_INTERVAL_SECONDS = 10.0
-HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
+# The heartbeat job (every HEARTBEAT_INTERVAL_SECONDS, see monitor.instances) proves the
+# scheduler runs jobs and the database takes writes: it records this instance's last_seen_at,
+# which `health` and `status` read. The systemd watchdog ping and /healthz depend on the
+# same heartbeat being fresh (HEARTBEAT_FRESH_SECONDS).
 # 410 Gone: the publisher says the feed will never come back.
 HTTP_GONE = 410
 # Pruning old articles (retention:) runs once a day, the first time soon after start.
@@ -96,6 +98,7 @@ class Monitor:
         clock: Callable[[], datetime] = utc_now,
         stop_requested: threading.Event | None = None,
         reload_requested: threading.Event | None = None,
+        instance_name: str | None = None,
     ) -> None:
         SECRETS.update(config.secrets)
         self.dry_run = dry_run
@@ -122,13 +125,19 @@ class Monitor:
         self.reload_requested = reload_requested or threading.Event()
         self.metrics = Metrics()
         self.service_manager = ServiceManager()
+        # This daemon among the instances recorded in the database (run_forever only).
+        self.instance = InstanceIdentity.of_this_process(instance_name)
         self._last_heartbeat: float | None = None  # time.monotonic() of the last one
+        self._last_heartbeat_at: datetime | None = None
         self._scheduler = None  # set by run_forever
-        # Per feed, why its next poll is later than its interval, as last logged.
-        self._next_poll_reasons: dict[str, str | None] = {}
+        self._sender: Sender | None = None  # the daemon's, set by run_forever
+        self._plan_lock = threading.Lock()  # one plan of the sender's next wake at a time
+        self._next_poll_reasons = ReasonsLogged()
         self._watched_mtimes = _mtimes(config.source_files)
 
     def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
         self.parser.close()
         self.fetcher.close()
         self.store.close()
@@ -177,7 +186,7 @@ class Monitor:
             result = replace(
                 result, next_poll_seconds=plan.delay_seconds, next_poll_reason=plan.reason
             )
-            reason_news = self._next_poll_reason_news(feed.name, plan.reason)
+            reason_news = self._next_poll_reasons.news(feed.name, plan.reason)
         if not crashed:
             _log_poll(result, reason_news)
         self.metrics.record_poll(
@@ -189,37 +198,31 @@ class Monitor:
         )
         return result
 
-    def _next_poll_reason_news(self, feed_name: str, reason: str | None) -> str | None:
-        """The reason to log for a feed's next poll: None when it is the one logged last
-        (a feed whose ttl says 5 minutes would say so on every poll), "interval" when the
-        interval decides again."""
-        previous = self._next_poll_reasons.get(feed_name)
-        self._next_poll_reasons[feed_name] = reason
-        if reason == previous:
-            return None
-        return reason or "interval"
-
     def _state(self, name: str, states: Mapping[str, FeedState] | None) -> FeedState | None:
         return states.get(name) if states is not None else self.store.feed_state(name)
 
-    def send_due(
-        self, *, ignore_backoff: bool, attempted: set[int] | None = None
-    ) -> DeliveryReport:
+    def send_due(self, *, ignore_backoff: bool) -> DeliveryReport:
         """Release held batches whose time has come and send what is due (every pending
-        delivery with ignore_backoff), but none in `attempted` (see send_due_deliveries)."""
-        runtime = self.runtime
+        delivery with ignore_backoff), each channel in a lane of its own; return once every
+        outcome is written."""
         return send_due_deliveries(
             self.store,
-            runtime.notifier,
-            timezone=runtime.timezone,
-            config=runtime.config.delivery,
+            self._send_settings(ignore_backoff=ignore_backoff),
             now=self.clock,
             claimant=self.claimant,
+            stop=self.stop_requested,
+        )
+
+    def _send_settings(self, *, ignore_backoff: bool) -> SendSettings:
+        """How the current configuration sends (monitor.sender)."""
+        runtime = self.runtime
+        return SendSettings(
+            notifier=runtime.notifier,
+            timezone=runtime.timezone,
+            delivery=runtime.config.delivery,
             templates=template_chooser(runtime.config.rules, runtime.config.channels),
             ignore_backoff=ignore_backoff,
             dry_run=self.dry_run,
-            stop=self.stop_requested,
-            attempted=attempted,
         )
 
     # --- run --once ----------------------------------------------------------------
@@ -234,33 +237,30 @@ class Monitor:
         # of 304s would otherwise be two transactions per feed.
         states = self.store.feed_states()
         unchanged: list[FeedStateUpdate] = []  # list.append is atomic across threads
-        queued = threading.Event()  # a poll queued deliveries, or the polls are over
-        polls_over = threading.Event()
+        # Each channel sends in a lane of its own (monitor.sender), each delivery attempted
+        # once in the run. A dry run marks nothing sent: it renders what is pending once,
+        # after the polls.
+        sender = None if self.dry_run else self._new_sender(once=True)
+        sending = self._send_settings(ignore_backoff=True)
 
         def poll(feed: FeedConfig) -> PollResult:
             result = self.poll(feed, states, unchanged_states=unchanged)
-            if result.deliveries:
-                queued.set()
+            if sender is not None and result.deliveries:
+                sender.wake(sending)  # sent while the other feeds are polled
             return result
 
-        # A dry run marks nothing sent: it renders what is pending once, after the polls.
-        sending = None if self.dry_run else ThreadPoolExecutor(1, thread_name_prefix="send")
-        attempted: set[int] = set()  # one attempt per delivery and run, over every pass
-        sender = (
-            sending.submit(self._send_while, queued, polls_over, attempted) if sending else None
-        )
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-                polls = tuple(pool.map(poll, feeds))
-        finally:
-            polls_over.set()
-            queued.set()
+            if sender is not None:
+                sender.wake(sending)  # what earlier runs left pending
             try:
-                self.store.update_feed_states(unchanged)
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+                    polls = tuple(pool.map(poll, feeds))
             finally:
-                if sending is not None:
-                    sending.shutdown()  # after its last pass
-        delivery = sender.result() if sender else self.send_due(ignore_backoff=True)
+                self.store.update_feed_states(unchanged)
+            delivery = sender.wait() if sender else self.send_due(ignore_backoff=True)
+        finally:
+            if sender is not None:
+                sender.close()
         # Only polls a daemon scheduled need clearing: most cycles have none to clear.
         self.store.clear_next_polls(
             [
@@ -286,20 +286,11 @@ class Monitor:
         )
         return CycleReport(polls, delivery)
 
-    def _send_while(
-        self, queued: threading.Event, polls_over: threading.Event, attempted: set[int]
-    ) -> DeliveryReport:
-        """run --once's sender: a pass over the outbox at once, another whenever polls have
-        queued deliveries, and a last one once they are over; each delivery attempted at
-        most once in all."""
-        report = DeliveryReport()
-        while True:  # the first pass sends what earlier runs left pending
-            last = polls_over.is_set()  # read before the pass: none queued after it is missed
-            report += self.send_due(ignore_backoff=True, attempted=attempted)
-            if last:
-                return report
-            queued.wait()
-            queued.clear()
+    def _new_sender(self, **options: Any) -> Sender:
+        """A sender with this process's claims and clock, stopped by SIGTERM."""
+        return Sender(
+            self.store, claimant=self.claimant, now=self.clock, stop=self.stop_requested, **options
+        )
 
     # --- the daemon ----------------------------------------------------------------
 
@@ -315,7 +306,8 @@ class Monitor:
             timezone=UTC,
             executors={
                 "default": {"type": "threadpool", "max_workers": MAXIMUM_CONCURRENT_POLLS},
-                # Sending never waits behind slow fetches, and vice versa.
+                # Waking the sender (which sends on threads of its own) never waits behind
+                # slow fetches.
                 "sender": {"type": "threadpool", "max_workers": 1},
                 # The heartbeat must not wait behind a slow send or fetch: it measures
                 # whether the scheduler and the database work, nothing else.
@@ -325,6 +317,10 @@ class Monitor:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._scheduler = scheduler
+        # Recorded before the first job runs: from now on `status` and `health` see it.
+        self.store.register_instance(self.instance, self.clock())
+        # Each channel sends in a lane of its own: a slow one never delays another.
+        sender = self._sender = self._new_sender(on_idle=self._plan_sender_wake)
         self._schedule_feeds(self.runtime.config, previous=None)
         scheduler.add_job(
             self._sender_job,
@@ -359,11 +355,12 @@ class Monitor:
         http = self._start_http()
         scheduler.start()
         logger.info(
-            "started feeds=%d rules=%d channels=%d dry_run=%s",
+            "started feeds=%d rules=%d channels=%d dry_run=%s instance=%s",
             len(self.runtime.config.feeds),
             len(self.runtime.config.rules),
             len(self.runtime.config.channels),
             self.dry_run,
+            self.instance.name,
         )
         self.service_manager.ready(f"watching {len(self.runtime.config.feeds)} feeds")
         try:
@@ -379,27 +376,34 @@ class Monitor:
             self.service_manager.stopping()
             logger.info("stopping: waiting for running polls and sends to finish")
             scheduler.shutdown(wait=True)
+            sender.close()  # each lane ends after the message in flight
             if http is not None:
                 http.close()
+            self._mark_stopped()
             logger.info("stopped")
 
     def healthy(self) -> bool:
-        """True while the scheduler runs jobs and the database answered recently."""
+        """True while the scheduler runs and this instance's heartbeat is fresh: the same
+        liveness `news-monitor health` reads from the database."""
         scheduler = self._scheduler
         return (
             scheduler is not None
             and scheduler.running
             and self._last_heartbeat is not None
-            and time.monotonic() - self._last_heartbeat < HEARTBEAT_STALE_SECONDS
+            and time.monotonic() - self._last_heartbeat < HEARTBEAT_FRESH_SECONDS
         )
 
     def health(self) -> Health:
-        """What /healthz reports: healthy or not, and when each feed last succeeded."""
+        """What /healthz reports: healthy or not, this instance and its last heartbeat, and
+        when each feed last succeeded."""
         statuses = self.store.feed_statuses()
         successes = [s.state.last_success_at for s in statuses if s.state.last_success_at]
+        last_heartbeat = self._last_heartbeat_at
         return Health(
             self.healthy(),
             {
+                "instance": self.instance.name,
+                "last_heartbeat": last_heartbeat.isoformat() if last_heartbeat else None,
                 "last_successful_poll": max(successes).isoformat() if successes else None,
                 "feeds": len(self.runtime.config.feeds),
                 "failing_feeds": sum(1 for s in statuses if s.state.error),
@@ -427,17 +431,28 @@ class Monitor:
             logger.error("retention status=store_error error=%r", str(error))
 
     def _heartbeat_job(self) -> None:
+        now = self.clock()
         try:
-            counts = self.store.delivery_counts()  # the database answers
+            self.store.record_heartbeat(self.instance, now)  # the database takes writes
+            counts = self.store.delivery_counts()
         except StoreError as error:
             logger.error("heartbeat status=store_error error=%r", str(error))
             return
         self._last_heartbeat = time.monotonic()
+        self._last_heartbeat_at = now
         self.metrics.set_deliveries(counts)
         self.service_manager.status(
             f"watching {len(self.runtime.config.feeds)} feeds; pending {counts['pending']}, "
             f"held {counts['held']}, failed {counts['failed']}"
         )
+
+    def _mark_stopped(self) -> None:
+        try:
+            self.store.mark_instance_stopped(self.instance, self.clock())
+        except StoreError as error:  # its heartbeat ends anyway: it is seen as gone soon
+            logger.error(
+                "stopping instance=%s status=store_error error=%r", self.instance.name, str(error)
+            )
 
     def _start_http(self) -> HttpEndpoint | None:
         listen = self.runtime.config.http_listen
@@ -512,15 +527,27 @@ class Monitor:
             self._wake_sender("sender-wake", utc_now())
 
     def _sender_job(self) -> None:
-        if self.stop_requested.is_set():
+        """Start sending what is due, each channel in its lane; never waits for a send."""
+        sender = self._sender
+        if self.stop_requested.is_set() or sender is None:
             return
         try:
-            self.send_due(ignore_backoff=False)
-            # Releases and retries happen on time, not at the next tick.
-            now = self.clock()
-            wake_at = self.store.next_delivery_time(now)
-            if wake_at is not None:
-                self._wake_sender("sender-release", wake_at + (utc_now() - now))
+            sender.wake(self._send_settings(ignore_backoff=False))
+        except StoreError as error:
+            logger.error("deliver status=store_error error=%r", str(error))
+            return
+        self._plan_sender_wake()
+
+    def _plan_sender_wake(self) -> None:
+        """Wake the sender when the next held batch is released or the next retry is due,
+        not at its next tick. Run after each wake and after each lane's pass (which may
+        have planned retries)."""
+        try:
+            with self._plan_lock:
+                now = self.clock()
+                wake_at = self.store.next_delivery_time(now)
+                if wake_at is not None:
+                    self._wake_sender("sender-release", wake_at + (utc_now() - now))
         except StoreError as error:
             logger.error("deliver status=store_error error=%r", str(error))
 
@@ -536,8 +563,8 @@ class Monitor:
             id=job_id,
             replace_existing=True,
             executor="sender",
-            # The one sender thread runs them in turn: a wake-up planned while the previous
-            # one runs must queue, not be dropped as a second instance.
+            # The one thread that wakes the sender runs them in turn: a wake-up planned
+            # while the previous one runs must queue, not be dropped as a second instance.
             max_instances=2,
         )
 
@@ -553,6 +580,8 @@ class Monitor:
         previous = self.runtime.config
         try:
             config = load_config(previous.path)
+            # Before the runtime is built: building it checks the channel URLs again.
+            SECRETS.update(previous.secrets | config.secrets)
             runtime = Runtime.build(config)
         except ConfigError as error:
             for problem in error.problems:
@@ -564,7 +593,6 @@ class Monitor:
             return False
         if config.database_url != previous.database_url:
             logger.warning("reload database_changed=true note='restart to use the new database'")
-        SECRETS.update(previous.secrets | config.secrets)
         self.runtime = runtime
         parse_workers = parse_worker_count(config)
         if parse_workers != self.parser.workers:

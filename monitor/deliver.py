@@ -1,20 +1,33 @@
-"""The outbox: drain due deliveries through the notifier, marking each sent only after
-Apprise reports success, and retrying failures with exponential backoff.
+"""The outbox: a pass over one channel's due deliveries, each marked sent only after
+Apprise reports success, failures retried with exponential backoff.
 
-A delivery is one message to one channel: an alert about one article, or a batch (a
-digest window, quiet hours, the excess of max_per_hour) held in the database until its
+A delivery is one rule's message to one channel: an alert about one article, or a batch
+(a digest window, quiet hours, the excess of max_per_hour) held in the database until its
 release time and then sent as one message listing its articles, oldest first. Which
-delivery a match joins is decided when it is stored (monitor.schedule, monitor.store);
-this module releases batches whose time has come and sends what is due.
+delivery a match joins is decided when it is stored (monitor.schedule, monitor.store).
+Channels are sent to side by side, a pass of this module each, run by monitor.sender.
+
+One message, several rules: alerts about one article that several rules matched at the
+same moment go out to a channel as one message naming every rule ("[korea-japan,
+forced-labour] title"). They are immediate alerts (not held by a digest, quiet hours or
+max_per_hour: held ones stay per rule) of the same article, due at the same time after as
+many attempts, with the same services already sent. Each rule keeps its own delivery
+row, so counts and retries stay per rule: the message's outcome is written to every row
+it carried, in one transaction, which leaves them due together again for a retry. A rule
+whose alert went out before another rule matched the article (after an edit) is not due
+with it: each is then a message of its own, at its own time.
 
 Sending: claim due deliveries a few dozen at a time (one short transaction), send each
-with no transaction open, and write each outcome before the next send starts. A process
-killed in between leaves its deliveries pending with void claims (monitor.claims): the
-next start sends them again. So what may arrive twice is the message in flight and nothing
-else (DESIGN.md: "at worst the message in flight is sent twice"); outcomes are not batched
-for that reason, although a transaction per outcome costs about as much as a fast send. A
+message with no transaction open, and write its outcome before the channel's next send
+starts. A process killed in between leaves its deliveries pending with void claims
+(monitor.claims): the next start sends them again. So what may arrive twice is the
+message in flight on each channel and nothing else; outcomes are not batched for that
+reason, although a transaction per outcome costs about as much as a fast send. A
 channel's services that already succeeded are recorded and skipped by the retries, so
 only the failing one is tried again.
+
+A pass is a generator that yields after each message, so that monitor.sender can run the
+passes of many channels on a few threads, one message at a time.
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, tzinfo
@@ -31,8 +44,15 @@ from typing import TYPE_CHECKING
 from monitor.claims import claim_is_live
 from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
 from monitor.errors import StoreError
-from monitor.notify import Alert, Notifier, RenderedMessage, render_alert, render_digest
-from monitor.store import DueDelivery, Store
+from monitor.notify import (
+    Alert,
+    Notifier,
+    RenderedMessage,
+    render_alert,
+    render_combined_alert,
+    render_digest,
+)
+from monitor.store import ALERT, DeliveryArticle, DueDelivery, Store
 
 if TYPE_CHECKING:
     from monitor.render import Rendition, Target
@@ -47,11 +67,16 @@ CLAIM_BATCH = 50
 # not started: far within CLAIM_LEASE, even after the longest send notify.py allows.
 CLAIM_RENEW_AFTER = timedelta(minutes=1)
 
-TemplateChooser = Callable[[str, str], str | None]
+# template(rule names of a message, channel) -> a template's source, or None (the default)
+TemplateChooser = Callable[[Sequence[str], str], str | None]
+# The deliveries one message carries: one, or the alerts of several rules about one article.
+Message = tuple[DueDelivery, ...]
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
+    """What passes did, counted in deliveries (a message of two rules counts two)."""
+
     attempted: int = 0
     sent: int = 0
     retrying: int = 0  # failed this time, will be tried again
@@ -78,115 +103,106 @@ def retry_delay_seconds(attempts_made: int, config: DeliveryConfig) -> float:
 def template_chooser(
     rules: Sequence[RuleConfig], channels: Sequence[ChannelConfig]
 ) -> TemplateChooser:
-    """Given the configured rules and channels, return template(rule, channel): the rule's
-    template, else the channel's, else None (the default message)."""
+    """Given the configured rules and channels, return template(rule_names, channel): for a
+    message of one rule, the rule's template, else the channel's; for a message of several
+    rules, the channel's; None for the default message."""
     by_rule = {rule.name: rule.template for rule in rules if rule.template}
     by_channel = {channel.name: channel.template for channel in channels if channel.template}
 
-    def choose(rule_name: str, channel: str) -> str | None:
-        return by_rule.get(rule_name) or by_channel.get(channel)
+    def choose(rule_names: Sequence[str], channel: str) -> str | None:
+        own = by_rule.get(rule_names[0]) if len(rule_names) == 1 else None
+        return own or by_channel.get(channel)
 
     return choose
 
 
-def send_due_deliveries(
-    store: Store,
-    notifier: Notifier,
-    *,
-    timezone: tzinfo,
-    config: DeliveryConfig,
-    now: Callable[[], datetime],
-    claimant: str,
-    templates: TemplateChooser | None = None,
-    ignore_backoff: bool = False,
-    dry_run: bool = False,
-    stop: threading.Event | None = None,
-    attempted: set[int] | None = None,
-) -> DeliveryReport:
-    """Release held batches whose time has come, then send every due delivery once. With
-    ignore_backoff (run --once), every pending one, whatever its retry time; a batch is
-    never sent before its time. `attempted`, if given, holds the ids of the deliveries that
-    earlier passes took on (run --once sends while it polls, in several passes): those are
-    left alone, and this pass adds the ones it takes on.
+def default_template(_rule_names: Sequence[str], _channel: str) -> str | None:
+    """The template chooser of a configuration without templates."""
+    return None
 
-    With dry_run the messages are rendered and logged but not sent, and nothing is marked
-    (batches are not released either). `claimant` names this sender (monitor.claims).
-    Every outcome is in the database when this returns (or raises).
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How a pass sends: the running configuration's notifier, timezone, retry settings and
+    templates (a reload replaces them for the passes that start after it), and whether
+    it takes every pending delivery whatever its retry time (run --once) or only those due
+    (the daemon). With dry_run, messages are rendered and logged, not sent, and nothing is
+    marked (held batches are not released either)."""
+
+    notifier: Notifier
+    timezone: tzinfo
+    delivery: DeliveryConfig
+    templates: TemplateChooser = default_template
+    ignore_backoff: bool = False
+    dry_run: bool = False
+
+
+class ChannelPass:
+    """One pass over one channel's due deliveries: each is taken on once, in order, and
+    the deliveries of one message are sent together (see the module docstring).
+
+    `attempted` holds the ids of deliveries taken on by earlier passes that share it
+    (run --once attempts each delivery once, over several passes): those are left alone,
+    and this pass adds the ones it takes on. `claimant` names this sender (monitor.claims).
     """
-    released = 0 if dry_run else store.release_held(now())
-    sender = _Sender(
-        store,
-        notifier,
-        timezone=timezone,
-        config=config,
-        now=now,
-        claimant=claimant,
-        choose=templates or (lambda _rule, _channel: None),
-        dry_run=dry_run,
-        stop=stop,
-        attempted=attempted if attempted is not None else set(),
-    )
-    after_id = 0
-    while not sender.stopped():
-        page = store.due_deliveries(
-            now(),
-            ignore_backoff=ignore_backoff,
-            include_due_held=dry_run,
-            after_id=after_id,
-            limit=PAGE_SIZE,
-        )
-        if page:
-            after_id = page[-1].delivery_id
-        sender.send_page(page)
-        if len(page) < PAGE_SIZE:
-            break
-    return DeliveryReport(released=released, **sender.counts)
-
-
-class _Sender:
-    """One pass over the outbox: claims, messages and outcomes of this pass."""
 
     def __init__(
         self,
         store: Store,
-        notifier: Notifier,
+        channel: str,
+        settings: SendSettings,
         *,
-        timezone: tzinfo,
-        config: DeliveryConfig,
         now: Callable[[], datetime],
         claimant: str,
-        choose: TemplateChooser,
-        dry_run: bool,
-        stop: threading.Event | None,
-        attempted: set[int],
+        stop: threading.Event | None = None,
+        attempted: set[int] | None = None,
     ) -> None:
         self.store = store
-        self.notifier = notifier
-        self.timezone = timezone
-        self.config = config
+        self.channel = channel
+        self.settings = settings
         self.now = now
         self.claimant = claimant
-        self.choose = choose
-        self.dry_run = dry_run
         self.stop = stop
-        self.attempted = attempted  # delivery ids taken on, by this pass or earlier ones
+        self.attempted = attempted if attempted is not None else set()
         self.counts = dict.fromkeys(("attempted", "sent", "retrying", "failed"), 0)
-        self.channels = frozenset(notifier.channel_names())
-        # Messages of this page by what they are made of: the deliveries of one match to
-        # several channels (adjacent ids) render it once.
-        self._messages: dict[tuple[object, ...], RenderedMessage] = {}
+
+    @property
+    def report(self) -> DeliveryReport:
+        return DeliveryReport(**self.counts)
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def _count(self, outcome: str) -> None:
-        self.counts["attempted"] += 1
-        if outcome != "dry_run":
-            self.counts[outcome] += 1
+    def steps(self) -> Iterator[None]:
+        """Send the channel's due deliveries, yielding after each message sent. Every
+        outcome is in the database when it yields, returns or raises; stopped, it returns
+        after the message in flight, leaving the rest pending and unclaimed."""
+        after_id = 0
+        while not self.stopped():
+            page = self.store.due_deliveries(
+                self.now(),
+                ignore_backoff=self.settings.ignore_backoff,
+                include_due_held=self.settings.dry_run,
+                channel=self.channel,
+                after_id=after_id,
+                limit=PAGE_SIZE,
+            )
+            last_page = len(page) < PAGE_SIZE
+            if not last_page:
+                page = _whole_messages(page)
+            if page:
+                after_id = page[-1].delivery_id
+            yield from self._send_page(page)
+            if last_page:
+                return
 
-    def send_page(self, page: Sequence[DueDelivery]) -> None:
-        self._messages.clear()
-        sendable: list[DueDelivery] = []
+    def _count(self, message: Message, outcome: str) -> None:
+        self.counts["attempted"] += len(message)
+        if outcome != "dry_run":
+            self.counts[outcome] += len(message)
+
+    def _send_page(self, page: Sequence[DueDelivery]) -> Iterator[None]:
+        taken: list[DueDelivery] = []
         for due in page:
             if self.stopped():
                 return  # what is left stays pending for the next start
@@ -198,38 +214,53 @@ class _Sender:
                 logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
                 continue
             if due.delivery_id in self.attempted:
-                continue  # an earlier pass of this run took it on
+                continue  # an earlier pass took it on
             self.attempted.add(due.delivery_id)
             if not due.articles:
                 # Only if the articles were deleted behind the outbox's back: nothing to say.
-                if not self.dry_run:
+                if not self.settings.dry_run:
                     self.store.mark_attempt_failed(due.delivery_id, "no article left to send", None)
                 logger.error(
-                    "deliver %s status=failed error='no article left to send'", _log_fields(due)
+                    "deliver %s status=failed error='no article left to send'",
+                    _log_fields((due,)),
                 )
-                self._count("dry_run" if self.dry_run else "failed")
+                self._count((due,), "dry_run" if self.settings.dry_run else "failed")
                 continue
-            if self.dry_run:
-                message = self._message(due)
-                logger.info("deliver %s status=dry_run title=%r", _log_fields(due), message.title)
-                self._count("dry_run")
-                continue
-            sendable.append(due)
-        for first in range(0, len(sendable), CLAIM_BATCH):
-            if self.stopped():
-                return
-            self._send_claimed(sendable[first : first + CLAIM_BATCH])
+            taken.append(due)
+        messages = _messages(taken)
+        if self.settings.dry_run:
+            for message in messages:
+                rendered = self._render(message)
+                logger.info(
+                    "deliver %s status=dry_run title=%r", _log_fields(message), rendered.title
+                )
+                self._count(message, "dry_run")
+            return
+        chunk: list[Message] = []
+        for message in messages:
+            if chunk and sum(map(len, chunk)) + len(message) > CLAIM_BATCH:
+                yield from self._send_claimed(chunk)
+                chunk = []
+                if self.stopped():
+                    return
+            chunk.append(message)
+        if chunk:
+            yield from self._send_claimed(chunk)
 
-    def _send_claimed(self, chunk: list[DueDelivery]) -> None:
-        """Claim a chunk in one transaction, then send what this sender got, in order."""
+    def _send_claimed(self, chunk: list[Message]) -> Iterator[None]:
+        """Claim a chunk in one transaction, then send what this sender got, in order,
+        yielding after each message."""
         claimed_at = self.now()
         claimed = self.store.claim_deliveries(
-            [(due.delivery_id, due.claimed_by) for due in chunk], self.claimant, claimed_at
+            [(due.delivery_id, due.claimed_by) for message in chunk for due in message],
+            self.claimant,
+            claimed_at,
         )
-        for due in chunk:
-            if due.delivery_id not in claimed:
-                logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
-        unsent = [due for due in chunk if due.delivery_id in claimed]
+        for message in chunk:
+            for due in message:
+                if due.delivery_id not in claimed:
+                    logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
+        unsent = _kept(chunk, claimed)
         try:
             while unsent and not self.stopped():
                 if self.now() - claimed_at >= CLAIM_RENEW_AFTER:
@@ -237,65 +268,60 @@ class _Sender:
                     # host presumes this process alive only for CLAIM_LEASE after a claim.
                     claimed_at = self.now()
                     renewed = self.store.claim_deliveries(
-                        [(due.delivery_id, self.claimant) for due in unsent],
+                        [(due.delivery_id, self.claimant) for message in unsent for due in message],
                         self.claimant,
                         claimed_at,
                     )
-                    unsent = [due for due in unsent if due.delivery_id in renewed]
+                    unsent = _kept(unsent, renewed)
                     if not unsent:
                         break
-                due = unsent[0]
-                outcome = self._send(due)
-                del unsent[0]
-                self._count(outcome)
+                outcome = self._send(unsent[0])
+                self._count(unsent.pop(0), outcome)
+                yield
         except BaseException:
-            # A bug, an interrupt or the database: not a delivery outcome. Leave the rest
-            # pending, unclaimed (best effort: a claim of ours is void once we end anyway).
+            # A bug, an interrupt, the database, or the pass abandoned (GeneratorExit): not
+            # a delivery outcome. Leave the rest pending, unclaimed (best effort: a claim of
+            # ours is void once we end anyway).
             with contextlib.suppress(StoreError):
-                self.store.release_claims([due.delivery_id for due in unsent], self.claimant)
+                self.store.release_claims(_ids(unsent), self.claimant)
             raise
         if unsent:  # stopped
-            self.store.release_claims([due.delivery_id for due in unsent], self.claimant)
+            self.store.release_claims(_ids(unsent), self.claimant)
 
-    def _message(self, due: DueDelivery) -> RenderedMessage:
-        template = self.choose(due.rule_name, due.channel)
-        key = (due.rule_name, due.as_digest, due.articles, template)
-        message = self._messages.get(key)
-        if message is None:
-            message = _memoised(render_delivery(due, self.timezone, template))
-            self._messages[key] = message
-        return message
+    def _render(self, message: Message) -> RenderedMessage:
+        template = self.settings.templates(_rule_names(message), self.channel)
+        return _memoised(render_delivery(message, self.settings.timezone, template))
 
-    def _send(self, due: DueDelivery) -> str:
-        """Send one claimed delivery and record the outcome: "sent", "retrying" or
-        "failed"."""
-        fields = _log_fields(due)
-        message = self._message(due)
-        if due.channel not in self.channels:
-            ok, error, succeeded = False, f"channel {due.channel} is not configured", set()
+    def _send(self, message: Message) -> str:
+        """Send one claimed message and record its outcome for each of its deliveries:
+        "sent", "retrying" or "failed"."""
+        first = message[0]  # the deliveries of a message share attempts and services sent
+        fields = _log_fields(message)
+        ids = _ids([message])
+        rendered = self._render(message)
+        notifier = self.settings.notifier
+        if self.channel not in notifier.channel_names():
+            ok, error, succeeded = False, f"channel {self.channel} is not configured", set()
         else:
-            result = self.notifier.send(due.channel, message, skip_services=due.sent_services)
+            result = notifier.send(self.channel, rendered, skip_services=first.sent_services)
             ok, error = result.ok, result.error
             succeeded = {service.index for service in result.services if service.ok}
-        sent_services = due.sent_services | succeeded
-        attempts_made = due.attempts + 1
+        sent_services = first.sent_services | succeeded
+        attempts_made = first.attempts + 1
         if ok:
-            self.store.mark_sent(due.delivery_id, self.now(), sent_services=sent_services)
+            self.store.mark_sent(ids, self.now(), sent_services=sent_services)
             logger.info("deliver %s status=sent attempts=%d", fields, attempts_made)
             return "sent"
-        if attempts_made >= self.config.attempts:
-            self.store.mark_attempt_failed(
-                due.delivery_id, error, None, sent_services=sent_services
-            )
+        config = self.settings.delivery
+        if attempts_made >= config.attempts:
+            self.store.mark_attempt_failed(ids, error, None, sent_services=sent_services)
             logger.error(
                 "deliver %s status=failed attempts=%d error=%r", fields, attempts_made, error
             )
             return "failed"
-        delay = retry_delay_seconds(attempts_made, self.config)
+        delay = retry_delay_seconds(attempts_made, config)
         retry_at = self.now() + timedelta(seconds=delay)
-        self.store.mark_attempt_failed(
-            due.delivery_id, error, retry_at, sent_services=sent_services
-        )
+        self.store.mark_attempt_failed(ids, error, retry_at, sent_services=sent_services)
         logger.warning(
             "deliver %s status=retrying attempts=%d retry_in_seconds=%d error=%r",
             fields,
@@ -306,9 +332,51 @@ class _Sender:
         return "retrying"
 
 
+def _message_key(due: DueDelivery) -> tuple[object, ...] | None:
+    """What the deliveries of one message share (see the module docstring), or None for a
+    delivery that is a message of its own."""
+    if due.kind != ALERT or len(due.articles) != 1:
+        return None
+    return (due.articles[0].article_id, due.next_attempt_at, due.attempts, due.sent_services)
+
+
+def _messages(deliveries: Sequence[DueDelivery]) -> list[Message]:
+    """The deliveries (in order) as messages, each where its first delivery is."""
+    by_key: dict[object, list[DueDelivery]] = {}
+    for due in deliveries:
+        key = _message_key(due)
+        by_key.setdefault(key if key is not None else due.delivery_id, []).append(due)
+    return [tuple(message) for message in by_key.values()]
+
+
+def _whole_messages(page: Sequence[DueDelivery]) -> Sequence[DueDelivery]:
+    """A full page without its last message's deliveries (and any after the first of
+    them): that message may go on in the next page, which then starts with it. The whole
+    page if nothing else would be left."""
+    key = _message_key(page[-1])
+    if key is None:
+        return page
+    first = next(index for index, due in enumerate(page) if _message_key(due) == key)
+    return page[:first] or page
+
+
+def _kept(messages: Sequence[Message], ids: set[int]) -> list[Message]:
+    """The messages with only their deliveries in `ids`; messages left empty dropped."""
+    kept = (tuple(due for due in message if due.delivery_id in ids) for message in messages)
+    return [message for message in kept if message]
+
+
+def _ids(messages: Sequence[Message]) -> list[int]:
+    return [due.delivery_id for message in messages for due in message]
+
+
+def _rule_names(message: Message) -> tuple[str, ...]:
+    return tuple(due.rule_name for due in message)
+
+
 def _memoised(message: RenderedMessage) -> RenderedMessage:
-    """The same message, rendering itself once per kind of service: a message shared by
-    several channels is fitted to each target once."""
+    """The same message, rendering itself once per kind of service: a channel of several
+    services of one kind fits it to them once."""
     renditions: dict[Target, Rendition] = {}
 
     def render(target: Target) -> Rendition:
@@ -320,26 +388,35 @@ def _memoised(message: RenderedMessage) -> RenderedMessage:
     return replace(message, renderer=render)
 
 
-def render_delivery(due: DueDelivery, timezone: tzinfo, template: str | None) -> RenderedMessage:
-    """Given a delivery with at least one article, return its message: a digest listing
-    them oldest first, or the alert of its one article. A template that fails falls back
-    to the default message, so a broken template never holds alerts back."""
-    alerts = [
-        Alert(
-            rule_name=due.rule_name,
-            title=article.title,
-            link=article.link,
-            feed_name=article.feed_name,
-            published=article.published,
-            matched_terms=article.terms,
-            excerpt=article.excerpt,
-        )
-        for article in due.articles
-    ]
+def _alert(rule_name: str, article: DeliveryArticle) -> Alert:
+    return Alert(
+        rule_name=rule_name,
+        title=article.title,
+        link=article.link,
+        feed_name=article.feed_name,
+        published=article.published,
+        matched_terms=article.terms,
+        excerpt=article.excerpt,
+    )
+
+
+def render_delivery(
+    message: Sequence[DueDelivery], timezone: tzinfo, template: str | None
+) -> RenderedMessage:
+    """Given the deliveries of one message (one with at least one article, or the alerts of
+    several rules about one article), return what is sent: a digest listing the articles
+    oldest first, the alert of the one article, or one alert naming every rule. A template
+    that fails falls back to the default message, so a broken template never holds alerts
+    back."""
+    first = message[0]
 
     def render(chosen: str | None) -> RenderedMessage:
-        if due.as_digest:
-            return render_digest(due.rule_name, alerts, timezone, template=chosen)
+        if len(message) > 1:
+            alerts = [_alert(due.rule_name, due.articles[0]) for due in message]
+            return render_combined_alert(alerts, timezone, template=chosen)
+        alerts = [_alert(first.rule_name, article) for article in first.articles]
+        if first.as_digest:
+            return render_digest(first.rule_name, alerts, timezone, template=chosen)
         return render_alert(alerts[0], timezone, template=chosen)
 
     if template is None:
@@ -349,13 +426,17 @@ def render_delivery(due: DueDelivery, timezone: tzinfo, template: str | None) ->
     except Exception as error:  # noqa: BLE001 - the default message still goes out
         logger.warning(
             "deliver rule=%s channel=%s template=failed error=%r note='sent the default message'",
-            due.rule_name,
-            due.channel,
+            ",".join(_rule_names(tuple(message))),
+            first.channel,
             str(error),
         )
         return render(None)
 
 
-def _log_fields(due: DueDelivery) -> str:
-    kind = "digest" if due.as_digest else "alert"
-    return f"rule={due.rule_name} channel={due.channel} kind={kind} articles={len(due.articles)}"
+def _log_fields(message: Message) -> str:
+    first = message[0]
+    kind = "digest" if first.as_digest else "alert"
+    return (
+        f"rule={','.join(_rule_names(message))} channel={first.channel} kind={kind} "
+        f"articles={len(first.articles)}"
+    )

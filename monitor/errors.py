@@ -17,9 +17,12 @@ class ConfigProblem:
     line: int | None
     key_path: str
     message: str
+    column: int | None = None  # 1-based; known for YAML syntax errors
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         if self.key_path:
             return f"{where}: {self.key_path}: {self.message}"
         return f"{where}: {self.message}"

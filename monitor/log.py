@@ -10,35 +10,12 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-MASK = "****"
+from monitor.secrets import SECRETS
+
 # key=value pairs in our own messages; values may be quoted with repr().
 _FIELD = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""")
-# Secrets shorter than this are too likely to occur in ordinary text to be masked safely.
-MINIMUM_SECRET_LENGTH = 4
-
-
-class SecretMask:
-    """The set of secret values to hide; replaced on every configuration (re)load."""
-
-    def __init__(self) -> None:
-        self._pattern: re.Pattern[str] | None = None
-
-    def update(self, secrets: Iterable[str]) -> None:
-        values = sorted(
-            {secret for secret in secrets if len(secret) >= MINIMUM_SECRET_LENGTH},
-            key=len,
-            reverse=True,
-        )
-        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
-
-    def apply(self, text: str) -> str:
-        return self._pattern.sub(MASK, text) if self._pattern else text
-
-
-SECRETS = SecretMask()
 
 
 class _TextFormatter(logging.Formatter):
@@ -109,3 +86,8 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     # APScheduler logs every job run at INFO; our own poll lines say what matters.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # Apprise's INFO lines ("Notifying 1 service(s).", "Sent JSON notification.") repeat
+    # our own notify and deliver lines: they are detail, shown with --verbose (DEBUG) only.
+    # Its warnings stay: they say why a service failed.
+    verbose = level <= logging.DEBUG
+    logging.getLogger("apprise").setLevel(logging.NOTSET if verbose else logging.WARNING)

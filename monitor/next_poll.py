@@ -44,3 +44,20 @@ def next_poll(feed: FeedConfig, result: PollResult, jitter_fraction: float) -> N
         if hint > delay:
             delay, reason = hint, source
     return NextPoll(delay + feed.jitter_seconds * jitter_fraction, reason)
+
+
+class ReasonsLogged:
+    """Per feed, why its next poll is later than its interval, as last logged."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str | None] = {}
+
+    def news(self, feed_name: str, reason: str | None) -> str | None:
+        """The reason to log for a feed's next poll now: None when it is the one logged
+        last (a feed whose ttl says 5 minutes would say so on every poll), "interval" when
+        the interval decides again."""
+        previous = self._last.get(feed_name)
+        self._last[feed_name] = reason
+        if reason == previous:
+            return None
+        return reason or "interval"

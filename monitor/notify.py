@@ -1,12 +1,12 @@
 """Apprise wrapper, messages and the console:// plugin.
 
-render_alert() and render_digest() turn matches into a RenderedMessage: a plain-text title
-("[rule] article title"), a generic Markdown body, and the means to render itself for each
-kind of service (monitor.render; a `template:` through monitor.templates). Notifier holds
-one apprise.Apprise per channel URL, works out once how each service takes a message
-(_target_for), and sends a message to a channel's services one after another, reporting
-each outcome with its URL's index and Apprise's privacy-masked URL; raw channel URLs carry
-secrets and never leave this module.
+render_alert(), render_combined_alert() (one article, several rules) and render_digest()
+turn matches into a RenderedMessage: a plain-text title ("[rule] article title"), a generic
+Markdown body, and the means to render itself for each kind of service (monitor.render; a
+`template:` through monitor.templates). Notifier holds one apprise.Apprise per channel URL,
+works out once how each service takes a message (_target_for), and sends a message to a
+channel's services one after another, reporting each outcome with its URL's index and
+Apprise's privacy-masked URL; raw channel URLs carry secrets and never leave this module.
 
 Apprise facts this module relies on (apprise 2.3):
 - notify() returns an AppriseResult; iterating it gives one NotifyResult per service with
@@ -21,8 +21,9 @@ Apprise facts this module relies on (apprise 2.3):
   the first send of an object never waits. Services keep Apprise's politeness here; @notify
   plugins such as console:// never throttle.
 - Apprise logs through the one logger "apprise"; some plugins put tokens in DEBUG lines
-  (Telegram and Slack log their POST URL). A filter on that logger masks the secret parts
-  of every channel URL a Notifier was built with.
+  (Telegram and Slack log their POST URL). A filter on that logger masks every secret
+  (monitor.secrets.SECRETS: the configuration's, and the secret parts of every channel URL
+  a Notifier was built with), also in the entries Apprise collects for each result.
 - Formats: a plugin lists the formats it takes (`notify_format`, a tuple for several:
   Telegram HTML+Markdown, Slack Markdown+text, e-mail HTML+text, json:// all three);
   `plugin.resolve_format(f)` gives what it will use for a body declared as f (a ?format=
@@ -57,12 +58,12 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from monitor import render
 from monitor.config import ChannelConfig
@@ -81,6 +82,7 @@ from monitor.render import (
 )
 from monitor.render import escape_markdown as escape_markdown
 from monitor.render import format_time as format_time
+from monitor.secrets import SECRETS, MaskingFilter, secret_parts_of_url
 from monitor.templates import TemplateProblem, render_template
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ __all__ = [
     "format_time",
     "register_console_plugin",
     "render_alert",
+    "render_combined_alert",
     "render_digest",
 ]
 
@@ -163,15 +166,19 @@ def _one_line(text: str) -> str:
     return render.one_line(text)
 
 
-def _view(alert: Alert, timezone: tzinfo) -> ArticleView:
+def _view(alert: Alert, timezone: tzinfo, *, rules: Sequence[Alert] = ()) -> ArticleView:
+    """The article of `alert` as messages show it; with `rules`, the alerts of every rule
+    that the message carries about it (each rule's matched terms are listed)."""
+    rules = rules or (alert,)
     return ArticleView.create(
         title=alert.title,
         link=alert.link,
         feed=alert.feed_name,
         published=alert.published,
         excerpt=alert.excerpt,
-        matched_terms=alert.matched_terms,
+        matched_terms=[term for each in rules for term in each.matched_terms],
         timezone=timezone,
+        matched_by=[(each.rule_name, each.matched_terms) for each in rules],
     )
 
 
@@ -187,6 +194,29 @@ def render_alert(alert: Alert, timezone: tzinfo, *, template: str | None = None)
         return fit_alert(target, title, view)
 
     return _message(title, default, template, rule=alert.rule_name, articles=(view,), digest=False)
+
+
+def render_combined_alert(
+    alerts: Sequence[Alert], timezone: tzinfo, *, template: str | None = None
+) -> RenderedMessage:
+    """One message for one article that several rules matched (`alerts`: one per rule, the
+    same article, in the order their names are shown): title "[rule-a, rule-b] article
+    title", and render_alert's body with a "Matched by RULE:" line for each rule. A
+    template sees the names joined by ", " as `rule` and their list as `rules`. A single
+    alert is rendered by render_alert."""
+    if len(alerts) == 1:
+        return render_alert(alerts[0], timezone, template=template)
+    view = _view(alerts[0], timezone, rules=alerts)
+    names = tuple(dict.fromkeys(_one_line(alert.rule_name) for alert in alerts))
+    rule = ", ".join(names)
+    title = f"[{rule}] {view.title}"
+
+    def default(target: Target) -> Rendition:
+        return fit_alert(target, title, view)
+
+    return _message(
+        title, default, template, rule=rule, articles=(view,), digest=False, rules=names
+    )
 
 
 def render_digest(
@@ -213,12 +243,15 @@ def _message(
     rule: str,
     articles: tuple[ArticleView, ...],
     digest: bool,
+    rules: tuple[str, ...] = (),
 ) -> RenderedMessage:
     if template is None:
         return RenderedMessage(title, renderer=default)
     try:
         bodies = {
-            dialect: render_template(template, dialect, rule=rule, articles=articles, digest=digest)
+            dialect: render_template(
+                template, dialect, rule=rule, articles=articles, digest=digest, rules=rules
+            )
             for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
         }
     except TemplateProblem as problem:
@@ -230,7 +263,9 @@ def _message(
         return RenderedMessage(title, renderer=default)
 
     def templated(target: Target) -> Rendition:
-        return _fit_templated(target, title, bodies, template, default, rule, articles, digest)
+        return _fit_templated(
+            target, title, bodies, template, default, rule, articles, digest, rules
+        )
 
     return RenderedMessage(title, bodies[Dialect.MARKDOWN], renderer=templated)
 
@@ -244,6 +279,7 @@ def _fit_templated(
     rule: str,
     articles: tuple[ArticleView, ...],
     digest: bool,
+    rules: tuple[str, ...],
 ) -> Rendition:
     """A template's output for `target`; with shorter excerpts if it is too long there, or
     the default message if even that does not fit."""
@@ -258,7 +294,9 @@ def _fit_templated(
         shorter = tuple(article.with_excerpt(limit) for article in articles)
         try:
             markdown, slack = (
-                render_template(template, dialect, rule=rule, articles=shorter, digest=digest)
+                render_template(
+                    template, dialect, rule=rule, articles=shorter, digest=digest, rules=rules
+                )
                 for dialect in (Dialect.MARKDOWN, Dialect.SLACK)
             )
         except TemplateProblem:
@@ -514,7 +552,6 @@ class _Service:
 class _Channel:
     name: str
     services: tuple[_Service, ...]
-    secrets: frozenset[str]
     lock: threading.Lock
 
 
@@ -565,7 +602,6 @@ class Notifier:
 
         asset = _asset(self._timeout)
         services: list[_Service] = []
-        secrets: set[str] = set()
         for index, raw_url in enumerate(channel.urls):
             url = raw_url.strip()
             apobj = apprise.Apprise(asset=asset)
@@ -574,7 +610,8 @@ class Notifier:
                 raise _rejected(channel, index, url)
             instance.retry = 0  # the outbox retries, with backoff
             masked = instance.url(privacy=True)
-            secrets |= _secret_parts(url, masked)
+            # Before anything is sent: Apprise may log them from the first send on.
+            SECRETS.add(secret_parts_of_url(url, masked))
             services.append(
                 _Service(
                     index=index,
@@ -585,13 +622,7 @@ class Notifier:
                     target=_target_for(instance),
                 )
             )
-        _REDACTOR.add(secrets)
-        return _Channel(
-            name=channel.name,
-            services=tuple(services),
-            secrets=frozenset(secrets),
-            lock=threading.Lock(),
-        )
+        return _Channel(name=channel.name, services=tuple(services), lock=threading.Lock())
 
     def channel_names(self) -> tuple[str, ...]:
         return tuple(self._configs)
@@ -627,9 +658,7 @@ class Notifier:
         if not problems:
             return SendResult(ok=True, services=tuple(results), error="")
         error = f"{len(problems)} of {len(results)} services failed: " + "; ".join(problems)
-        return SendResult(
-            ok=False, services=tuple(results), error=_clip(_redact(error, channel.secrets))
-        )
+        return SendResult(ok=False, services=tuple(results), error=_clip(SECRETS.apply(error)))
 
     def _send_one(
         self, channel: _Channel, service: _Service, message: RenderedMessage
@@ -647,9 +676,7 @@ class Notifier:
                 timeout=self._timeout,
             )
         except Exception as exc:  # noqa: BLE001 - reported, the outbox retries
-            problem = _redact(
-                f"{service.name} ERROR ({type(exc).__name__}: {exc})", channel.secrets
-            )
+            problem = SECRETS.apply(f"{service.name} ERROR ({type(exc).__name__}: {exc})")
             log.warning(
                 "notify channel=%s service=%s url=%s status=ERROR error=%s",
                 _field(channel.name),
@@ -798,84 +825,19 @@ def _clip(text: str) -> str:
     return text if len(text) <= _ERROR_MAX else text[: _ERROR_MAX - 1] + "…"
 
 
-# --------------------------------------------------------------------------- secrets
-
-_URL_SPLIT = re.compile(r"[/:@?&=,;#+\s]+")
-_REDACTED = "****"
-
-
-def _secret_parts(url: str, masked: str) -> set[str]:
-    """The pieces of a raw Apprise URL that Apprise's masked URL does not show.
-
-    Always the password; otherwise tokens of 6+ characters that look like keys (a digit, an
-    upper-case letter or a non-letter in them), so query words such as "insecure" stay.
-    """
-    shown = {*_URL_SPLIT.split(masked.split("://", 1)[-1]), *_URL_SPLIT.split(unquote(masked))}
-    parts: set[str] = set()
-    try:
-        split = urlsplit(url.strip())
-        password = split.password
-    except ValueError:
-        split, password = None, None
-    if password:
-        parts.update({password, unquote(password)})
-    rest = url.split("://", 1)[-1]
-    for token in {*_URL_SPLIT.split(rest), *_URL_SPLIT.split(unquote(rest))}:
-        if len(token) < 6 or token in shown:
-            continue
-        if token.isalpha() and token.islower():
-            continue
-        parts.add(token)
-    return {part for part in parts if part}
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, _REDACTED)
-    return text
-
-
-class _SecretRedactor(logging.Filter):
-    """Masks known URL secrets in every record of Apprise's logger (it logs tokens at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-
-    def add(self, secrets: Iterable[str]) -> None:
-        with self._lock:
-            self._secrets = self._secrets | frozenset(secrets)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self._secrets
-        if not secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - leave a malformed record to logging itself
-            return True
-        cleaned = _redact(message, secrets)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
-        return True
-
-
-_REDACTOR = _SecretRedactor()
 _setup_lock = threading.Lock()
 _setup_done = False
 
 
 def _ensure_setup() -> None:
-    """Install the log redactor, once per process. (console:// is registered with Apprise
-    when a console URL is first built or checked against the registry.)"""
+    """Install the secrets filter on Apprise's logger, once per process. (console:// is
+    registered with Apprise when a console URL is first built or checked against the
+    registry.)"""
     global _setup_done
     if _setup_done:
         return
     with _setup_lock:
         if _setup_done:
             return
-        logging.getLogger("apprise").addFilter(_REDACTOR)
+        logging.getLogger("apprise").addFilter(MaskingFilter())
         _setup_done = True

@@ -424,7 +424,10 @@ class ArticleView:
     feed: str
     published: str  # in the configured timezone, "unknown" when the feed gave none
     excerpt: str
-    matched_terms: tuple[str, ...]
+    matched_terms: tuple[str, ...]  # of every rule of the message, each term once
+    # (rule, its matched terms) for each rule of the message: several when one message
+    # carries the alerts of several rules about this article.
+    matched_by: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def create(
@@ -437,19 +440,25 @@ class ArticleView:
         excerpt: str,
         matched_terms: Sequence[str],
         timezone: tzinfo,
+        matched_by: Sequence[tuple[str, Sequence[str]]] = (),
     ) -> ArticleView:
-        terms = tuple(dict.fromkeys(one_line(term) for term in matched_terms if one_line(term)))
         return cls(
             title=one_line(title) or "(untitled)",
             link=(link or "").strip(),
             feed=one_line(feed),
             published=format_time(published, timezone) if published is not None else "unknown",
             excerpt=repair_edges(one_line(excerpt)),
-            matched_terms=terms,
+            matched_terms=_terms(matched_terms),
+            matched_by=tuple((one_line(rule), _terms(terms)) for rule, terms in matched_by),
         )
 
     def with_excerpt(self, limit: int) -> ArticleView:
         return replace(self, excerpt=cut_graphemes(self.excerpt, limit))
+
+
+def _terms(terms: Sequence[str]) -> tuple[str, ...]:
+    """Terms on one line each, empty ones dropped, each once, in order."""
+    return tuple(dict.fromkeys(one_line(term) for term in terms if one_line(term)))
 
 
 # --------------------------------------------------------------------------- targets
@@ -538,20 +547,33 @@ def _rendition(target: Target, title: str, body: str) -> Rendition:
 # --------------------------------------------------------------------------- alerts
 
 
-def _alert_document(target: Target, title: str, article: ArticleView, facts: int = 3) -> Document:
-    fact_lines: list[Line] = [
+def _fact_lines(article: ArticleView) -> list[Line]:
+    """Feed, published time and matched terms; a line per rule when several rules share
+    the message."""
+    lines: list[Line] = [
         (Strong("Feed:"), Plain(" " + article.feed)),
         (Strong("Published:"), Plain(" " + article.published)),
     ]
-    if article.matched_terms:
-        fact_lines.append((Strong("Matched:"), Plain(" " + ", ".join(article.matched_terms))))
+    if len(article.matched_by) > 1:
+        for rule, terms in article.matched_by:
+            lines.append((Strong(f"Matched by {rule}:"), Plain(" " + ", ".join(terms))))
+    elif article.matched_terms:
+        lines.append((Strong("Matched:"), Plain(" " + ", ".join(article.matched_terms))))
+    return lines
+
+
+def _alert_document(
+    target: Target, title: str, article: ArticleView, facts: int | None = None
+) -> Document:
+    """The alert's paragraphs, with the first `facts` fact lines (all when None)."""
+    fact_lines = _fact_lines(article)
     lead: Paragraph = ()
     if target.dialect == Dialect.HTML and safe_url(article.link):
         lead = ((Link(article.link, article.title, strong=True),),)  # e-mail: the title, linked
     paragraphs: list[Paragraph] = [
         _heading(target, title),
         lead,
-        tuple(fact_lines[:facts]),
+        tuple(fact_lines if facts is None else fact_lines[:facts]),
         ((Plain(article.excerpt),),) if article.excerpt else (),
         ((Link(article.link),),) if article.link else (),
     ]
@@ -563,7 +585,7 @@ def fit_alert(target: Target, title: str, article: ArticleView) -> Rendition:
     the fact lines (matched, published, feed), then the title when it leads the body."""
     body_format = body_format_for(target.dialect)
 
-    def body(article_: ArticleView, facts: int = 3, title_: str = title) -> Document:
+    def body(article_: ArticleView, facts: int | None = None, title_: str = title) -> Document:
         return _alert_document(target, title_, article_, facts)
 
     def fits(document: Document) -> bool:
@@ -578,7 +600,7 @@ def fit_alert(target: Target, title: str, article: ArticleView) -> Rendition:
     if limit is not None:
         return _finish(target, title, body(article.with_excerpt(limit)))
     bare = article.with_excerpt(0)
-    for facts in (2, 1, 0):
+    for facts in range(len(_fact_lines(article)) - 1, -1, -1):
         if fits(body(bare, facts)):
             return _finish(target, title, body(bare, facts))
     clusters = grapheme_count(title)

@@ -1,4 +1,5 @@
-"""SQLModel tables and every query; the only module that imports sqlmodel.
+"""SQLModel tables and every query; with monitor.instances (the instance table, a part of
+Store), the only module that imports sqlmodel.
 
 Identity (monitor.identity): an item is a known article if its feed gave the same guid
 before, or if any feed gave the same canonical link (unless its feed gave the two items
@@ -12,6 +13,7 @@ import functools
 import importlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -33,12 +35,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, Table
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor import identity
 from monitor.errors import StoreError
+from monitor.instances import InstanceRecords
 from monitor.items import Article
 from monitor.schedule import Timing
 
@@ -285,6 +288,7 @@ class RuleState:
 class DeliveryArticle:
     """One article of a delivery, as the message shows it."""
 
+    article_id: int
     feed_name: str
     terms: tuple[str, ...]
     excerpt: str
@@ -315,6 +319,7 @@ class DueDelivery:
     claimed_by: str | None
     claimed_at: datetime | None
     articles: tuple[DeliveryArticle, ...]  # oldest first
+    next_attempt_at: datetime | None = None  # when it became due (its release, or a retry)
 
     @property
     def as_digest(self) -> bool:
@@ -325,21 +330,45 @@ class DueDelivery:
 # --- engine -------------------------------------------------------------------------------
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
     """Given a SQLAlchemy URL, return an engine; SQLite gets WAL, a busy timeout and
-    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates."""
+    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates.
+
+    With `read_only`, the engine never writes: a SQLite file is opened read-only (one that
+    does not exist is an error, never created, nor is its folder) and PostgreSQL sessions
+    are read-only. Commands that only read (status, health) use it, so that running them
+    as root on a service's database creates no file there that the service could not write.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(database_url, pool_pre_ping=True)
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        database_url,
-        connect_args={
-            "timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000,
-            "check_same_thread": False,
-        },
-    )
+        if not read_only:
+            return create_engine(database_url, pool_pre_ping=True)
+        # Every transaction of the session read-only, from the connection's start.
+        options = " ".join(
+            filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"])
+        )
+        return create_engine(database_url, pool_pre_ping=True, connect_args={"options": options})
+    file = sqlite_file(database_url)
+    timeout_seconds = SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000
+    if read_only and file is not None:
+        # SQLite's own read-only mode: mode=ro opens an existing file and never creates one.
+        # (The -wal and -shm files SQLite may still create are given the database file's
+        # owner by SQLite itself when it runs as root.)
+        location = f"{file.absolute().as_uri()}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(
+                location, uri=True, timeout=timeout_seconds, check_same_thread=False
+            )
+
+        engine = create_engine(database_url, creator=connect)
+    else:
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url,
+            connect_args={"timeout": timeout_seconds, "check_same_thread": False},
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -347,7 +376,10 @@ def make_engine(database_url: str) -> Engine:
         # deferred and lets read-then-write transactions lose updates.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -355,9 +387,20 @@ def make_engine(database_url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes no write lock: it reads one snapshot while writers go on.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """Given a database URL, return its SQLite file; None for another database or memory."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None  # a URI filename: its options are the user's own
+    return Path(url.database)
 
 
 def _partial_indexes_on(dialect_name: str) -> None:
@@ -374,15 +417,40 @@ def _partial_indexes_on(dialect_name: str) -> None:
                 index.dialect_options[dialect_name]["where"] = where
 
 
-class Store:
-    """The database: one per process, safe to use from several threads."""
+class Store(InstanceRecords):
+    """The database: one per process, safe to use from several threads.
 
-    def __init__(self, database_url: str) -> None:
+    `read_only`: see make_engine; such a store only answers queries."""
+
+    def __init__(self, database_url: str, *, read_only: bool = False) -> None:
         self.database_url = database_url
+        self.read_only = read_only
         try:
-            self.engine = make_engine(database_url)
+            self.engine = make_engine(database_url, read_only=read_only)
         except (SQLAlchemyError, OSError, ValueError) as error:
             raise StoreError(f"cannot open database: {type(error).__name__}") from error
+
+    def missing(self) -> bool:
+        """True for a SQLite database whose file does not exist (nothing has run on it)."""
+        file = sqlite_file(self.database_url)
+        return file is not None and not file.exists()
+
+    def schema_is_current(self) -> bool:
+        """True if every table and column of this version exists. A database made by an
+        earlier version gets the rest from create_schema, which a reader cannot run.
+        Raise StoreError if the database cannot be reached."""
+        try:
+            with self.engine.connect() as connection:
+                inspector = inspect(connection)
+                for table in SQLModel.metadata.sorted_tables:
+                    if not inspector.has_table(table.name):
+                        return False
+                    present = {column["name"] for column in inspector.get_columns(table.name)}
+                    if any(column.name not in present for column in table.columns):
+                        return False
+        except (SQLAlchemyError, OSError) as error:
+            raise StoreError(f"cannot use database: {_describe(error)}") from error
+        return True
 
     def create_schema(self) -> None:
         """Create missing tables, moving deliveries of the first schema to the current one.
@@ -589,25 +657,23 @@ class Store:
         *,
         ignore_backoff: bool = False,
         include_due_held: bool = False,
+        channel: str | None = None,
         after_id: int = 0,
         limit: int = 200,
     ) -> list[DueDelivery]:
         """Return pending deliveries whose time has come (every pending one with
-        ignore_backoff), with their articles, by id, from after_id on. With
-        include_due_held, held batches whose release time has come too (a dry run reads
-        them without releasing them)."""
-        due = col(DeliveryRow.status) == PENDING
-        if not ignore_backoff:
-            due = due & (col(DeliveryRow.next_attempt_at) <= now)
-        if include_due_held:
-            due = due | ((col(DeliveryRow.status) == HELD) & (col(DeliveryRow.release_at) <= now))
+        ignore_backoff), with their articles, by id, from after_id on; only the channel's
+        when one is named. With include_due_held, held batches whose release time has come
+        too (a dry run reads them without releasing them)."""
         statement = (
             select(DeliveryRow)
-            .where(due)
+            .where(_due(now, ignore_backoff=ignore_backoff, include_due_held=include_due_held))
             .where(col(DeliveryRow.id) > after_id)
             .order_by(col(DeliveryRow.id))
             .limit(limit)
         )
+        if channel is not None:
+            statement = statement.where(col(DeliveryRow.channel) == channel)
         with self._reading() as session:
             rows = session.exec(statement).all()
             articles = self._delivery_articles(session, [row.id or 0 for row in rows])
@@ -622,9 +688,18 @@ class Store:
                 claimed_by=row.claimed_by,
                 claimed_at=row.claimed_at,
                 articles=tuple(articles.get(row.id or 0, ())),
+                next_attempt_at=_aware(row.next_attempt_at),
             )
             for row in rows
         ]
+
+    def due_channels(
+        self, now: datetime, *, ignore_backoff: bool = False, include_due_held: bool = False
+    ) -> set[str]:
+        """Return the channels that have deliveries due_deliveries would return."""
+        due = _due(now, ignore_backoff=ignore_backoff, include_due_held=include_due_held)
+        with self._reading() as session:
+            return set(session.exec(select(DeliveryRow.channel).where(due).distinct()).all())
 
     @staticmethod
     def _delivery_articles(
@@ -645,6 +720,7 @@ class Store:
         for delivery_id, hit, article in rows:
             articles.setdefault(delivery_id, []).append(
                 DeliveryArticle(
+                    article_id=article.id or 0,
                     feed_name=hit.feed_name,
                     terms=tuple(json.loads(hit.terms_json)),
                     excerpt=hit.excerpt,
@@ -721,8 +797,10 @@ class Store:
             return len(void)
 
     def mark_sent(
-        self, delivery_id: int, now: datetime, *, sent_services: Iterable[int] = ()
+        self, delivery_id: int | Sequence[int], now: datetime, *, sent_services: Iterable[int] = ()
     ) -> None:
+        """Record a successful try of a delivery, or of the deliveries one message carried
+        (in one transaction: they share the outcome)."""
         self._record_attempt(
             delivery_id,
             status=SENT,
@@ -733,15 +811,15 @@ class Store:
 
     def mark_attempt_failed(
         self,
-        delivery_id: int,
+        delivery_id: int | Sequence[int],
         error: str,
         next_attempt_at: datetime | None,
         *,
         sent_services: Iterable[int] | None = None,
     ) -> None:
-        """Record a failed try; with no next attempt time the delivery is failed for good.
-        sent_services: the service indexes that have succeeded so far (kept as they are
-        when None)."""
+        """Record a failed try of a delivery, or of the deliveries of one message; with no
+        next attempt time they are failed for good. sent_services: the service indexes
+        that have succeeded so far (kept as they are when None)."""
         values: dict[str, object] = {"last_error": error}
         if next_attempt_at is None:
             values["status"] = FAILED
@@ -751,15 +829,17 @@ class Store:
             values["sent_services"] = _indexes_json(sent_services)
         self._record_attempt(delivery_id, **values)
 
-    def _record_attempt(self, delivery_id: int, **values: object) -> None:
-        """Count one more attempt of a delivery, release its claim and set these columns.
+    def _record_attempt(self, delivery_id: int | Sequence[int], **values: object) -> None:
+        """Count one more attempt of the deliveries, release their claims and set these
+        columns, in one transaction.
 
         One Core statement for every outcome (the SET clause takes the columns given), built
         once: an ORM update built per call cost more than the send itself, every alert."""
+        ids = [delivery_id] if isinstance(delivery_id, int) else list(delivery_id)
         with self._connection() as connection:
             connection.execute(
                 _attempt_statement(),
-                {"delivery_id": delivery_id, **values},
+                [{"delivery_id": one, **values} for one in ids],
             )
 
     def retry_failed(self, now: datetime, *, rule_name: str | None = None) -> int:
@@ -1460,6 +1540,16 @@ def _attempt_statement() -> Update:
         .where(table.c.id == bindparam("delivery_id"))
         .values(attempts=table.c.attempts + 1, claimed_by=None, claimed_at=None)
     )
+
+
+def _due(now: datetime, *, ignore_backoff: bool, include_due_held: bool) -> ColumnElement[bool]:
+    """The condition of a delivery due at `now` (see Store.due_deliveries)."""
+    due = col(DeliveryRow.status) == PENDING
+    if not ignore_backoff:
+        due = due & (col(DeliveryRow.next_attempt_at) <= now)
+    if include_due_held:
+        due = due | ((col(DeliveryRow.status) == HELD) & (col(DeliveryRow.release_at) <= now))
+    return due
 
 
 def _indexes_json(indexes: Iterable[int]) -> str:

@@ -7,10 +7,15 @@ rather than an empty string. What it renders is the Markdown body of the message
 title stays "[rule] article title" (a digest: "[rule] N new articles").
 
 Variables:
-- `rule`: the rule's name.
+- `rule`: the rule's name. A message that carries the alerts of several rules about one
+  article (they matched it at the same moment) has their names joined by ", ", as its
+  title shows them; a rule's own template is never used for such a message, only the
+  channel's.
+- `rules`: the names of the message's rules, as a list (a single name, except in such a message).
 - `article`: the article (alerts only), with `title`, `link`, `feed` (the feed's configured
   name), `published` (formatted in the configured timezone, "unknown" if the feed gave no
-  time), `excerpt` and `matched_terms` (a list).
+  time), `excerpt`, `matched_terms` (a list: every rule's, each term once) and
+  `matched_by` (a list of (rule, its matched terms) pairs, one per rule of the message).
 - `articles`: every article of the message, oldest first (an alert: just `article`).
 - `count`: how many articles (an alert: 1).
 - `digest`: true for a digest, false for an alert.
@@ -157,9 +162,12 @@ def pick_template(rule_template: str | None, channel_template: str | None) -> st
     return rule_template if rule_template is not None else channel_template
 
 
-def _context(rule: str, articles: Sequence[ArticleView], digest: bool) -> dict[str, Any]:
+def _context(
+    rule: str, rules: Sequence[str], articles: Sequence[ArticleView], digest: bool
+) -> dict[str, Any]:
     context: dict[str, Any] = {
         "rule": rule,
+        "rules": list(rules),
         "articles": list(articles),
         "count": len(articles),
         "digest": digest,
@@ -176,18 +184,23 @@ def render_template(
     rule: str,
     articles: Sequence[ArticleView],
     digest: bool,
+    rules: Sequence[str] | None = None,
 ) -> str:
     """Render a template's Markdown body (Slack's escaping for Dialect.SLACK, else
-    CommonMark's). Raise TemplateProblem if it fails."""
+    CommonMark's). `rules`: the message's rules when it has several (`rule` then names
+    them all). Raise TemplateProblem if it fails."""
     from jinja2 import TemplateError, TemplateSyntaxError
 
     dialect = dialect if dialect in _TEMPLATE_DIALECTS else Dialect.MARKDOWN
+    names = list(rules) if rules else [rule]
     try:
         template = _compiled(source, dialect)
         if digest and _per_article(source):
-            pieces = (template.render(_context(rule, [one], False)).strip() for one in articles)
+            pieces = (
+                template.render(_context(rule, names, [one], False)).strip() for one in articles
+            )
             return "\n\n".join(piece for piece in pieces if piece)
-        return template.render(_context(rule, articles, digest)).strip()
+        return template.render(_context(rule, names, articles, digest)).strip()
     except TemplateSyntaxError as error:
         raise TemplateProblem(_syntax_message(error)) from None
     except TemplateError as error:  # UndefinedError, SecurityError, ...
@@ -206,7 +219,7 @@ def _syntax_message(error: TemplateSyntaxError) -> str:
 
 
 _ARTICLE_TYPE = f"'{ArticleView.__module__}.{ArticleView.__qualname__} object'"
-_ARTICLE_FIELDS = "title, link, feed, published, excerpt, matched_terms"
+_ARTICLE_FIELDS = "title, link, feed, published, excerpt, matched_terms, matched_by"
 
 
 def _runtime_message(error: Exception, source: str) -> str:
@@ -235,6 +248,7 @@ def sample_articles() -> tuple[ArticleView, ...]:
             excerpt="两国外长表示，韩日首脑会谈将于下月重启",
             matched_terms=("韩日", "首脑"),
             timezone=shanghai,
+            matched_by=(("sample-rule", ("韩日", "首脑")),),
         ),
         ArticleView.create(
             title="强征劳工案：索赔诉讼 *再起* [更新]",
@@ -244,6 +258,7 @@ def sample_articles() -> tuple[ArticleView, ...]:
             excerpt="二战时期强征劳工的受害者家属再次提出索赔",
             matched_terms=("强征劳工",),
             timezone=shanghai,
+            matched_by=(("sample-rule", ("强征劳工",)),),
         ),
     )
 

@@ -172,12 +172,14 @@ def _nest(
 
 
 class YamlSyntaxError(Exception):
-    """The text is not valid YAML; `line` is 1-based when PyYAML knows it."""
+    """The text is not valid YAML; `line` and `column` (1-based) say where a person should
+    look, when PyYAML knows it."""
 
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, column: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.column = column
 
 
 def load_yaml(text: str) -> YamlDocument:
@@ -357,11 +359,12 @@ def _load_yaml_with(loader_class: Any, text: str) -> YamlDocument:
             document.data = _build(loader, root, (), None, document, active=set())
         return document
     except yaml.MarkedYAMLError as error:
-        raise YamlSyntaxError(_describe_yaml_error(error), _error_line(error)) from None
+        raise syntax_error(error, text) from None
     except yaml.reader.ReaderError as error:  # a control character; no mark, a position
         line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
         message = f"YAML syntax error: character #x{error.character:04x} is not allowed"
-        raise YamlSyntaxError(message, line) from None
+        raise YamlSyntaxError(message, line, column) from None
     except yaml.YAMLError as error:
         raise YamlSyntaxError(f"invalid YAML: {error}", None) from None
     finally:
@@ -439,9 +442,80 @@ def _record_duplicate_keys(
             first_lines[key] = key_line
 
 
-def _error_line(error: yaml.MarkedYAMLError) -> int | None:
-    mark = error.problem_mark or error.context_mark
-    return mark.line + 1 if mark is not None else None
+def syntax_error(error: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
+    """Given PyYAML's error for `text`, return it as a YamlSyntaxError located where a
+    person should look, which is not always where PyYAML stopped:
+
+    - a quote or a bracket never closed: PyYAML stops where the file, or the line, ends
+      without it (often lines later); the place is the quote or bracket that opened;
+    - a key without its ":": PyYAML stops on the next line; the place is the key;
+    - a line of plain text that runs on into the next line, where a ":" then appears
+      ("timezone UTC" followed by "feeds: []", or a line indented too far under a value):
+      PyYAML stops at that ":"; the place is where the text began, or, when the text is a
+      value, the line indented too far.
+    """
+    problem, context = error.problem_mark, error.context_mark
+    message = _describe_yaml_error(error)
+    mark = problem or context
+    place: tuple[int, int] | None = None  # 0-based (line, column) when it is not a mark's
+    if problem is not None and context is not None and problem.line != context.line:
+        if error.context == "while scanning a quoted scalar":
+            mark = context
+            message = f"YAML syntax error: this quote is not closed ({error.problem})"
+        elif error.context in ("while parsing a flow sequence", "while parsing a flow mapping"):
+            mark = context
+            bracket = text[context.index] if context.index < len(text) else "bracket"
+            message = (
+                f"YAML syntax error: this {bracket} is not closed "
+                f"({error.problem} on line {problem.line + 1})"
+            )
+        elif error.context == "while scanning a simple key":
+            mark = context
+    elif problem is not None and error.problem == "mapping values are not allowed here":
+        scalar, is_value = _plain_text_before_error(text)
+        if scalar is not None and scalar.start_mark.line < problem.line:
+            runs_on = f"the text on line {scalar.start_mark.line + 1} runs on into this line"
+            if is_value:
+                line_start = problem.index - problem.column
+                indent = len(text[line_start : problem.index]) - len(
+                    text[line_start : problem.index].lstrip(" ")
+                )
+                place = (problem.line, indent)
+                message = (
+                    f"YAML syntax error: this line is indented too far ({runs_on}, "
+                    "where a ':' is not allowed)"
+                )
+            else:
+                mark = scalar.start_mark
+                message = (
+                    "YAML syntax error: this key has no ':' after it (a key ends with ':' "
+                    f"and a space); without it, the text runs on into line {problem.line + 1}"
+                )
+    if error.problem and "'\\t'" in error.problem:
+        message += " (YAML indents with spaces, never tabs)"
+    elif error.problem and error.problem.startswith("expected <block end>"):
+        message += " (is this line indented like the ones it belongs with?)"
+    if place is None and mark is not None:
+        place = (mark.line, mark.column)
+    if place is None:
+        return YamlSyntaxError(message, None)
+    return YamlSyntaxError(message, place[0] + 1, place[1] + 1)
+
+
+def _plain_text_before_error(text: str) -> tuple[Any, bool]:
+    """Given YAML text that fails to scan, return the last scalar token read before the
+    failure (or None) and whether it was a mapping's value."""
+    last: Any = None
+    is_value = False
+    previous: Any = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.ScalarToken):
+                last, is_value = token, isinstance(previous, yaml.ValueToken)
+            previous = token
+    except yaml.YAMLError:
+        pass
+    return last, is_value
 
 
 def _describe_yaml_error(error: yaml.MarkedYAMLError) -> str:

@@ -13,7 +13,7 @@ from feed_server import FeedServer
 from receivers import WebhookReceiver
 from sqlmodel import SQLModel
 
-from monitor.log import SECRETS
+from monitor.secrets import SECRETS
 from monitor.store import Store
 
 ConfigWriter = Callable[..., Path]
@@ -22,7 +22,12 @@ ConfigWriter = Callable[..., Path]
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # A developer's own settings must never leak into a test.
-    for name in ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
+    for name in (
+        "NEWS_MONITOR_CONFIG",
+        "NEWS_MONITOR_INSTANCE",
+        "STATE_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield
     SECRETS.update(())

@@ -48,6 +48,7 @@ class FeedServer:
         self._condition = threading.Condition(threading.RLock())
         self._routes: dict[str, Route] = {}
         self._requests: list[tuple[str, dict[str, str]]] = []
+        self._targets: list[str] = []
         self._hits: Counter[str] = Counter()
         self._in_flight = 0
         self._max_in_flight = 0
@@ -107,6 +108,12 @@ class FeedServer:
         """Every request so far as (path without query, headers as sent), oldest first."""
         with self._condition:
             return list(self._requests)
+
+    @property
+    def targets(self) -> list[str]:
+        """Every request's target as sent (path and query, still percent-encoded), oldest first."""
+        with self._condition:
+            return list(self._targets)
 
     def hits(self, path: str) -> int:
         """Return how many requests reached `path` (query strings ignored)."""
@@ -295,6 +302,7 @@ class FeedServer:
         path = urlsplit(handler.path).path
         with self._condition:
             self._requests.append((path, dict(handler.headers.items())))
+            self._targets.append(handler.path)
             self._hits[path] += 1
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)

@@ -12,7 +12,7 @@ from pathlib import Path
 DEADLINE_SECONDS = 30.0
 
 # Settings of the developer's own shell that would change what a test sees.
-HIDDEN_VARIABLES = ("NEWS_MONITOR_CONFIG", "STATE_DIRECTORY", "NO_COLOR")
+HIDDEN_VARIABLES = ("NEWS_MONITOR_CONFIG", "NEWS_MONITOR_INSTANCE", "STATE_DIRECTORY", "NO_COLOR")
 
 
 def run_cli(

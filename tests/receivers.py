@@ -17,7 +17,12 @@
 Both bind 127.0.0.1 on a free port, record what they receive in a thread-safe list, and wait
 with a deadline (a condition variable, never a fixed sleep). `WebhookReceiver.set_status(500)`
 makes it answer like a failing service; `SmtpReceiver.stop()` / `.start()` take the server
-down and bring it back on the same port.
+down and bring it back on the same port; `SmtpReceiver.hold()` keeps every mail waiting
+for the server's answer until `release()` (a slow server), and `wait_for_held(n)` waits
+until n are waiting. `SmtpReceiver(logins={"user": "password"})` offers SMTP AUTH on the
+plain connection and accepts only those logins; each mail records the login it was sent
+with. aiosmtpd answers a refused login only after a long pause (about 15 s), so a test
+should give the right credentials and assert on `ReceivedEmail.login`.
 
 Apprise throttles some services per service object (e-mail: 5.5 s between two sends through
 the same object). A test sending several mails through one Notifier can lift that with
@@ -26,6 +31,7 @@ the same object). A test sending several mails through one Notifier can lift tha
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -261,6 +267,7 @@ class ReceivedEmail:
     envelope_from: str
     envelope_to: tuple[str, ...]
     message: EmailMessage = field(repr=False)
+    login: tuple[str, str] | None = None  # (user, password) of SMTP AUTH, if the client logged in
 
     @property
     def subject(self) -> str:
@@ -285,36 +292,86 @@ class ReceivedEmail:
 
 
 class _SmtpHandler:
-    def __init__(self, on_message: Callable[[ReceivedEmail], None]) -> None:
+    def __init__(self, on_message: Callable[[ReceivedEmail], None], gate: _Gate) -> None:
         self._on_message = on_message
+        self._gate = gate
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await self._gate.passage()
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8")
         message = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
+        login = session.auth_data  # aiosmtpd's LoginPassword after a successful AUTH
         self._on_message(
             ReceivedEmail(
                 envelope_from=envelope.mail_from,
                 envelope_to=tuple(envelope.rcpt_tos),
                 message=message,
+                login=(login.login.decode(), login.password.decode()) if login else None,
             )
         )
         return "250 Message accepted for delivery"
 
 
-class SmtpReceiver:
-    """An aiosmtpd server on 127.0.0.1 (plain SMTP, no AUTH) that keeps what it receives.
+def _authenticator(logins: dict[str, str]) -> Callable[..., Any]:
+    """An aiosmtpd authenticator that accepts exactly the given user -> password logins."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
 
-    `stop()` and `start()` may be called repeatedly; the port never changes, so URLs built
-    before a stop work again after the next start. Received mail survives a restart.
+    def authenticate(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if logins.get(user) == password:
+                return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
+
+
+class _Gate:
+    """Holds mails whose data has arrived until it is opened; counts those it holds."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.held: _Recorder[None] = _Recorder()  # one entry per mail that had to wait
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def passage(self) -> None:
+        if self._open.is_set():
+            return
+        self.held.append(None)
+        # The wait runs on a thread of the server's loop, so other connections go on.
+        await asyncio.get_running_loop().run_in_executor(None, self._open.wait)
+
+
+class SmtpReceiver:
+    """An aiosmtpd server on 127.0.0.1 (plain SMTP) that keeps what it receives.
+
+    Without `logins` it offers no AUTH; with them, AUTH on the plain connection (no TLS
+    here), accepting only those user -> password pairs. `stop()` and `start()` may be called
+    repeatedly; the port never changes, so URLs built before a stop work again after the
+    next start. Received mail survives a restart. `hold()` makes every mail wait for the
+    server's answer to its data until `release()` (or `stop()`); a mail is in `messages` once
+    it is answered.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, logins: dict[str, str] | None = None
+    ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
+        self._logins = dict(logins) if logins else None
         self._recorder: _Recorder[ReceivedEmail] = _Recorder()
+        self._gate = _Gate()
         self._controller: Any = None
 
     @property
@@ -325,20 +382,39 @@ class SmtpReceiver:
         from aiosmtpd.controller import Controller
 
         if self._controller is None:
+            auth: dict[str, Any] = {}
+            if self._logins is not None:
+                auth = {"authenticator": _authenticator(self._logins), "auth_require_tls": False}
             controller = Controller(
-                _SmtpHandler(self._recorder.append),
+                _SmtpHandler(self._recorder.append, self._gate),
                 hostname=self.host,
                 port=self.port,
                 ready_timeout=10.0,
+                **auth,
             )
             controller.start()
             self._controller = controller
         return self
 
     def stop(self) -> None:
+        self._gate.open()  # a held mail is answered, so the server can stop
         if self._controller is not None:
             controller, self._controller = self._controller, None
             controller.stop()
+
+    def hold(self) -> None:
+        """Leave every mail from now on waiting for the server's answer (the sender with
+        it) until release()."""
+        self._gate.close()
+
+    def release(self) -> None:
+        """Answer the mails held, and those that come, at once."""
+        self._gate.open()
+
+    def wait_for_held(self, count: int, timeout_seconds: float = 10.0) -> None:
+        """Return once `count` mails have been held (since the receiver started);
+        AssertionError at the deadline."""
+        self._gate.held.wait_for(count, timeout_seconds, "held e-mails")
 
     def __enter__(self) -> SmtpReceiver:
         return self.start()

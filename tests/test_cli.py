@@ -295,7 +295,9 @@ def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config
     assert console.returncode == 0 and "news-monitor test alert" in console.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "check", "status", "notify", "rules", "deliveries"])
+@pytest.mark.parametrize(
+    "command", ["run", "check", "status", "health", "notify", "rules", "deliveries"]
+)
 def test_build_parser_every_command_is_in_readme(command: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
 

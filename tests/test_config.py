@@ -370,8 +370,9 @@ def test_load_config_with_cred_reference_reads_credentials_directory(tmp_path: P
 
     config = load_config(path, environ={"CREDENTIALS_DIRECTORY": str(tmp_path / "credentials")})
 
-    # Only one trailing newline is removed.
-    assert config.channel("cred").urls == ("json://localhost/hook?token=cred-token-99\n",)
+    # Only one trailing newline is removed; the other is part of the value (and, in a
+    # URL, percent-encoded like any other character that is not a letter or digit).
+    assert config.channel("cred").urls == ("json://localhost/hook?token=cred-token-99%0A",)
     assert "cred-token-99\n" in config.secrets
 
 
@@ -874,24 +875,27 @@ def test_load_config_with_errors_in_two_files_reports_all_sorted(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "message"),
+    ("text", "place", "message"),
     [
-        ("timezone: UTC\nfeeds:\n  - name: a\n   url: b\n", 4, "expected <block end>"),
-        ("timezone: UTC\n\tfeeds: []\n", 2, "found character '\\t'"),
-        ("timezone: UTC\nhttp: {listen: 'a\x01'}\n", 2, "character #x0001 is not allowed"),
-        ("timezone: UTC\n---\ntimezone: UTC\n", 2, "expected a single document"),
-        ("feeds: &a [*a]\n", 1, "recursive alias"),
+        ("timezone: UTC\nfeeds:\n  - name: a\n   url: b\n", "4:4", "expected <block end>"),
+        ("timezone: UTC\n\tfeeds: []\n", "2:1", "found character '\\t'"),
+        ("timezone: UTC\nhttp: {listen: 'a\x01'}\n", "2:18", "character #x0001 is not allowed"),
+        ("timezone: UTC\n---\ntimezone: UTC\n", "2:1", "expected a single document"),
+        ("feeds: &a [*a]\n", "1:8", "recursive alias"),
+        ("timezone: 'UTC\nfeeds: []\n", "1:11", "this quote is not closed"),
+        ("channels:\n  me: console://\n  team tgram://x/y\nrules: []\n", "3:3", "expected ':'"),
+        ("rules_files: [rules.yaml\nfeeds: []\n", "1:14", "this [ is not closed"),
     ],
 )
-def test_load_config_with_yaml_syntax_error_reports_its_line(
-    tmp_path: Path, text: str, line: int, message: str
+def test_load_config_with_yaml_syntax_error_reports_its_line_and_column(
+    tmp_path: Path, text: str, place: str, message: str
 ) -> None:
     path = tmp_path / "monitor.yaml"
     path.write_text(text, encoding="utf-8")
 
     found = only_problem(path)
 
-    assert found.startswith(f"{path}:{line}: YAML syntax error: "), found
+    assert found.startswith(f"{path}:{place}: YAML syntax error: "), found
     assert message in found
 
 
@@ -905,7 +909,7 @@ def test_load_config_with_syntax_error_in_rules_file_still_reports_main_file(
 
     assert len(found) == 2, found
     assert found[0].startswith(f"{path}:7: timezone: unknown timezone")
-    assert found[1].startswith(f"{rules}:3: YAML syntax error")
+    assert found[1].startswith(f"{rules}:2:8: YAML syntax error: this [ is not closed")
 
 
 def test_load_config_with_missing_file_reports_it(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_run_reloads_rules_on_sighup_and_keeps_them_after_a_broken_edit(
     (alert,) = hook.wait_for(1, timeout_seconds=DEADLINE_SECONDS)
 
     assert alert.json["title"] == "[labour] 二战强征劳工索赔"
-    assert "rules.yaml:3: YAML syntax error" in daemon.log()  # reported with its location
+    assert "rules.yaml:2:8: YAML syntax error" in daemon.log()  # at the "[" left open
     assert daemon.stop() == 0
 
 

@@ -1,10 +1,16 @@
-"""Log lines as operators read them: key=value text with UTC timestamps, secrets masked."""
+"""Log lines as operators read them: key=value text with UTC timestamps, secrets masked,
+Apprise's own detail only with --verbose."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from monitor.log import SECRETS, _TextFormatter
+from processes import run_cli
+from receivers import WebhookReceiver
+
+from monitor.log import _TextFormatter
+from monitor.secrets import SECRETS
 
 
 def record(created: float, message: str = "poll feed=%s") -> logging.LogRecord:
@@ -35,3 +41,21 @@ def test_text_formatter_masks_secrets() -> None:
         SECRETS.update(())
 
     assert line == "INFO monitor.daemon: url=https://x/**** rfi-cn"
+
+
+def test_apprise_info_lines_show_only_with_verbose(
+    tmp_path: Path, write_config, hook: WebhookReceiver
+) -> None:
+    # Apprise's INFO lines ("Notifying 1 service(s).", "Sent JSON POST notification.")
+    # repeat our own notify and deliver lines.
+    config = str(write_config(feeds={}, channels={"hook": hook.json_url("/alerts")}))
+
+    normal = run_cli("notify", "test", "hook", "--config", config, cwd=tmp_path)
+    verbose = run_cli("--verbose", "notify", "test", "hook", "--config", config, cwd=tmp_path)
+
+    assert normal.returncode == verbose.returncode == 0, (normal.stderr, verbose.stderr)
+    assert len(hook.wait_for(2)) == 2
+    assert "INFO monitor.notify: notify channel=hook" in normal.stderr
+    assert " apprise: " not in normal.stderr
+    assert "INFO apprise: Sent JSON" in verbose.stderr
+    assert "DEBUG apprise: " in verbose.stderr

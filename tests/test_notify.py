@@ -33,6 +33,7 @@ from monitor.notify import (
     escape_markdown,
     register_console_plugin,
     render_alert,
+    render_combined_alert,
     render_digest,
 )
 from monitor.render import utf16_len
@@ -113,6 +114,27 @@ def test_render_alert_title_has_rule_and_article_title_plain() -> None:
     rendered = message(make_alert(title="  *bold*  _x_\n[link](http://evil)  "))
 
     assert rendered.title == "[korea-japan] *bold* _x_ [link](http://evil)"
+
+
+def test_render_combined_alert_names_every_rule_and_lists_each_rules_terms() -> None:
+    alerts = [
+        make_alert(),
+        make_alert(rule_name="forced_labour *", matched_terms=("强征劳工", "韩日")),
+    ]
+
+    rendered = render_combined_alert(alerts, SHANGHAI)
+
+    assert rendered.title == "[korea-japan, forced_labour *] 韩日关系：首脑会谈重启"
+    lines = [line.rstrip() for line in rendered.body.splitlines()]
+    assert "**Matched by korea-japan:** 韩日, 首脑" in lines
+    assert "**Matched by forced_labour \\*:** 强征劳工, 韩日" in lines  # escaped
+    assert "Matched:" not in rendered.body
+    assert rendered.body.count("两国外长表示") == 1  # one article, one excerpt
+
+
+def test_render_combined_alert_of_one_alert_is_that_alert() -> None:
+    assert render_combined_alert([make_alert()], SHANGHAI).body == message().body
+    assert render_combined_alert([make_alert()], SHANGHAI).title == message().title
 
 
 def test_render_alert_markdown_in_article_text_is_escaped() -> None:

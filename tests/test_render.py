@@ -254,6 +254,22 @@ def test_fit_alert_no_limit_shows_everything() -> None:
     ]
 
 
+def test_fit_alert_of_several_rules_lists_each_rules_terms_and_drops_them_first() -> None:
+    article = view(matched_by=(("korea-japan", ("韩日",)), ("forced-labour", ("强征劳工",))))
+
+    full = fit_alert(Target(Dialect.TEXT), "[korea-japan, forced-labour] t", article)
+    tiny = fit_alert(Target(Dialect.TEXT, body_limit=90), "[korea-japan, forced-labour] t", article)
+
+    assert full.body.split("\n")[:4] == [
+        "Feed: rfi-cn",
+        "Published: 2023-10-05 17:15 CST (UTC+08:00)",
+        "Matched by korea-japan: 韩日",
+        "Matched by forced-labour: 强征劳工",
+    ]
+    assert utf16_len(tiny.body) <= 90
+    assert tiny.body.endswith(safe_url(LINK) or "") and "Matched" not in tiny.body
+
+
 def test_fit_alert_title_over_title_limit_is_cut_on_a_cluster() -> None:
     target = Target(Dialect.HTML, title_limit=10)
 

@@ -176,6 +176,39 @@ def test_mark_sent_counts_the_attempt_and_keeps_the_services_sent(store: Store) 
         assert (row.claimed_by, row.claimed_at, row.last_error) == (None, None, None)
 
 
+def test_due_deliveries_of_one_channel_and_one_outcome_for_several(store: Store) -> None:
+    hits = [
+        HitToRecord("korea-japan", ("韩日",), "", ("mail", "hook")),
+        HitToRecord("forced-labour", ("强征劳工",), "", ("mail",)),
+    ]
+    with store.transaction() as transaction:
+        (change, _), _ = transaction.upsert_articles("cn", _cn_articles(), baseline=False, now=NOW)
+        transaction.record_hits(change.article_id, "cn", hits, NOW)
+
+    assert store.due_channels(NOW) == {"mail", "hook"}
+    mail = store.due_deliveries(NOW, channel="mail")
+    assert [(due.rule_name, due.next_attempt_at) for due in mail] == [
+        ("korea-japan", NOW),
+        ("forced-labour", NOW),
+    ]
+    assert {due.articles[0].article_id for due in mail} == {change.article_id}
+    later = NOW.replace(hour=9)
+    ids = [due.delivery_id for due in mail]
+
+    store.mark_attempt_failed(ids, "refused", later, sent_services=[1])
+
+    assert store.due_channels(NOW) == {"hook"}
+    assert store.due_channels(NOW, ignore_backoff=True) == {"mail", "hook"}
+    again = store.due_deliveries(later, channel="mail")
+    assert [(d.attempts, d.sent_services, d.next_attempt_at) for d in again] == [
+        (1, frozenset({1}), later),
+        (1, frozenset({1}), later),
+    ]
+    store.mark_sent(ids, later, sent_services=[0, 1])
+    assert store.due_deliveries(later, channel="mail", ignore_backoff=True) == []
+    assert store.delivery_counts() == {"pending": 1, "held": 0, "sent": 2, "failed": 0}
+
+
 def test_transaction_from_many_threads_stores_each_article_once(store: Store) -> None:
     articles = _cn_articles()
     errors: list[BaseException] = []

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.notify import Alert, render_alert, render_digest
+from monitor.notify import Alert, render_alert, render_combined_alert, render_digest
 from monitor.render import ArticleView, Dialect
 from monitor.templates import (
     TemplateProblem,
@@ -225,6 +225,28 @@ def test_render_digest_with_template_uses_count_and_articles() -> None:
 
     assert message.title == "[korea-japan] 2 new articles"
     assert message.body == "2 articles: 第一 第二"
+
+
+def test_render_combined_alert_with_template_gets_every_rule_and_its_terms() -> None:
+    alerts = [alert(), alert(rule_name="forced-labour", matched_terms=("强征劳工",))]
+    template = (
+        "{{ rule }} | {{ rules|join(' & ') }} | {{ article.matched_terms|join('+') }} | "
+        "{% for name, terms in article.matched_by %}{{ name }}={{ terms|join('+') }};{% endfor %}"
+    )
+
+    message = render_combined_alert(alerts, SHANGHAI, template=template)
+
+    assert message.title == "[korea-japan, forced-labour] 韩日关系：首脑会谈重启"
+    assert message.body == (
+        "korea-japan, forced-labour | korea-japan & forced-labour | 韩日+强征劳工 | "
+        "korea-japan=韩日;forced-labour=强征劳工;"
+    )
+
+
+def test_render_alert_with_template_has_its_one_rule_in_rules() -> None:
+    message = render_alert(alert(), SHANGHAI, template="{{ rules|join(',') }}/{{ rule }}")
+
+    assert message.body == "korea-japan/korea-japan"
 
 
 def test_render_alert_template_failing_at_run_time_sends_default_and_warns(

@@ -1,5 +1,6 @@
 """Tests for monitor.yamlpos.load_yaml: the fast path (libyaml events, positions worked out
-on demand) must give exactly what the pure-Python node-tree loader gives."""
+on demand) must give exactly what the pure-Python node-tree loader gives, and a syntax
+error says where to look."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import yaml
 from monitor import yamlpos
 from monitor.yamlpos import YamlSyntaxError, load_yaml
 
-pytestmark = pytest.mark.skipif(
+# The fast path needs libyaml; syntax errors always come from the pure-Python loader.
+needs_libyaml = pytest.mark.skipif(
     not getattr(yaml, "__with_libyaml__", False), reason="PyYAML built without libyaml"
 )
 
@@ -52,6 +54,7 @@ DOCUMENTS = [
 ]
 
 
+@needs_libyaml
 @pytest.mark.parametrize("text", DOCUMENTS)
 def test_load_yaml_equals_node_tree_loader(text: str) -> None:
     try:
@@ -84,6 +87,7 @@ def big_rules_file(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+@needs_libyaml
 def test_load_yaml_answers_every_path_as_node_tree_loader_on_a_large_file() -> None:
     text = big_rules_file(300)
     document = load_yaml(text).nested_under("rules")
@@ -98,6 +102,7 @@ def test_load_yaml_answers_every_path_as_node_tree_loader_on_a_large_file() -> N
     assert document.positions == expected.positions
 
 
+@needs_libyaml
 def test_load_yaml_keeps_few_positions_until_a_deep_one_is_asked_for() -> None:
     text = big_rules_file(300)
     document = load_yaml(text)
@@ -118,3 +123,77 @@ def test_load_yaml_with_control_character_reports_its_line() -> None:
 
     assert raised.value.line == 2
     assert "#x0007" in raised.value.message
+
+
+# A syntax error is located where a person should look (1-based line and column), which
+# for several common mistakes is not where PyYAML stopped reading.
+SYNTAX_MISTAKES = [
+    pytest.param(
+        "feeds:\n  - name: a\n    url: https://e.org/rss\n   interval: 5m\n",
+        (4, 4),
+        "is this line indented like the ones it belongs with?",
+        id="line-indented-less",
+    ),
+    pytest.param(
+        "defaults:\n  interval: 5m\n    jitter: 1s\n",
+        (3, 5),
+        "this line is indented too far",
+        id="line-indented-more",
+    ),
+    pytest.param(
+        'feeds:\n  - name: "rfi-cn\n    url: https://e.org/rss\nchannels: {}\n',
+        (2, 11),
+        "this quote is not closed",
+        id="unclosed-quote",
+    ),
+    pytest.param(
+        "feeds:\n\t- name: a\n",
+        (2, 1),
+        "YAML indents with spaces, never tabs",
+        id="tab",
+    ),
+    pytest.param(
+        "feeds:\n  - name: a\n    url https://e.org/rss\n    interval: 5m\n",
+        (3, 5),
+        "could not find expected ':'",
+        id="missing-colon",
+    ),
+    pytest.param(
+        "timezone UTC\nfeeds: []\n",
+        (1, 1),
+        "this key has no ':' after it",
+        id="missing-colon-then-key",
+    ),
+    pytest.param(
+        "rules:\n  - name korea-japan\n    any: [韩日]\n",
+        (2, 5),
+        "this key has no ':' after it",
+        id="missing-colon-in-list-item",
+    ),
+    pytest.param(
+        "rules_files: [rules.yaml\nchannels: {}\n",
+        (1, 14),
+        "this [ is not closed",
+        id="unclosed-bracket",
+    ),
+    pytest.param(
+        "feeds: []\nchannels: {me: console://\n",
+        (2, 11),
+        "this { is not closed",
+        id="unclosed-brace-at-end",
+    ),
+    pytest.param("a: b: c\n", (1, 5), "mapping values are not allowed here", id="colon-in-value"),
+    pytest.param("a: 1\nb: \x07\n", (2, 4), "#x0007 is not allowed", id="control-character"),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message"), SYNTAX_MISTAKES)
+def test_load_yaml_syntax_error_is_located_where_to_look(
+    text: str, place: tuple[int, int], message: str
+) -> None:
+    with pytest.raises(YamlSyntaxError) as raised:
+        load_yaml(text)
+
+    assert (raised.value.line, raised.value.column) == place, raised.value.message
+    assert raised.value.message.startswith("YAML syntax error: ")
+    assert message in raised.value.message
