@@ -236,11 +236,13 @@ _KEY_ID = re.compile(r"(bench-\d+--?\d+|burst-\d+)")  # publish() adds items -1,
 _KEY_RULE = re.compile(r"^\[([^\]]*)\]")
 
 
-def alert_key(title: str, message: str) -> str:
-    """`rule|item id` of an alert: from the title "[rule] ..." and the link in the body."""
-    rule = match.group(1) if (match := _KEY_RULE.match(title or "")) else "?"
+def alert_keys(title: str, message: str) -> list[str]:
+    """`rule|item id` of each rule an alert names: from the title "[rule] ..." (several
+    rules' alerts about one article come as one message, "[rule-a, rule-b] ...") and the
+    link in the body."""
+    rules = match.group(1).split(", ") if (match := _KEY_RULE.match(title or "")) else ["?"]
     found = _KEY_ID.search(message or "") or _KEY_ID.search(title or "")
-    return f"{rule}|{found.group(1) if found else '?'}"
+    return [f"{rule}|{found.group(1) if found else '?'}" for rule in rules]
 
 
 class _Document:
@@ -335,13 +337,13 @@ class FeedFarm:
     def _record_alert(self, label: str, body: bytes) -> None:
         try:
             payload = json.loads(body)
-            key = alert_key(str(payload.get("title", "")), str(payload.get("message", "")))
+            keys = alert_keys(str(payload.get("title", "")), str(payload.get("message", "")))
         except (ValueError, AttributeError):
-            key = "?|unparsable"
+            keys = ["?|unparsable"]
         moment = time.time()
         with self._lock:
             record = self._hooks.setdefault(label, {"keys": [], "first": None, "last": None})
-            record["keys"].append(key)
+            record["keys"].extend(keys)
             record["first"] = record["first"] or moment
             record["last"] = moment
 
