@@ -30,7 +30,7 @@ _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
 
 def package_of(path: str) -> str:
-    """A short name for where a frame's code lives: monitor.fetch, feedparser, sqlalchemy,
+    """A short name for where a frame's code lives: monitor.ingest.fetch, feedparser, sqlalchemy,
     threading (py-spy gives paths relative to their sys.path entry)."""
     if path.startswith("<frozen importlib"):
         return "importlib (imports)"

@@ -36,9 +36,9 @@ from pathlib import Path
 import yaml
 from farm import SENTENCES  # bench/ is on sys.path when this file runs as a script
 
-from monitor.config import RuleConfig
-from monitor.items import Article
-from monitor.rules import RuleSet
+from monitor.config.loader import RuleConfig
+from monitor.matching.rules import RuleSet
+from monitor.model import Article
 
 RULE_COUNTS = (10, 1_000, 10_000)
 TARGET_ARTICLES_PER_SECOND = 2_000
@@ -293,7 +293,7 @@ def _pin_to_one_core() -> None:
 def fill_store(database_url: str, count: int, naive_database: str | None = None) -> None:
     """Store `count` synthetic articles, in three feeds, first seen over the last 30 days;
     with naive_database, also write them to a plain SQLite table for the naive reference."""
-    from monitor.store import Store
+    from monitor.store.database import Store
 
     store = Store(database_url)
     store.create_schema()

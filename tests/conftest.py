@@ -13,8 +13,8 @@ from feed_server import FeedServer
 from receivers import WebhookReceiver
 from sqlmodel import SQLModel
 
-from monitor.secrets import SECRETS
-from monitor.store import Store
+from monitor.config.secrets import SECRETS
+from monitor.store.database import Store
 
 ConfigWriter = Callable[..., Path]
 

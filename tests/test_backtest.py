@@ -14,7 +14,11 @@ from feed_server import FeedServer
 from feeds import DATA, Item, fixture, rss
 from processes import run_cli
 
-from monitor.backtest import (
+from monitor.config.loader import RuleConfig, load_config
+from monitor.ingest.parse import parse_feed
+from monitor.matching.rules import SCAN_BATCH_ARTICLES, TermHit
+from monitor.model import Article
+from monitor.service.backtest import (
     CONTEXT_CHARACTERS,
     Backtest,
     UnknownRuleError,
@@ -25,12 +29,8 @@ from monitor.backtest import (
     hit_json,
     select_rules,
 )
-from monitor.config import RuleConfig, load_config
-from monitor.daemon import Monitor
-from monitor.items import Article
-from monitor.parse import parse_feed
-from monitor.rules import SCAN_BATCH_ARTICLES, TermHit
-from monitor.store import Store
+from monitor.service.daemon import Monitor
+from monitor.store.database import Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 TW_FEED = DATA / "feeds" / "rfi-tw-rss.xml"

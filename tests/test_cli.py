@@ -12,7 +12,7 @@ from feeds import Item, rss
 from processes import run_cli
 
 import monitor
-from monitor.cli import build_parser
+from monitor.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CONFIG = ROOT / "config" / "monitor.yaml"
@@ -182,7 +182,7 @@ def test_run_once_under_journald_logs_without_timestamps(tmp_path: Path, write_c
     assert all(re.match(timestamp, line) for line in plain.stderr.splitlines())
     poll_lines = [line for line in journald.stderr.splitlines() if "poll feed=down" in line]
     assert poll_lines and not any(re.match(timestamp, line) for line in poll_lines)
-    assert poll_lines[0].startswith("WARNING monitor.daemon: poll feed=down status=error")
+    assert poll_lines[0].startswith("WARNING monitor.service.daemon: poll feed=down status=error")
 
 
 def test_run_once_with_unusable_database_exits_one(tmp_path: Path, write_config) -> None:

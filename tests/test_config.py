@@ -1,4 +1,4 @@
-"""Tests for monitor.config: real YAML files in tmp_path, every error with its location."""
+"""Tests for monitor.config.loader: real YAML files in tmp_path, every error with its location."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import (
+from monitor.config.loader import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     Config,
@@ -18,7 +18,7 @@ from monitor.config import (
     parse_duration,
     parse_size,
 )
-from monitor.errors import ConfigError
+from monitor.model import ConfigError
 
 DATA = Path(__file__).parent / "data" / "config"
 MIB = 1024 * 1024
@@ -1120,7 +1120,7 @@ def test_load_config_with_deep_errors_in_large_rules_file_reports_exact_lines(
 def test_load_config_with_rules_file_reports_the_same_problems_rule_by_rule(
     tmp_path: Path,
 ) -> None:
-    # A bare list of mappings is validated rule by rule (monitor.config keeps no pydantic
+    # A bare list of mappings is validated rule by rule (monitor.config.loader keeps no pydantic
     # model per rule); with one item that is no mapping the whole file goes through
     # RulesFileSchema at once. Both must report the same problems, in the same order.
     rules = """

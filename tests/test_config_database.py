@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import (
+from monitor.config.loader import (
     ListedFeed,
     find_config_file,
     load_config,
     load_database_settings,
 )
-from monitor.config_locations import ConfigNotFoundError
-from monitor.errors import ConfigError
+from monitor.config.locations import ConfigNotFoundError
+from monitor.model import ConfigError
 
 
 def _write(folder: Path, main: str, rules: str | None = None) -> Path:

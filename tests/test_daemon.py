@@ -13,8 +13,8 @@ import yaml
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 
-from monitor.config import FeedConfig
-from monitor.daemon import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
+from monitor.config.loader import FeedConfig
+from monitor.service.daemon import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
 
 
 class Daemon:
@@ -141,8 +141,8 @@ def _titles(requests) -> list[str]:
 def _store_counts(config: Path) -> dict[str, int]:
     from datetime import UTC, datetime
 
-    from monitor.config import load_config
-    from monitor.store import Store
+    from monitor.config.loader import load_config
+    from monitor.store.database import Store
 
     store = Store(load_config(config).database_url)
     try:
@@ -156,8 +156,8 @@ def test_run_sends_a_digest_when_its_window_ends_not_at_the_next_tick(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from monitor.config import load_config
-    from monitor.store import Store
+    from monitor.config.loader import load_config
+    from monitor.store.database import Store
 
     server.add_feed("/cn", rss([]))
     config = write_config(

@@ -17,11 +17,11 @@ import pytest
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, HIDDEN_VARIABLES, run_cli, wait_until
 
-import monitor.deliver
-from monitor.claims import claim_is_live, new_claimant, process_start
-from monitor.config import load_config
-from monitor.daemon import Monitor
-from monitor.store import HitToRecord, Store
+import monitor.delivery.outbox
+from monitor.config.loader import load_config
+from monitor.service.daemon import Monitor
+from monitor.store.claims import claim_is_live, new_claimant, process_start
+from monitor.store.database import HitToRecord, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -73,8 +73,8 @@ def monitors() -> Iterator[Callable[..., Monitor]]:
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages and claim batches of a few deliveries, so that a test of a few dozen crosses
     every boundary."""
-    monkeypatch.setattr(monitor.deliver, "PAGE_SIZE", 7)
-    monkeypatch.setattr(monitor.deliver, "CLAIM_BATCH", 5)
+    monkeypatch.setattr(monitor.delivery.outbox, "PAGE_SIZE", 7)
+    monkeypatch.setattr(monitor.delivery.outbox, "CLAIM_BATCH", 5)
 
 
 def _counts(config: Path) -> dict[str, int]:
@@ -231,7 +231,7 @@ class _Clock:
 def _deliveries(store: Store, count: int) -> list[int]:
     from feeds import fixture
 
-    from monitor.parse import parse_feed
+    from monitor.ingest.parse import parse_feed
 
     articles = parse_feed(fixture("rfi-cn-rss.xml")).articles
     channels = tuple(f"c{n}" for n in range(count))

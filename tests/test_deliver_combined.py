@@ -15,9 +15,9 @@ from feeds import Item, rss
 from processes import run_cli
 from receivers import SmtpReceiver
 
-import monitor.deliver
-from monitor.config import load_config
-from monitor.daemon import Monitor
+import monitor.delivery.outbox
+from monitor.config.loader import load_config
+from monitor.service.daemon import Monitor
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KOREA = {"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}
@@ -73,7 +73,7 @@ class Desk:
         return self.monitor.send_due(ignore_backoff=False)
 
     def counts(self) -> dict[str, int]:
-        return self.monitor.store.delivery_counts(self.clock())
+        return self.monitor.store.database.delivery_counts(self.clock())
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ def test_combined_message_failing_for_good_fails_both_and_retry_sends_them_toget
     assert desk.counts()["failed"] == 2
     hook.set_status(200)
 
-    assert desk.monitor.store.retry_failed(cst(26, 10, 5)) == 2
+    assert desk.monitor.store.database.retry_failed(cst(26, 10, 5)) == 2
     desk.send_at(cst(26, 10, 5))
 
     assert _titles(hook) == [BOTH_TITLE, BOTH_TITLE]
@@ -310,8 +310,8 @@ def test_rule_matching_after_an_edit_while_the_other_waits_for_a_retry_goes_alon
 def test_deliveries_of_one_message_across_a_page_boundary_stay_one_message(
     desk_for, hook, monkeypatch
 ) -> None:
-    monkeypatch.setattr(monitor.deliver, "PAGE_SIZE", 3)
-    monkeypatch.setattr(monitor.deliver, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(monitor.delivery.outbox, "PAGE_SIZE", 3)
+    monkeypatch.setattr(monitor.delivery.outbox, "CLAIM_BATCH", 3)
     desk = desk_for(KOREA, LABOUR)
     articles = [both(number, cst(26, 9, 50 + number)) for number in range(1, 6)]
 
@@ -331,7 +331,7 @@ def test_dry_run_shows_the_combined_message_and_marks_nothing(
     try:
         desk.clock.now = cst(26, 10, 0)
         desk.server.add_feed("/cn", rss([both()]))
-        with caplog.at_level("INFO", logger="monitor.deliver"):
+        with caplog.at_level("INFO", logger="monitor.delivery.outbox"):
             report = dry.run_once()
     finally:
         dry.close()

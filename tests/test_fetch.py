@@ -1,4 +1,4 @@
-"""Tests for monitor.fetch against real local HTTP servers (no mocks, no network)."""
+"""Tests for monitor.ingest.fetch against real local HTTP servers (no mocks, no network)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 from feed_server import FeedServer
 
 from monitor import __version__
-from monitor.errors import FetchError
-from monitor.fetch import Fetcher, freshness_seconds
+from monitor.ingest.fetch import Fetcher, freshness_seconds
+from monitor.model import FetchError
 
 RSS = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -791,7 +791,7 @@ def test_fetch_watchdog_still_cuts_a_drip_after_many_fetches(
 
 
 def test_fetch_watchdog_keeps_few_finished_deadlines(fetcher: Fetcher, server: FeedServer) -> None:
-    from monitor.fetch import _WATCHDOG
+    from monitor.ingest.fetch import _WATCHDOG
 
     server.add_feed("/rss", RSS, etag=ETAG)
     for _ in range(1200):

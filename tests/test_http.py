@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.http import Health, HttpEndpoint, Metrics
+from monitor.service.http import Health, HttpEndpoint, Metrics
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Article identity: guids, links with fragments, and stores written before fragments counted.
 
-The rule (monitor.identity): the same feed and the same non-empty guid, or the same canonical
+The rule (monitor.ingest.identity): the same feed and the same non-empty guid, or the same canonical
 link from any feed, unless one feed gave the two items different guids. A link's fragment
 is part of it (`page#post-2`), a tracking fragment (`#xtor=...`) is not.
 """
@@ -19,9 +19,8 @@ from feeds import Item, rss
 from sqlalchemy import insert, select, update
 from test_parse_equivalence import ref_article_from_entry
 
-from monitor.config import load_config
-from monitor.daemon import Monitor
-from monitor.identity import (
+from monitor.config.loader import load_config
+from monitor.ingest.identity import (
     ItemKeys,
     New,
     Stored,
@@ -32,12 +31,13 @@ from monitor.identity import (
     item_keys,
     lookup_keys,
 )
-from monitor.items import Article
-from monitor.known_items import known_digests, split_items
-from monitor.parse import canonical_link
-from monitor.parse_pool import ParseRequest
-from monitor.pipeline import _parse_context
-from monitor.store import ArticleKeyRow, ArticleRow, FeedArticleRow, Store
+from monitor.ingest.known_items import known_digests, split_items
+from monitor.ingest.parse import canonical_link
+from monitor.ingest.parse_pool import ParseRequest
+from monitor.model import Article
+from monitor.service.daemon import Monitor
+from monitor.service.pipeline import _parse_context
+from monitor.store.database import ArticleKeyRow, ArticleRow, FeedArticleRow, Store
 
 KOREA_JAPAN = {"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}
 LIVE_PAGE = "https://www.rfi.fr/cn/live/20261201-korea-japan"
@@ -97,7 +97,7 @@ def test_run_once_live_blog_posts_with_their_own_guids_are_articles_that_alert(
     (request,) = hook.requests
     assert request.json["title"] == f"[korea-japan] {second.title}"
     assert f"{LIVE_PAGE}#post-2" in request.json["message"]
-    titles = sorted(article.title for article, _ in monitor.store.stored_articles())
+    titles = sorted(article.title for article, _ in monitor.store.database.stored_articles())
     assert titles == sorted([first.title, second.title])  # the first post kept its text
 
 
@@ -121,7 +121,7 @@ def test_run_once_posts_without_guids_are_one_article_only_with_the_same_link(
 
     assert (poll.new_items, poll.new_articles) == (0, 0)
     assert len(hook.requests) == 1
-    assert monitor.store.article_count() == 2
+    assert monitor.store.database.article_count() == 2
 
 
 def test_run_once_tracking_parameters_and_fragments_are_no_part_of_the_link(
@@ -139,7 +139,7 @@ def test_run_once_tracking_parameters_and_fragments_are_no_part_of_the_link(
     monitor.run_once()
 
     (request,) = hook.requests  # one article, one alert
-    assert monitor.store.article_count() == 1
+    assert monitor.store.database.article_count() == 1
     message = request.json["message"]
     assert link in message  # the link as stored: without what only tracks the reader
     assert not any(part in message for part in ("utm_", "xtor", "at_medium"))
@@ -331,7 +331,7 @@ def test_run_once_after_the_upgrade_alerts_new_posts_only(
         f"[korea-japan] {post.title}" for post in (live_3, comment_3)
     )
     # The old articles keep their text; the posts merged into them are articles of their own.
-    titles = _titles_by_link(monitor.store)
+    titles = _titles_by_link(monitor.store.database)
     assert {link: titles[link] for link in old_titles} == old_titles
     assert titles[f"{LIVE_PAGE}#post-2"] == live[1].title
     assert titles[f"{COMMENTS_PAGE}#comment-1"] == comments[0].title
@@ -348,10 +348,10 @@ def test_run_once_after_the_upgrade_alerts_new_posts_only(
     for poll in polls.values():
         assert (poll.new_items, poll.new_articles, poll.matches) == (0, 0, 0)
     assert len(hook.requests) == 2
-    titles = _titles_by_link(monitor.store)
+    titles = _titles_by_link(monitor.store.database)
     for post in (*live, *comments):
         assert titles[post.link or ""] == edited(post).title
-    assert monitor.store.article_count() == 6
+    assert monitor.store.database.article_count() == 6
 
 
 def test_run_once_after_the_upgrade_plain_text_titles_neither_make_articles_new_nor_alert(
@@ -374,7 +374,7 @@ def test_run_once_after_the_upgrade_plain_text_titles_neither_make_articles_new_
     assert (poll.items, poll.new_items, poll.new_articles, poll.matches) == (2, 0, 0, 0)
     assert hook.requests == []
     # The stored text is the feed's now, for what comes later.
-    stored = sorted(article.title for article, _ in monitor.store.stored_articles())
+    stored = sorted(article.title for article, _ in monitor.store.database.stored_articles())
     assert stored == sorted(item.title for item in items)
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import StoreError
-from monitor.instances import (
+from monitor.model import StoreError
+from monitor.store.database import Store
+from monitor.store.instances import (
     HEARTBEAT_FRESH_SECONDS,
     INSTANCE_RECORD_KEEP,
     InstanceIdentity,
     instance_name,
 )
-from monitor.store import Store
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 

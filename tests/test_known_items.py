@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from feeds import Item, fixture, rss
 
-from monitor.known_items import DIGEST_BYTES, known_digests, split_items
-from monitor.parse import parse_feed
+from monitor.ingest.known_items import DIGEST_BYTES, known_digests, split_items
+from monitor.ingest.parse import parse_feed
 
 FEED_URL = "https://www.rfi.fr/cn/rss"
 CONTEXT = f"application/rss+xml\n\n{FEED_URL}"

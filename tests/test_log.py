@@ -9,12 +9,14 @@ from pathlib import Path
 from processes import run_cli
 from receivers import WebhookReceiver
 
-from monitor.log import _TextFormatter
-from monitor.secrets import SECRETS
+from monitor.config.secrets import SECRETS
+from monitor.service.log import _TextFormatter
 
 
 def record(created: float, message: str = "poll feed=%s") -> logging.LogRecord:
-    entry = logging.LogRecord("monitor.daemon", logging.INFO, "", 0, message, ("rfi-cn",), None)
+    entry = logging.LogRecord(
+        "monitor.service.daemon", logging.INFO, "", 0, message, ("rfi-cn",), None
+    )
     entry.created = created
     return entry
 
@@ -25,11 +27,11 @@ def test_text_formatter_stamps_each_record_with_its_own_second() -> None:
     lines = [formatter.format(record(created)) for created in (0.2, 0.9, 1.5, 86_400.0, 1.0)]
 
     assert lines == [
-        "1970-01-01T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
-        "1970-01-01T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
-        "1970-01-01T00:00:01Z INFO monitor.daemon: poll feed=rfi-cn",
-        "1970-01-02T00:00:00Z INFO monitor.daemon: poll feed=rfi-cn",
-        "1970-01-01T00:00:01Z INFO monitor.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:00Z INFO monitor.service.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:00Z INFO monitor.service.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:01Z INFO monitor.service.daemon: poll feed=rfi-cn",
+        "1970-01-02T00:00:00Z INFO monitor.service.daemon: poll feed=rfi-cn",
+        "1970-01-01T00:00:01Z INFO monitor.service.daemon: poll feed=rfi-cn",
     ]
 
 
@@ -40,7 +42,7 @@ def test_text_formatter_masks_secrets() -> None:
     finally:
         SECRETS.update(())
 
-    assert line == "INFO monitor.daemon: url=https://x/**** rfi-cn"
+    assert line == "INFO monitor.service.daemon: url=https://x/**** rfi-cn"
 
 
 def test_apprise_info_lines_show_only_with_verbose(
@@ -55,7 +57,7 @@ def test_apprise_info_lines_show_only_with_verbose(
 
     assert normal.returncode == verbose.returncode == 0, (normal.stderr, verbose.stderr)
     assert len(hook.wait_for(2)) == 2
-    assert "INFO monitor.notify: notify channel=hook" in normal.stderr
+    assert "INFO monitor.delivery.notify: notify channel=hook" in normal.stderr
     assert " apprise: " not in normal.stderr
     assert "INFO apprise: Sent JSON" in verbose.stderr
     assert "DEBUG apprise: " in verbose.stderr

@@ -7,10 +7,10 @@ import logging
 import pytest
 from feeds import Item, rss
 
-from monitor.config import FeedConfig, load_config
-from monitor.daemon import Monitor
-from monitor.next_poll import MAXIMUM_SERVER_HINT_SECONDS, NextPoll, next_poll
-from monitor.pipeline import PollResult
+from monitor.config.loader import FeedConfig, load_config
+from monitor.service.daemon import Monitor
+from monitor.service.next_poll import MAXIMUM_SERVER_HINT_SECONDS, NextPoll, next_poll
+from monitor.service.pipeline import PollResult
 
 FEED = FeedConfig(name="cn", url="https://www.rfi.fr/cn/rss", interval_seconds=5.0)
 

@@ -1,4 +1,5 @@
-"""monitor.notify: rendering, the console plugin, and delivery through real Apprise plugins.
+"""monitor.delivery.notify: rendering, the console plugin, and delivery through real Apprise
+plugins.
 
 E-mail and JSON go to local servers (tests/receivers.py); Telegram and Slack are checked at
 the HTTP boundary: their plugins call requests.post / requests.request, which both end in
@@ -23,8 +24,8 @@ import requests
 from apprise.conversion import markdown_to_html
 from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
 
-from monitor.config import ChannelConfig
-from monitor.notify import (
+from monitor.config.loader import ChannelConfig
+from monitor.delivery.notify import (
     Alert,
     Notifier,
     RenderedMessage,
@@ -36,7 +37,7 @@ from monitor.notify import (
     render_combined_alert,
     render_digest,
 )
-from monitor.render import utf16_len
+from monitor.delivery.render import utf16_len
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PUBLISHED = datetime(2023, 10, 5, 9, 15, tzinfo=UTC)  # 17:15 in Shanghai
@@ -428,37 +429,39 @@ def test_send_failing_service_keeps_password_out_of_logs_and_result(
     assert "****" in result.services[0].url
     assert caplog.records
     assert password not in all_log_text(caplog)
-    [line] = [r for r in caplog.records if r.name == "monitor.notify"]
+    [line] = [r for r in caplog.records if r.name == "monitor.delivery.notify"]
     assert line.levelno == logging.WARNING
     assert line.getMessage().startswith("notify channel=hook service=JSON url=json://bot:****@")
     assert line.getMessage().endswith(" status=FAILURE attempts=1")
 
 
 def test_send_success_logs_one_info_line_per_service(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="monitor.notify")
+    caplog.set_level(logging.INFO, logger="monitor.delivery.notify")
     with WebhookReceiver() as hook:
         notifier = Notifier(
             [ChannelConfig("both", (hook.json_url("/a"), "console://"))],
         )
         notifier.send("both", message())
 
-    lines = sorted(r.getMessage() for r in caplog.records if r.name == "monitor.notify")
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "monitor.delivery.notify")
     assert len(lines) == 2
     assert (
         lines[0] == "notify channel=both service=Console url=console:// status=SUCCESS attempts=1"
     )
     assert lines[1].startswith(f"notify channel=both service=JSON url=json://127.0.0.1:{hook.port}")
     assert lines[1].endswith(" status=SUCCESS attempts=1")
-    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "monitor.notify")
+    assert all(
+        r.levelno == logging.INFO for r in caplog.records if r.name == "monitor.delivery.notify"
+    )
 
 
 def test_send_channel_name_with_space_is_quoted_in_log(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="monitor.notify")
+    caplog.set_level(logging.INFO, logger="monitor.delivery.notify")
     Notifier([ChannelConfig("night desk", ("console://",))]).send("night desk", message())
 
-    [line] = [r.getMessage() for r in caplog.records if r.name == "monitor.notify"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "monitor.delivery.notify"]
     assert line.startswith('notify channel="night desk" service=Console url=console://')
 
 
@@ -917,7 +920,7 @@ _URLS_TO_CHECK = [
 
 @pytest.mark.parametrize("url", _URLS_TO_CHECK)
 def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: str) -> None:
-    from monitor.notify import _check_with_registry
+    from monitor.delivery.notify import _check_with_registry
 
     scheme = url.split("://", 1)[0]
 
@@ -938,7 +941,7 @@ def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: st
     ],
 )
 def test_check_console_url_without_apprise_agrees_with_apprise(url: str) -> None:
-    from monitor.notify import _check_with_registry
+    from monitor.delivery.notify import _check_with_registry
 
     assert check_apprise_url(url) == _check_with_registry("console", url)
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 from feeds import Item, fixture, rss
 
-from monitor.config import load_config
-from monitor.daemon import Monitor
-from monitor.errors import ParseError
-from monitor.parse import canonical_link, clean_link, html_to_text, parse_feed
+from monitor.config.loader import load_config
+from monitor.ingest.parse import canonical_link, clean_link, html_to_text, parse_feed
+from monitor.model import ParseError
+from monitor.service.daemon import Monitor
 
 
 def test_parse_feed_with_rfi_fixture_returns_plain_text_articles() -> None:
@@ -181,7 +181,7 @@ def test_run_once_with_html_instead_of_a_feed_records_what_the_server_sent(
     monitor = Monitor(load_config(write_config(feeds={"cn": server.url("/rss")})))
     try:
         (poll,) = monitor.run_once().polls
-        state = monitor.store.feed_state("cn")
+        state = monitor.store.database.feed_state("cn")
     finally:
         monitor.close()
 

@@ -1,4 +1,4 @@
-"""The fast text extraction and identity keys of monitor.parse against the implementation
+"""The fast text extraction and identity keys of monitor.ingest.parse against the implementation
 they replaced, kept here verbatim as the reference.
 
 Article text, canonical links, fallback keys and content hashes are stored in users'
@@ -7,7 +7,7 @@ would look edited (or new). So the reference below is frozen: never "fix" it.
 
 Three changes to what is stored were deliberate, and the tests below say where they apply:
 a link's fragment is now part of its identity unless it is a tracking fragment (the
-reference's canonical link is what monitor.identity looks up as a link without its
+reference's canonical link is what monitor.ingest.identity looks up as a link without its
 fragment); stored links drop the tracking parameters identity always ignored; and a field
 feedparser marks as plain text is kept as written, not read as HTML (the reference's
 output for a plain-text field without "<" or "&" is unchanged: whitespace collapsed).
@@ -34,8 +34,8 @@ from feeds import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import parse
-from monitor.items import Article
+from monitor.ingest import parse
+from monitor.model import Article
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = Path("/work/shared/fixtures")

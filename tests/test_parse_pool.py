@@ -13,10 +13,10 @@ import pytest
 from feeds import Item, fixture, rss
 from processes import DEADLINE_SECONDS, wait_until
 
-from monitor import parse_pool
-from monitor.errors import ParseError
-from monitor.parse import parse_feed
-from monitor.parse_pool import ParsePool, ParseRequest
+from monitor.ingest import parse_pool
+from monitor.ingest.parse import parse_feed
+from monitor.ingest.parse_pool import ParsePool, ParseRequest
+from monitor.model import ParseError
 
 FEED_URL = "https://www.rfi.fr/cn/rss"
 

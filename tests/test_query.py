@@ -1,5 +1,5 @@
-"""Tests for monitor.query: the query parser, its errors, regex folding, and a property test
-of the compiled matcher against a naive reference evaluator."""
+"""Tests for monitor.matching.query: the query parser, its errors, regex folding, and a property
+test of the compiled matcher against a naive reference evaluator."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import RuleConfig
-from monitor.items import Article
-from monitor.query import (
+from monitor.config.loader import RuleConfig
+from monitor.matching.query import (
     And,
     Near,
     Not,
@@ -24,8 +23,9 @@ from monitor.query import (
     fold_regex,
     parse_query,
 )
-from monitor.rules import RuleSet
-from monitor.text import is_latin_char, normalize
+from monitor.matching.rules import RuleSet
+from monitor.matching.text import is_latin_char, normalize
+from monitor.model import Article
 
 # ----------------------------------------------------------------------------- trees
 

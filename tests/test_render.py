@@ -1,4 +1,4 @@
-"""monitor.render: escaping per dialect, grapheme-safe cutting, fitting to a length limit.
+"""monitor.delivery.render: escaping per dialect, grapheme-safe cutting, fitting to a length limit.
 
 What each service finally receives is tested at the HTTP boundary in test_notify.py; these
 tests pin the pieces: that escaped text shows exactly the original in each dialect, and
@@ -17,7 +17,7 @@ import pytest
 import regex
 from apprise.conversion import markdown_to_html
 
-from monitor.render import (
+from monitor.delivery.render import (
     ArticleView,
     Dialect,
     Target,

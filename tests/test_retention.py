@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect
 
-from monitor.items import Article
-from monitor.schedule import Timing
-from monitor.store import HitToRecord, PruneReport, Store
+from monitor.delivery.schedule import Timing
+from monitor.model import Article
+from monitor.store.database import HitToRecord, PruneReport, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=90)
@@ -210,7 +210,7 @@ def test_create_schema_with_article_table_of_earlier_version_adds_the_column(
         connection.exec_driver_sql("ALTER TABLE article DROP COLUMN pruned_at")
     assert "pruned_at" not in article_columns(store)
 
-    with caplog.at_level(logging.WARNING, logger="monitor.store"):
+    with caplog.at_level(logging.WARNING, logger="monitor.store.database"):
         store.create_schema()
         store.create_schema()  # up to date now: nothing more to do
 

@@ -1,4 +1,4 @@
-"""Tests for monitor.rules: term syntax, rule trees, and the one-automaton matcher."""
+"""Tests for monitor.matching.rules: term syntax, rule trees, and the one-automaton matcher."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.config import RuleConfig
-from monitor.errors import ConfigError
-from monitor.items import ARTICLE_FIELDS, Article, RuleFailure
-from monitor.query import compile_regex
-from monitor.rules import (
+from monitor.config.loader import RuleConfig
+from monitor.matching.query import compile_regex
+from monitor.matching.rules import (
     And,
     Near,
     Not,
@@ -35,7 +33,8 @@ from monitor.rules import (
     tree_terms,
     with_default_fields,
 )
-from monitor.text import normalize, normalize_with_offsets, original_span
+from monitor.matching.text import normalize, normalize_with_offsets, original_span
+from monitor.model import ARTICLE_FIELDS, Article, ConfigError, RuleFailure
 
 RULE_CASES = yaml.safe_load((Path(__file__).parent / "data" / "rule_cases.yaml").read_text())
 

@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from monitor.sdnotify import ServiceManager
+from monitor.service.sdnotify import ServiceManager
 
 
 def test_service_manager_without_notify_socket_does_nothing() -> None:

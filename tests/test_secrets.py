@@ -21,9 +21,8 @@ from feeds import Item, rss
 from processes import run_cli
 from receivers import SmtpReceiver, WebhookReceiver
 
-from monitor.config import load_config
-from monitor.errors import ConfigError
-from monitor.secrets import (
+from monitor.config.loader import load_config
+from monitor.config.secrets import (
     MASK,
     MINIMUM_MASKED_LENGTH,
     SECRETS,
@@ -33,6 +32,7 @@ from monitor.secrets import (
     substitute,
     url_parts_of_references,
 )
+from monitor.model import ConfigError
 
 # ------------------------------------------------------------------------ URL parts
 

@@ -20,13 +20,13 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 from receivers import SmtpReceiver, disable_apprise_throttle
 
-from monitor.claims import new_claimant
-from monitor.config import load_config
-from monitor.daemon import Monitor
-from monitor.deliver import SendSettings
-from monitor.notify import Notifier
-from monitor.sender import Sender
-from monitor.store import Store
+from monitor.config.loader import load_config
+from monitor.delivery.notify import Notifier
+from monitor.delivery.outbox import SendSettings
+from monitor.delivery.sender import Sender
+from monitor.service.daemon import Monitor
+from monitor.store.claims import new_claimant
+from monitor.store.database import Store
 
 
 def _items(count: int) -> list[Item]:

@@ -18,7 +18,7 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, run_cli, wait_until
 from receivers import free_port
 
-from monitor.status import shown_url
+from monitor.service.status import shown_url
 
 # The place every command looks last for its configuration; tests of "none found" need none.
 SYSTEM_CONFIG = Path("/etc/news-monitor/monitor.yaml")

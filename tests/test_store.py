@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from feeds import fixture
 
-from monitor.errors import StoreError
-from monitor.parse import parse_feed
-from monitor.store import DeliveryRow, HitToRecord, Store
+from monitor.ingest.parse import parse_feed
+from monitor.model import StoreError
+from monitor.store.database import DeliveryRow, HitToRecord, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""monitor.templates: the sandboxed Jinja2 body templates of rules and channels."""
+"""monitor.delivery.templates: the sandboxed Jinja2 body templates of rules and channels."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.notify import Alert, render_alert, render_combined_alert, render_digest
-from monitor.render import ArticleView, Dialect
-from monitor.templates import (
+from monitor.delivery.notify import Alert, render_alert, render_combined_alert, render_digest
+from monitor.delivery.render import ArticleView, Dialect
+from monitor.delivery.templates import (
     TemplateProblem,
     check_template,
     pick_template,
@@ -252,12 +252,12 @@ def test_render_alert_with_template_has_its_one_rule_in_rules() -> None:
 def test_render_alert_template_failing_at_run_time_sends_default_and_warns(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="monitor.notify")
+    caplog.set_level(logging.WARNING, logger="monitor.delivery.notify")
 
     message = render_alert(alert(), SHANGHAI, template="{{ article.matched_terms[5] }}")
 
     assert message == render_alert(alert(), SHANGHAI)
-    [record] = [r for r in caplog.records if r.name == "monitor.notify"]
+    [record] = [r for r in caplog.records if r.name == "monitor.delivery.notify"]
     assert record.levelno == logging.WARNING
     assert "template failed rule=korea-japan" in record.getMessage()
     assert "sending the default message" in record.getMessage()

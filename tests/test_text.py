@@ -1,4 +1,4 @@
-"""Tests for monitor.text: the matching copy of a text and its offsets."""
+"""Tests for monitor.matching.text: the matching copy of a text and its offsets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import text as text_module
-from monitor.text import (
+from monitor.matching import text as text_module
+from monitor.matching.text import (
     is_cjk_char,
     is_latin_char,
     maps_one_to_one,
@@ -266,7 +266,7 @@ def test_original_span_empty_span_maps_to_empty_span() -> None:
 
 # ------------------------------------------------------- normalize_with_offsets fast path
 # normalize_with_offsets() loops in Python only over the runs of characters outside
-# monitor.text._STABLE_CHARACTERS. The reference below is the character-by-character
+# monitor.matching.text._STABLE_CHARACTERS. The reference below is the character-by-character
 # algorithm it replaced; the two must agree on every text.
 
 

@@ -1,4 +1,4 @@
-"""Tests for monitor.yamlpos.load_yaml: the fast path (libyaml events, positions worked out
+"""Tests for monitor.config.yamlpos.load_yaml: the fast path (libyaml events, positions worked out
 on demand) must give exactly what the pure-Python node-tree loader gives, and a syntax
 error says where to look."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from monitor import yamlpos
-from monitor.yamlpos import YamlSyntaxError, load_yaml
+from monitor.config import yamlpos
+from monitor.config.yamlpos import YamlSyntaxError, load_yaml
 
 # The fast path needs libyaml; syntax errors always come from the pure-Python loader.
 needs_libyaml = pytest.mark.skipif(

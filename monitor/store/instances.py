@@ -15,7 +15,7 @@ each with its own record.
 Times are the daemons' own clocks (UTC): instances on several machines need synchronised
 clocks (NTP), as their logs already do.
 
-The table's queries are a part of Store (monitor.store), which they extend as a mixin and
+The table's queries are a part of Store (monitor.store.database), which they extend as a mixin and
 whose transactions they use.
 """
 
@@ -32,7 +32,7 @@ from sqlalchemy import delete, insert, inspect, or_, update
 from sqlmodel import Field, SQLModel, col, select
 
 from monitor import __version__
-from monitor.claims import process_start
+from monitor.store.claims import process_start
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class InstanceRow(SQLModel, table=True):
     __tablename__ = "instance"
 
     name: str = Field(primary_key=True, max_length=MAXIMUM_NAME_LENGTH)
-    # The process's start mark (monitor.claims.process_start): a restarted process with the
+    # The process's start mark (monitor.store.claims.process_start): a restarted process with the
     # same name and even the same pid has another one.
     process_start: str = Field(primary_key=True, max_length=32)
     host: str = Field(max_length=255)

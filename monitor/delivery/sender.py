@@ -8,7 +8,7 @@ minute.
 
 How:
 - A lane per channel runs passes over that channel's due deliveries (a
-  monitor.deliver.ChannelPass each): in order, one message at a time, each outcome
+  monitor.delivery.outbox.ChannelPass each): in order, one message at a time, each outcome
   written before the channel's next send, so the outbox keeps its rules per channel (a
   killed process may send twice only the message in flight on each channel).
 - wake() releases held batches whose time has come, asks the store which channels have
@@ -44,9 +44,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.deliver import ChannelPass, DeliveryReport, SendSettings
-from monitor.errors import StoreError
-from monitor.store import Store
+from monitor.delivery.outbox import ChannelPass, DeliveryReport, SendSettings
+from monitor.model import StoreError
+from monitor.store.database import Store
 
 logger = logging.getLogger(__name__)
 

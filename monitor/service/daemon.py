@@ -16,25 +16,29 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.claims import claim_is_live, new_claimant
-from monitor.config import Config, FeedConfig, load_config
-from monitor.deliver import DeliveryReport, SendSettings, template_chooser
-from monitor.errors import ConfigError, FetchError, StoreError
-from monitor.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
-from monitor.http import Health, HttpEndpoint, Metrics
-from monitor.instances import HEARTBEAT_FRESH_SECONDS, HEARTBEAT_INTERVAL_SECONDS, InstanceIdentity
-from monitor.next_poll import ReasonsLogged, next_poll
-from monitor.notify import Notifier
-from monitor.parse_pool import ParsePool, default_worker_count
-from monitor.pipeline import PollResult, Rules, refresh_feed
-from monitor.sdnotify import ServiceManager
-from monitor.secrets import SECRETS
-from monitor.sender import Sender, send_due_deliveries
-from monitor.store import FeedState, FeedStateUpdate, Store
+from monitor.config.loader import Config, FeedConfig, load_config
+from monitor.config.secrets import SECRETS
+from monitor.delivery.notify import Notifier
+from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
+from monitor.delivery.sender import Sender, send_due_deliveries
+from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
+from monitor.ingest.parse_pool import ParsePool, default_worker_count
+from monitor.model import ConfigError, FetchError, StoreError
+from monitor.service.http import Health, HttpEndpoint, Metrics
+from monitor.service.next_poll import ReasonsLogged, next_poll
+from monitor.service.pipeline import PollResult, Rules, refresh_feed
+from monitor.service.sdnotify import ServiceManager
+from monitor.store.claims import claim_is_live, new_claimant
+from monitor.store.database import FeedState, FeedStateUpdate, Store
+from monitor.store.instances import (
+    HEARTBEAT_FRESH_SECONDS,
+    HEARTBEAT_INTERVAL_SECONDS,
+    InstanceIdentity,
+)
 
 logger = logging.getLogger(__name__)
 
-# The heartbeat job (every HEARTBEAT_INTERVAL_SECONDS, see monitor.instances) proves the
+# The heartbeat job (every HEARTBEAT_INTERVAL_SECONDS, see monitor.store.instances) proves the
 # scheduler runs jobs and the database takes writes: it records this instance's last_seen_at,
 # which `health` and `status` read. The systemd watchdog ping and /healthz depend on the
 # same heartbeat being fresh (HEARTBEAT_FRESH_SECONDS).
@@ -106,7 +110,7 @@ class Monitor:
         self.runtime = Runtime.build(config)
         self.store = Store(config.database_url)
         self.store.create_schema()
-        # This process's name on the deliveries it sends (see monitor.claims). Claims left
+        # This process's name on the deliveries it sends (see monitor.store.claims). Claims left
         # by a process that is gone are void: those deliveries are pending again.
         self.claimant = new_claimant()
         if not dry_run:
@@ -214,7 +218,7 @@ class Monitor:
         )
 
     def _send_settings(self, *, ignore_backoff: bool) -> SendSettings:
-        """How the current configuration sends (monitor.sender)."""
+        """How the current configuration sends (monitor.delivery.sender)."""
         runtime = self.runtime
         return SendSettings(
             notifier=runtime.notifier,
@@ -237,7 +241,7 @@ class Monitor:
         # of 304s would otherwise be two transactions per feed.
         states = self.store.feed_states()
         unchanged: list[FeedStateUpdate] = []  # list.append is atomic across threads
-        # Each channel sends in a lane of its own (monitor.sender), each delivery attempted
+        # Each channel sends in a lane of its own (monitor.delivery.sender), each delivery attempted
         # once in the run. A dry run marks nothing sent: it renders what is pending once,
         # after the polls.
         sender = None if self.dry_run else self._new_sender(once=True)

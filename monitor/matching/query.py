@@ -8,7 +8,7 @@ A rule is a predicate over an article's fields, written as a tree of frozen data
     Regex  a /regex/, searched for in the normalised text, case-insensitively
     And, Or, Not
 
-The list form (any/all/none) and the query form both compile to these nodes (monitor.rules
+The list form (any/all/none) and the query form both compile to these nodes (monitor.matching.rules
 does the list form and the matching). The query grammar, loosest binding first:
 
     query    := or_expr
@@ -43,8 +43,8 @@ from dataclasses import dataclass, replace
 
 import regex
 
-from monitor.items import ARTICLE_FIELDS
-from monitor.text import is_latin_char, normalize
+from monitor.matching.text import is_latin_char, normalize
+from monitor.model import ARTICLE_FIELDS
 
 # Field names a rule may use besides ARTICLE_FIELDS, and what they stand for.
 FIELD_ALIASES = {"category": "categories"}

@@ -4,8 +4,9 @@ Apprise reports success, failures retried with exponential backoff.
 A delivery is one rule's message to one channel: an alert about one article, or a batch
 (a digest window, quiet hours, the excess of max_per_hour) held in the database until its
 release time and then sent as one message listing its articles, oldest first. Which
-delivery a match joins is decided when it is stored (monitor.schedule, monitor.store).
-Channels are sent to side by side, a pass of this module each, run by monitor.sender.
+delivery a match joins is decided when it is stored
+(monitor.delivery.schedule, monitor.store.database).
+Channels are sent to side by side, a pass of this module each, run by monitor.delivery.sender.
 
 One message, several rules: alerts about one article that several rules matched at the
 same moment go out to a channel as one message naming every rule ("[korea-japan,
@@ -20,13 +21,13 @@ with it: each is then a message of its own, at its own time.
 Sending: claim due deliveries a few dozen at a time (one short transaction), send each
 message with no transaction open, and write its outcome before the channel's next send
 starts. A process killed in between leaves its deliveries pending with void claims
-(monitor.claims): the next start sends them again. So what may arrive twice is the
+(monitor.store.claims): the next start sends them again. So what may arrive twice is the
 message in flight on each channel and nothing else; outcomes are not batched for that
 reason, although a transaction per outcome costs about as much as a fast send. A
 channel's services that already succeeded are recorded and skipped by the retries, so
 only the failing one is tried again.
 
-A pass is a generator that yields after each message, so that monitor.sender can run the
+A pass is a generator that yields after each message, so that monitor.delivery.sender can run the
 passes of many channels on a few threads, one message at a time.
 """
 
@@ -41,10 +42,8 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from monitor.claims import claim_is_live
-from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
-from monitor.errors import StoreError
-from monitor.notify import (
+from monitor.config.loader import ChannelConfig, DeliveryConfig, RuleConfig
+from monitor.delivery.notify import (
     Alert,
     Notifier,
     RenderedMessage,
@@ -52,10 +51,12 @@ from monitor.notify import (
     render_combined_alert,
     render_digest,
 )
-from monitor.store import ALERT, DeliveryArticle, DueDelivery, Store
+from monitor.model import StoreError
+from monitor.store.claims import claim_is_live
+from monitor.store.database import ALERT, DeliveryArticle, DueDelivery, Store
 
 if TYPE_CHECKING:
-    from monitor.render import Rendition, Target
+    from monitor.delivery.render import Rendition, Target
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class ChannelPass:
 
     `attempted` holds the ids of deliveries taken on by earlier passes that share it
     (run --once attempts each delivery once, over several passes): those are left alone,
-    and this pass adds the ones it takes on. `claimant` names this sender (monitor.claims).
+    and this pass adds the ones it takes on. `claimant` names this sender (monitor.store.claims).
     """
 
     def __init__(

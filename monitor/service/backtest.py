@@ -30,13 +30,13 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from monitor.config import RuleConfig
-from monitor.items import ARTICLE_FIELDS, Article, RuleFailure
-from monitor.query import parse_query
-from monitor.rules import SCAN_BATCH_ARTICLES, ArticleExplainer, RuleSet, TermHit
+from monitor.config.loader import RuleConfig
+from monitor.matching.query import parse_query
+from monitor.matching.rules import SCAN_BATCH_ARTICLES, ArticleExplainer, RuleSet, TermHit
+from monitor.model import ARTICLE_FIELDS, Article, RuleFailure
 
-# monitor.fetch and monitor.parse (requests, feedparser: 7 MB) are imported by the functions
-# that read a feed file or URL; testing stored articles needs neither.
+# monitor.ingest.fetch and monitor.ingest.parse (requests, feedparser: 7 MB) are imported by
+# the functions that read a feed file or URL; testing stored articles needs neither.
 
 # Characters of context shown on each side of a matched term.
 CONTEXT_CHARACTERS = 30
@@ -256,7 +256,7 @@ def file_articles(path: Path) -> list[SourceArticle]:
 
     Raise OSError if it cannot be read, ParseError if it is no feed.
     """
-    from monitor.parse import parse_feed
+    from monitor.ingest.parse import parse_feed
 
     parsed = parse_feed(path.read_bytes(), feed_url=path.resolve().as_uri())
     return [(article, ()) for article in parsed.articles]
@@ -273,8 +273,8 @@ def url_articles(
 
     Raise FetchError if it cannot be fetched, ParseError if it is no feed.
     """
-    from monitor.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
-    from monitor.parse import parse_feed
+    from monitor.ingest.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
+    from monitor.ingest.parse import parse_feed
 
     timeout_seconds = DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes

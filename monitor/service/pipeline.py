@@ -14,18 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config import FeedConfig, RuleConfig
-from monitor.errors import FetchError, ParseError
-from monitor.fetch import Fetcher, FetchResult
-from monitor.identity import IDENTITY_VERSION, UpgradePoll
-from monitor.items import Article, RuleMatch
-from monitor.known_items import ItemSplit, known_digests, split_items
-from monitor.parse import ParsedFeed
-from monitor.parse_pool import ParsePool, ParseRequest
-from monitor.render import graphemes
-from monitor.rules import RuleSet
-from monitor.schedule import DeliveryPolicy
-from monitor.store import (
+from monitor.config.loader import FeedConfig, RuleConfig
+from monitor.delivery.render import graphemes
+from monitor.delivery.schedule import DeliveryPolicy
+from monitor.ingest.fetch import Fetcher, FetchResult
+from monitor.ingest.identity import IDENTITY_VERSION, UpgradePoll
+from monitor.ingest.known_items import ItemSplit, known_digests, split_items
+from monitor.ingest.parse import ParsedFeed
+from monitor.ingest.parse_pool import ParsePool, ParseRequest
+from monitor.matching.rules import RuleSet
+from monitor.model import Article, FetchError, ParseError, RuleMatch
+from monitor.store.database import (
     ArticleChange,
     FeedState,
     FeedStateUpdate,
@@ -187,7 +186,7 @@ def refresh_feed(
     try:
         if upgrading:
             # Items stored under an earlier identity get their keys on the feed's first poll
-            # since (see monitor.identity): it parses every item, known or not.
+            # since (see monitor.ingest.identity): it parses every item, known or not.
             parsed = parser.parse(request)
             item_count = len(parsed.articles)
             upgrade = _upgrade_poll(parsed, split, known)

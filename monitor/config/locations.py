@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from monitor.errors import MonitorError
+from monitor.model import MonitorError
 
 LOCAL_CONFIG_PATH = Path("config/monitor.yaml")
 SYSTEM_CONFIG_PATH = Path("/etc/news-monitor/monitor.yaml")

@@ -1,7 +1,7 @@
-"""SQLModel tables and every query; with monitor.instances (the instance table, a part of
+"""SQLModel tables and every query; with monitor.store.instances (the instance table, a part of
 Store), the only module that imports sqlmodel.
 
-Identity (monitor.identity): an item is a known article if its feed gave the same guid
+Identity (monitor.ingest.identity): an item is a known article if its feed gave the same guid
 before, or if any feed gave the same canonical link (unless its feed gave the two items
 different guids); otherwise it is new. Each such key is a row of `article_key`, whose
 primary key makes the database itself enforce the rule.
@@ -39,11 +39,10 @@ from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
-from monitor import identity
-from monitor.errors import StoreError
-from monitor.instances import InstanceRecords
-from monitor.items import Article
-from monitor.schedule import Timing
+from monitor.delivery.schedule import Timing
+from monitor.ingest import identity
+from monitor.model import Article, StoreError
+from monitor.store.instances import InstanceRecords
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ class FeedStateRow(SQLModel, table=True):
     # Digests of the items of that document (known_items): a changed document's items
     # with one of these need no parsing.
     item_digests: bytes | None = None
-    # The identity (monitor.identity.IDENTITY_VERSION) this feed's items were last stored
+    # The identity (monitor.ingest.identity.IDENTITY_VERSION) this feed's items were last stored
     # under; NULL: the first, from before link fragments counted.
     identity_version: int | None = None
 
@@ -124,7 +123,7 @@ class ArticleRow(SQLModel, table=True):
 class ArticleKeyRow(SQLModel, table=True):
     __tablename__ = "article_key"
 
-    # See monitor.identity.item_keys: a sha256, one namespace for every kind of key.
+    # See monitor.ingest.identity.item_keys: a sha256, one namespace for every kind of key.
     key: str = Field(primary_key=True, max_length=64)
     article_id: int = Field(foreign_key="article.id", index=True)
 
@@ -191,7 +190,7 @@ class DeliveryRow(SQLModel, table=True):
     # JSON list of the channel's service indexes (URL positions) that already succeeded:
     # a retry skips them.
     sent_services: str = "[]"
-    # The process sending it now (see monitor.claims); a claim of a dead process is void.
+    # The process sending it now (see monitor.store.claims); a claim of a dead process is void.
     claimed_by: str | None = Field(default=None, max_length=200)
     claimed_at: datetime | None = None
     created_at: datetime
@@ -1150,7 +1149,7 @@ class StoreTransaction:
 
         `upgrade`: the feed's items were last stored under an earlier identity (its feed
         state's identity_version is older than identity.IDENTITY_VERSION): see
-        monitor.identity. The text of a known article an item the feed's last document held
+        monitor.ingest.identity. The text of a known article an item the feed's last document held
         byte for byte gives anew is updated then, but not returned as a change: the same
         bytes read by a newer parser (plain-text fields kept as written) are no edit, and
         rules must not alert on an article stored before because of it.

@@ -3,7 +3,7 @@
 Pure arithmetic on an aware `now` in the configured timezone; nothing here reads a clock or
 the database. A rule's options become a DeliveryPolicy once per configuration; for each
 match, `policy.timing(now)` says whether its delivery goes out now, waits in a batch until
-a given time, or is counted against the rule's hourly limit (monitor.store applies that).
+a given time, or is counted against the rule's hourly limit (monitor.store.database applies that).
 
 - `digest: 1h` (any duration): windows aligned to the clock in the configured timezone.
   A period of a day or less starts at local midnight and repeats (1h: 10:00-11:00; 30m:
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from monitor.config import parse_duration
+from monitor.config.loader import parse_duration
 
 DAY = timedelta(days=1)
 MICROSECOND = timedelta(microseconds=1)

@@ -2,8 +2,8 @@
 
 The models mirror the main file and the rules files key for key; the checks each take a value
 as YAML gave it and return it normalised, or raise ValueError with a message for the user.
-monitor.config composes the files, substitutes ${...}, validates them with these models and
-builds its frozen dataclasses from the result. This module must not import monitor.config.
+monitor.config.loader composes the files, substitutes ${...}, validates them with these models and
+builds its frozen dataclasses from the result. This module must not import monitor.config.loader.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.items import ARTICLE_FIELDS
+from monitor.config.yamlpos import describe
 
 # Field names a rule may use besides ARTICLE_FIELDS, and what they stand for (the query
 # language's field prefixes use the same table).
-from monitor.query import FIELD_ALIASES as FIELD_ALIASES
-from monitor.query import QuerySyntaxError, parse_query, term_problem
-from monitor.yamlpos import describe
+from monitor.matching.query import FIELD_ALIASES as FIELD_ALIASES
+from monitor.matching.query import QuerySyntaxError, parse_query, term_problem
+from monitor.model import ARTICLE_FIELDS
 
-# What an absent key stands for. monitor.config uses them as its dataclasses' defaults;
+# What an absent key stands for. monitor.config.loader uses them as its dataclasses' defaults;
 # they live here because DeliverySchema checks retry_cap against the default retry_base.
 DEFAULT_INTERVAL_SECONDS = 600.0
 DEFAULT_JITTER_SECONDS = 30.0
@@ -51,7 +51,7 @@ MIN_RETENTION_SECONDS = 86400.0
 
 
 # ------------------------------------------------------------------ durations and sizes
-# parse_duration and parse_size are public: monitor.config re-exports them, and the rest of
+# parse_duration and parse_size are public: monitor.config.loader re-exports them, and the rest of
 # the program imports them from there.
 
 
@@ -198,7 +198,7 @@ def _check_feed_url(url: str) -> str:
 
 
 def _check_channel_url(url: str) -> str:
-    from monitor.notify import check_apprise_url  # imported late: notify may import config
+    from monitor.delivery.notify import check_apprise_url  # imported late: notify may import config
 
     problem = check_apprise_url(url)
     if problem is not None:
@@ -265,7 +265,7 @@ def _check_digest(value: Any) -> str:
 def _check_cron(expression: str) -> None:
     # The same reading as delivery uses: crontab's day-of-week numbering (0 and 7 are
     # Sunday), which APScheduler's own from_crontab does not follow.
-    from monitor.schedule import crontab_trigger
+    from monitor.delivery.schedule import crontab_trigger
 
     try:
         crontab_trigger(expression, UTC)
@@ -304,7 +304,7 @@ def _check_listen(text: str) -> str:
 
 def _check_template(source: str) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
-    from monitor.templates import check_template  # imported late, as notify is
+    from monitor.delivery.templates import check_template  # imported late, as notify is
 
     problem = check_template(source)
     if problem is not None:

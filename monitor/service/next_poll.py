@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.config import FeedConfig
-from monitor.fetch import FRESHNESS_MAX_AGE
-from monitor.pipeline import PollResult
+from monitor.config.loader import FeedConfig
+from monitor.ingest.fetch import FRESHNESS_MAX_AGE
+from monitor.service.pipeline import PollResult
 
 # A failing feed waits interval * 2^(errors - 1), but never longer than this.
 MAXIMUM_BACKOFF_SECONDS = 6 * 3600.0

@@ -4,8 +4,8 @@ The dataclasses below are the contract the rest of the program reads. load_confi
 only way to build them from files.
 
 How loading works: each file is composed into data plus the line of every key and value
-(monitor.yamlpos), `${...}` references are substituted, and the pydantic models of
-monitor.config_schema validate the result. Every problem (YAML, substitution, validation,
+(monitor.config.yamlpos), `${...}` references are substituted, and the pydantic models of
+monitor.config.schema validate the result. Every problem (YAML, substitution, validation,
 cross-references, duplicates) is collected with its location; only when there is none are
 the dataclasses built.
 """
@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 # Part of this module's public API: where the main file is when --config is not given.
-from monitor.config_locations import default_config_path as default_config_path
-from monitor.config_locations import find_config_file as find_config_file
-from monitor.config_schema import (
+from monitor.config.locations import default_config_path as default_config_path
+from monitor.config.locations import find_config_file as find_config_file
+from monitor.config.schema import (
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_JITTER_SECONDS,
@@ -42,14 +42,11 @@ from monitor.config_schema import (
     RulesFileSchema,
 )
 
-# Part of this module's public API; defined in monitor.config_schema, whose checks use them.
-from monitor.config_schema import parse_duration as parse_duration
-from monitor.config_schema import parse_size as parse_size
-from monitor.errors import ConfigError, ConfigProblem
-from monitor.items import DEFAULT_MATCH_FIELDS
-from monitor.query import And, Node, Not, Or, evaluate, parse_query, parse_term
-from monitor.secrets import SECRETS, SecretMask, substitute
-from monitor.yamlpos import (
+# Part of this module's public API; defined in monitor.config.schema, whose checks use them.
+from monitor.config.schema import parse_duration as parse_duration
+from monitor.config.schema import parse_size as parse_size
+from monitor.config.secrets import SECRETS, SecretMask, substitute
+from monitor.config.yamlpos import (
     YamlDocument,
     YamlSyntaxError,
     error_location,
@@ -57,6 +54,8 @@ from monitor.yamlpos import (
     key_path,
     load_yaml,
 )
+from monitor.matching.query import And, Node, Not, Or, evaluate, parse_query, parse_term
+from monitor.model import DEFAULT_MATCH_FIELDS, ConfigError, ConfigProblem
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,9 @@ class FeedConfig:
 class ChannelConfig:
     name: str
     urls: tuple[str, ...]  # Apprise URLs with ${...} already substituted: secret-bearing
-    template: str | None = None  # Jinja2 body template for this channel (monitor.templates)
+    template: str | None = (
+        None  # Jinja2 body template for this channel (monitor.delivery.templates)
+    )
 
 
 @dataclass(frozen=True, slots=True)  # slots: a rules file may hold 10,000 of them
@@ -85,7 +86,7 @@ class RuleConfig:
     any_terms: tuple[str, ...] = ()
     all_terms: tuple[str, ...] = ()
     none_terms: tuple[str, ...] = ()
-    query: str | None = None  # the query form (monitor.query); ANDed with any/all/none
+    query: str | None = None  # the query form (monitor.matching.query); ANDed with any/all/none
     fields: tuple[str, ...] = DEFAULT_MATCH_FIELDS
     feeds: tuple[str, ...] = ()  # empty: every feed
     notify: tuple[str, ...] = ("console",)
@@ -161,7 +162,7 @@ class DatabaseSettings:
 
 
 # --------------------------------------------------------------------------- public API
-# parse_duration and parse_size belong to it too: defined in monitor.config_schema, imported above.
+# parse_duration and parse_size belong to it too: defined in monitor.config.schema, imported above.
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -369,7 +370,7 @@ def _validate(
 ) -> Any:
     """Validate a file's data; return the model, or None after recording every problem."""
     try:
-        # Checking a channel URL, Apprise may log a value it was given (monitor.secrets).
+        # Checking a channel URL, Apprise may log a value it was given (monitor.config.secrets).
         with SECRETS.including(loading.secrets):
             return model.model_validate(source.document.data, context=context)
     except ValidationError as error:
@@ -495,7 +496,7 @@ def _reference_names(data: dict[Any, Any]) -> dict[str, set[str]]:
 
 
 def _substitute_tree(value: Any, path: tuple[Any, ...], source: _Source, loading: _Loading) -> Any:
-    """Return `value` with ${...} replaced in every string (monitor.secrets); keys are left
+    """Return `value` with ${...} replaced in every string (monitor.config.secrets); keys are left
     as written. In a channel or feed URL each value is encoded for its part of the URL.
 
     Lists and mappings are changed in place rather than copied: a copy of a rules file's

@@ -14,8 +14,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from monitor.errors import ParseError
-from monitor.items import Article
+from monitor.model import Article, ParseError
 
 if TYPE_CHECKING:
     from feedparser import FeedParserDict

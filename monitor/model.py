@@ -1,4 +1,5 @@
-"""Plain frozen dataclasses that travel between the pipeline stages."""
+"""The values that travel between the stages: articles, rule matches, delivery timing,
+and the errors every stage raises. Imports nothing of ours."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class Article:
     fallback_key: str = ""  # hash of title + published, used when guid and link are missing
     content_hash: str = ""  # hash of the text fields, to notice edits
     # The fallback key as it was when a plain-text title was read as HTML, where that
-    # differs: stores made then hold it (see monitor.identity).
+    # differs: stores made then hold it (see monitor.ingest.identity).
     legacy_fallback_key: str = ""
 
     def field_text(self, name: str) -> str:
@@ -67,3 +68,57 @@ class RuleFailure:
 
     rule_name: str
     message: str
+
+
+class MonitorError(Exception):
+    """Base of every error news-monitor raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the configuration, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    key_path: str
+    message: str
+    column: int | None = None  # 1-based; known for YAML syntax errors
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
+        if self.key_path:
+            return f"{where}: {self.key_path}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class FetchError(MonitorError):
+    """A feed could not be fetched. `status` is the HTTP status when there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ParseError(MonitorError):
+    """A feed body could not be parsed into any item."""
+
+
+class StoreError(MonitorError):
+    """The database could not be reached or used."""

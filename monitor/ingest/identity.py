@@ -45,8 +45,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitor.items import Article
-from monitor.parse import canonical_link, link_without_fragment
+from monitor.ingest.parse import canonical_link, link_without_fragment
+from monitor.model import Article
 
 # The identity the keys of a feed's items follow. 1 (stored as NULL): links without their
 # fragment, no guid_given. 2: as described above.

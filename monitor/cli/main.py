@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor import __version__
-from monitor.config import Config, find_config_file, load_config, load_database_settings
-from monitor.config_locations import ConfigNotFoundError
-from monitor.errors import ConfigError, StoreError
-from monitor.instances import instance_name
-from monitor.log import configure_logging
-from monitor.secrets import SECRETS
+from monitor.config.loader import Config, find_config_file, load_config, load_database_settings
+from monitor.config.locations import ConfigNotFoundError
+from monitor.config.secrets import SECRETS
+from monitor.model import ConfigError, StoreError
+from monitor.service.log import configure_logging
+from monitor.store.instances import instance_name
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> float:
-    from monitor.config import parse_duration
+    from monitor.config.loader import parse_duration
 
     try:
         return parse_duration(text)
@@ -249,7 +249,7 @@ def _end_start_up(own_process: bool) -> None:
 
 
 def _check(config: Config) -> int:
-    from monitor.daemon import Runtime
+    from monitor.service.daemon import Runtime
 
     try:
         Runtime.build(config)
@@ -301,7 +301,7 @@ def _run(
     own_process: bool = False,
     instance: str | None = None,
 ) -> int:
-    from monitor.daemon import Monitor
+    from monitor.service.daemon import Monitor
 
     stop, reload = signals or (None, None)
     try:
@@ -332,7 +332,7 @@ def _run(
 
 
 def _status(config_path: Path, *, as_json: bool) -> int:
-    from monitor.status import format_status, read_status
+    from monitor.service.status import format_status, read_status
 
     try:
         settings = load_database_settings(config_path)
@@ -351,7 +351,7 @@ def _status(config_path: Path, *, as_json: bool) -> int:
 def _health(config_path: Path | None, instance: str | None) -> int:
     """Exit 0 while a daemon's heartbeat is fresh and the database answers; 1 otherwise,
     never 2 (Docker reserves it for health checks), with the reason on one line."""
-    from monitor.status import check_health
+    from monitor.service.status import check_health
 
     try:
         name = instance_name(instance)
@@ -376,7 +376,7 @@ def _health(config_path: Path | None, instance: str | None) -> int:
 
 
 def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
-    from monitor.store import Store
+    from monitor.store.database import Store
 
     store = Store(config.database_url)
     try:
@@ -393,7 +393,7 @@ def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
 def _notify_test(config: Config, channel_name: str) -> int:
     from zoneinfo import ZoneInfo
 
-    from monitor.notify import Alert, Notifier, render_alert
+    from monitor.delivery.notify import Alert, Notifier, render_alert
 
     if config.channel(channel_name) is None:
         known = ", ".join(channel.name for channel in config.channels)
@@ -429,7 +429,8 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from monitor.backtest import (
+    from monitor.model import FetchError, ParseError
+    from monitor.service.backtest import (
         Backtest,
         UnknownRuleError,
         file_articles,
@@ -440,8 +441,7 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
         select_rules,
         url_articles,
     )
-    from monitor.errors import FetchError, ParseError
-    from monitor.store import Store
+    from monitor.store.database import Store
 
     from_store = not (arguments.file or arguments.url)
     if arguments.since is not None and not from_store:

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.config import DatabaseSettings, ListedFeed
-from monitor.instances import HEARTBEAT_FRESH_SECONDS, InstanceRecord
-from monitor.secrets import SECRETS
-from monitor.store import FeedStatus, Store, sqlite_file
+from monitor.config.loader import DatabaseSettings, ListedFeed
+from monitor.config.secrets import SECRETS
+from monitor.store.database import FeedStatus, Store, sqlite_file
+from monitor.store.instances import HEARTBEAT_FRESH_SECONDS, InstanceRecord
 
 
 @dataclass(frozen=True)

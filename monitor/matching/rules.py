@@ -1,16 +1,17 @@
 """Watch rules -> one compiled matcher over all rules; explain().
 
-Every rule becomes a small expression tree (monitor.query: Term, Near, Regex, And, Or, Not).
+Every rule becomes a small expression tree (monitor.matching.query: Term, Near, Regex, And, Or,
+Not).
 The list form compiles to
 
     And( Or(any...) if any,  each of all...,  Not(Or(none...)) if none,  query if query )
 
-and a `query:` is parsed by monitor.query.parse_query into the same nodes; terms without a
+and a `query:` is parsed by monitor.matching.query.parse_query into the same nodes; terms without a
 field prefix get the rule's `fields`.
 
 Matching one article (RuleSet.match_with_failures):
 
-1. Normalise each field that some rule looks at, once (monitor.text.normalize).
+1. Normalise each field that some rule looks at, once (monitor.matching.text.normalize).
 2. Run ONE Aho-Corasick automaton, holding every term of every rule (NEAR operands and
    negated terms included; over UTF-8 bytes: see _TermAutomaton), over each field, keep per
    field the first offset of each term that respects the Latin boundary rule. Only for the
@@ -63,34 +64,41 @@ from typing import Any
 import ahocorasick_rs
 import regex
 
-from monitor.config import RuleConfig
-from monitor.errors import ConfigError, ConfigProblem
-from monitor.items import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+from monitor.config.loader import RuleConfig
 
-# The language itself lives in monitor.query; these names are part of this module's API too.
-from monitor.query import And as And
-from monitor.query import Atom as Atom
-from monitor.query import Near as Near
-from monitor.query import Node as Node
-from monitor.query import Not as Not
-from monitor.query import Or as Or
-from monitor.query import QuerySyntaxError as QuerySyntaxError
-from monitor.query import Regex as Regex
-from monitor.query import Term as Term
-from monitor.query import compile_regex
-from monitor.query import evaluate as evaluate
-from monitor.query import parse_query as parse_query
-from monitor.query import parse_term as parse_term
-from monitor.query import term_problem as term_problem
-from monitor.query import tree_atoms as tree_atoms
-from monitor.query import tree_terms as tree_terms
-from monitor.query import with_default_fields as with_default_fields
-from monitor.text import (
+# The language itself lives in monitor.matching.query; these names are part of this
+# module's API too.
+from monitor.matching.query import And as And
+from monitor.matching.query import Atom as Atom
+from monitor.matching.query import Near as Near
+from monitor.matching.query import Node as Node
+from monitor.matching.query import Not as Not
+from monitor.matching.query import Or as Or
+from monitor.matching.query import QuerySyntaxError as QuerySyntaxError
+from monitor.matching.query import Regex as Regex
+from monitor.matching.query import Term as Term
+from monitor.matching.query import compile_regex
+from monitor.matching.query import evaluate as evaluate
+from monitor.matching.query import parse_query as parse_query
+from monitor.matching.query import parse_term as parse_term
+from monitor.matching.query import term_problem as term_problem
+from monitor.matching.query import tree_atoms as tree_atoms
+from monitor.matching.query import tree_terms as tree_terms
+from monitor.matching.query import with_default_fields as with_default_fields
+from monitor.matching.text import (
     is_latin_char,
     maps_one_to_one,
     normalize,
     normalize_with_origins,
     original_span,
+)
+from monitor.model import (
+    ARTICLE_FIELDS,
+    Article,
+    ConfigError,
+    ConfigProblem,
+    RuleFailure,
+    RuleMatch,
 )
 
 logger = logging.getLogger(__name__)

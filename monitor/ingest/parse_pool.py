@@ -5,7 +5,7 @@ poll threads alone use one core however many there are. A ParsePool hands a body
 worker process, and parses in the calling thread when every worker has its hands full, so
 the caller's core keeps parsing too and no body waits long in a queue.
 
-Workers are plain `python -m monitor.parse_pool` children speaking length-prefixed pickles
+Workers are plain `python -m monitor.ingest.parse_pool` children speaking length-prefixed pickles
 on stdin/stdout, not multiprocessing: multiprocessing re-imports the parent's main script in
 each worker (for the `news-monitor` console script, the whole command line and its
 dependencies), where this worker imports feedparser and nothing else. A worker exits when
@@ -29,15 +29,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from monitor.errors import ParseError
-from monitor.parse import ParsedFeed, parse_feed
+from monitor.ingest.parse import ParsedFeed, parse_feed
+from monitor.model import ParseError
 
 logger = logging.getLogger(__name__)
 
 # More workers than this gains nothing for a feed reader: fetch and store take the rest.
 MAXIMUM_WORKERS = 4
 # How a worker is started: this module as a script, under the same interpreter.
-WORKER_COMMAND = (sys.executable, "-m", "monitor.parse_pool")
+WORKER_COMMAND = (sys.executable, "-m", "monitor.ingest.parse_pool")
 _LENGTH = struct.Struct("!Q")
 # A worker finishes what it holds before it exits; one that takes longer is killed.
 STOP_TIMEOUT_SECONDS = 10.0
@@ -325,9 +325,9 @@ def main() -> None:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     # Anything a library prints goes to stderr, never into the answer stream.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    # Every worker parses, so feedparser is imported now (monitor.parse imports it on first
+    # Every worker parses, so feedparser is imported now (monitor.ingest.parse imports it on first
     # use), before gc.freeze(): the modules live as long as the worker, and no collection
-    # needs to walk them again (see monitor.cli._end_start_up).
+    # needs to walk them again (see monitor.cli.main._end_start_up).
     import feedparser  # noqa: F401
 
     gc.freeze()

@@ -2,8 +2,8 @@
 
 render_alert(), render_combined_alert() (one article, several rules) and render_digest()
 turn matches into a RenderedMessage: a plain-text title ("[rule] article title"), a generic
-Markdown body, and the means to render itself for each kind of service (monitor.render; a
-`template:` through monitor.templates). Notifier holds one apprise.Apprise per channel URL,
+Markdown body, and the means to render itself for each kind of service (monitor.delivery.render; a
+`template:` through monitor.delivery.templates). Notifier holds one apprise.Apprise per channel URL,
 works out once how each service takes a message (_target_for), and sends a message to a
 channel's services one after another, reporting each outcome with its URL's index and
 Apprise's privacy-masked URL; raw channel URLs carry secrets and never leave this module.
@@ -22,7 +22,7 @@ Apprise facts this module relies on (apprise 2.3):
   plugins such as console:// never throttle.
 - Apprise logs through the one logger "apprise"; some plugins put tokens in DEBUG lines
   (Telegram and Slack log their POST URL). A filter on that logger masks every secret
-  (monitor.secrets.SECRETS: the configuration's, and the secret parts of every channel URL
+  (monitor.config.secrets.SECRETS: the configuration's, and the secret parts of every channel URL
   a Notifier was built with), also in the entries Apprise collects for each result.
 - Formats: a plugin lists the formats it takes (`notify_format`, a tuple for several:
   Telegram HTML+Markdown, Slack Markdown+text, e-mail HTML+text, json:// all three);
@@ -39,7 +39,7 @@ Apprise facts this module relies on (apprise 2.3):
   derives from it (html_to_text keeps a link's text, not its URL).
 - `body_maxlen` / `title_maxlen` are the services' limits (Telegram 4096, Discord 2000,
   Slack 35000, most others 32768 / 250); by default (overflow=upstream) Apprise does not
-  enforce them, so messages are fitted to them here (monitor.render).
+  enforce them, so messages are fitted to them here (monitor.delivery.render).
 
 Apprise is imported only when it is needed: importing it takes about 0.1 s and 7 MB, and
 its plugin registry (which its first lookup fills by importing all ~190 plugins) another
@@ -65,9 +65,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor import render
-from monitor.config import ChannelConfig
-from monitor.render import (
+from monitor.config.loader import ChannelConfig
+from monitor.config.secrets import SECRETS, MaskingFilter, secret_parts_of_url
+from monitor.delivery import render
+from monitor.delivery.render import (
     GENERIC_TARGET,
     ArticleView,
     Dialect,
@@ -80,10 +81,9 @@ from monitor.render import (
     markdown_to_text,
     utf16_len,
 )
-from monitor.render import escape_markdown as escape_markdown
-from monitor.render import format_time as format_time
-from monitor.secrets import SECRETS, MaskingFilter, secret_parts_of_url
-from monitor.templates import TemplateProblem, render_template
+from monitor.delivery.render import escape_markdown as escape_markdown
+from monitor.delivery.render import format_time as format_time
+from monitor.delivery.templates import TemplateProblem, render_template
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _view(alert: Alert, timezone: tzinfo, *, rules: Sequence[Alert] = ()) -> Art
 def render_alert(alert: Alert, timezone: tzinfo, *, template: str | None = None) -> RenderedMessage:
     """The message for one match: title "[rule] article title" and a body with the feed,
     the published time in `timezone`, the matched terms, the excerpt and the link, article
-    text escaped for each service. With `template` (monitor.templates), the template makes
+    text escaped for each service. With `template` (monitor.delivery.templates), the template makes
     the body; if it fails, the default body is used and a warning logged."""
     view = _view(alert, timezone)
     title = f"[{_one_line(alert.rule_name)}] {view.title}"
@@ -745,9 +745,10 @@ def _is_instance(plugin: Any, module_name: str, class_name: str) -> bool:
 
 
 def _target_for(plugin: Any) -> Target:
-    """How a service takes a message (see monitor.render): Telegram gets its HTML, Slack its
-    mrkdwn, console:// plain text; others Markdown if they take it, else HTML, else text.
-    A ?format= on the URL wins. A service without a title field gets it in the body."""
+    """How a service takes a message (see monitor.delivery.render): Telegram gets its
+    HTML, Slack its mrkdwn, console:// plain text; others Markdown if they take it, else
+    HTML, else text. A ?format= on the URL wins. A service without a title field gets it in
+    the body."""
     from apprise import NotifyFormat
     from apprise.conversion import convert_between
 

@@ -32,7 +32,7 @@ article|link }}` shows the article's title, `{{ article.link|link }}` the URL, `
 article.link|link("text") }}` that text (a link that is no http(s) URL stays text);
 `truncate(n)` cuts to n characters without splitting a CJK character or an emoji. A value
 turned back into plain text by another operation (`~`, a macro's output) is escaped again.
-For Slack the same template is rendered with Slack's escaping (monitor.render).
+For Slack the same template is rendered with Slack's escaping (monitor.delivery.render).
 
 Errors: check_template() compiles a template and renders it once against a sample alert
 and a sample digest; config loading reports its message at the template's location. At
@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from monitor.render import ArticleView, Dialect, cut_graphemes, escape_for, link_markup
+from monitor.delivery.render import ArticleView, Dialect, cut_graphemes, escape_for, link_markup
 
 __all__ = [
     "TemplateProblem",
