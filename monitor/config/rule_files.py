@@ -65,12 +65,11 @@ def validate_rules_file(
     """
     data = source.document.data
     rules = data.get("rules") if isinstance(data, dict) else None
-    per_rule = (
+    if not (
         isinstance(rules, list)
         and all(key == "rules" for key in data)
         and all(type(rule) is dict for rule in rules)
-    )
-    if not per_rule:
+    ):
         model = validate(RulesFileSchema, source, context, loading)
         if model is None:
             return None
