@@ -94,8 +94,8 @@ def rule_list(source: Source) -> list[Any]:
 
 def rule_shape_problems(source: Source, loading: Loading) -> list[ConfigProblem]:
     """Report rules without any positive term: with only `none`, a rule matches everything;
-    so does a query that only excludes (`-体育`, `NOT a OR NOT b`). The check itself is the
-    rules' own (StageChecks.rule_problems)."""
+    so does a query that only excludes (`-体育`, `NOT a OR NOT b`). The check itself is
+    matching's, handed in as StageChecks.rule_problems."""
     checks = loading.checks
     problems = []
     for index, rule in enumerate(rule_list(source)):

@@ -1,7 +1,6 @@
 """The configuration as the rest of the program reads it: frozen dataclasses.
 
-monitor.config.loader builds them from the files (load_config, load_database_settings); no
-other code should.
+monitor.config.loader builds them from the files (load_config, load_database_settings).
 """
 
 from __future__ import annotations
