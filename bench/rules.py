@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 from farm import SENTENCES  # bench/ is on sys.path when this file runs as a script
 
-from monitor.config.loader import RuleConfig
+from monitor.config import RuleConfig
 from monitor.matching.rules import RuleSet
 from monitor.model import Article
 

@@ -14,7 +14,7 @@ from feed_server import FeedServer
 from feeds import DATA, Item, fixture, rss
 from processes import run_cli
 
-from monitor.config.loader import RuleConfig, load_config
+from monitor.config import RuleConfig
 from monitor.ingest.parse import parse_feed
 from monitor.matching.rules import SCAN_BATCH_ARTICLES, TermHit
 from monitor.model import Article
@@ -29,6 +29,7 @@ from monitor.service.backtest import (
     hit_json,
     select_rules,
 )
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.store.database import Store
 

@@ -13,7 +13,7 @@ import yaml
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 
-from monitor.config.loader import FeedConfig
+from monitor.config import FeedConfig
 from monitor.service.daemon import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
 
 
@@ -141,7 +141,7 @@ def _titles(requests) -> list[str]:
 def _store_counts(config: Path) -> dict[str, int]:
     from datetime import UTC, datetime
 
-    from monitor.config.loader import load_config
+    from monitor.service.configuration import load_config
     from monitor.store.database import Store
 
     store = Store(load_config(config).database_url)
@@ -156,7 +156,7 @@ def test_run_sends_a_digest_when_its_window_ends_not_at_the_next_tick(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from monitor.config.loader import load_config
+    from monitor.service.configuration import load_config
     from monitor.store.database import Store
 
     server.add_feed("/cn", rss([]))

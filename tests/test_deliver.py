@@ -16,7 +16,7 @@ import pytest
 from feeds import Item, rss
 from receivers import SmtpReceiver, disable_apprise_throttle
 
-from monitor.config.loader import load_config
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.store.claims import claim_is_live, new_claimant, process_start
 from monitor.store.database import Store

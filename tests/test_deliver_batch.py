@@ -18,7 +18,7 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, HIDDEN_VARIABLES, run_cli, wait_until
 
 import monitor.delivery.outbox
-from monitor.config.loader import load_config
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.store.claims import claim_is_live, new_claimant, process_start
 from monitor.store.database import HitToRecord, Store

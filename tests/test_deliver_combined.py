@@ -16,7 +16,7 @@ from processes import run_cli
 from receivers import SmtpReceiver
 
 import monitor.delivery.outbox
-from monitor.config.loader import load_config
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -19,7 +19,6 @@ from feeds import Item, rss
 from sqlalchemy import insert, select, update
 from test_parse_equivalence import ref_article_from_entry
 
-from monitor.config.loader import load_config
 from monitor.ingest.identity import (
     ItemKeys,
     New,
@@ -35,6 +34,7 @@ from monitor.ingest.known_items import known_digests, split_items
 from monitor.ingest.parse import canonical_link
 from monitor.ingest.parse_pool import ParseRequest
 from monitor.model import Article
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.service.pipeline import _parse_context
 from monitor.store.database import ArticleKeyRow, ArticleRow, FeedArticleRow, Store

@@ -7,7 +7,8 @@ import logging
 import pytest
 from feeds import Item, rss
 
-from monitor.config.loader import FeedConfig, load_config
+from monitor.config import FeedConfig
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.service.next_poll import MAXIMUM_SERVER_HINT_SECONDS, NextPoll, next_poll
 from monitor.service.pipeline import PollResult

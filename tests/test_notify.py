@@ -24,7 +24,7 @@ import requests
 from apprise.conversion import markdown_to_html
 from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
 
-from monitor.config.loader import ChannelConfig
+from monitor.config import ChannelConfig
 from monitor.delivery.notify import (
     Alert,
     Notifier,

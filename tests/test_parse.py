@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from feeds import Item, fixture, rss
 
-from monitor.config.loader import load_config
 from monitor.ingest.parse import canonical_link, clean_link, html_to_text, parse_feed
 from monitor.model import ParseError
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 
 

@@ -14,10 +14,11 @@ from feeds import Item, fixture, rss
 from processes import wait_until
 from receivers import SmtpReceiver, disable_apprise_throttle
 
-from monitor.config.loader import RuleConfig, load_config
+from monitor.config import RuleConfig
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
 from monitor.matching.rules import RuleSet
 from monitor.model import Article
+from monitor.service.configuration import load_config
 from monitor.service.daemon import PARSE_WORKERS_MIN_FEEDS, Monitor
 from monitor.service.pipeline import excerpt
 

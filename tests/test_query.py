@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config.loader import RuleConfig
+from monitor.config import RuleConfig
 from monitor.matching.query import (
     And,
     Near,

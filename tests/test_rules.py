@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.config.loader import RuleConfig
+from monitor.config import RuleConfig
 from monitor.matching.query import compile_regex
 from monitor.matching.rules import (
     And,
@@ -282,7 +282,7 @@ def test_ruleset_compile_invalid_disabled_rule_ignored() -> None:
 
 
 def test_ruleset_compile_unknown_field_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="fields must be among"):
+    with pytest.raises(ConfigError, match="unknown field 'body'; fields are title,"):
         RuleSet.compile([make_rule(any=["韩日"], fields=["body"])])
 
 

@@ -45,7 +45,7 @@ def local(moment: datetime, timezone: ZoneInfo) -> str:
 def test_fixed_windows_window_is_aligned_to_the_local_clock(
     timezone: ZoneInfo, period: str, when: tuple[int, ...], start: str, end: str
 ) -> None:
-    from monitor.config.loader import parse_duration
+    from monitor.config import parse_duration
 
     windows = FixedWindows(timedelta(seconds=parse_duration(period)), timezone)
 

@@ -20,10 +20,10 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 from receivers import SmtpReceiver, disable_apprise_throttle
 
-from monitor.config.loader import load_config
 from monitor.delivery.notify import Notifier
 from monitor.delivery.outbox import SendSettings
 from monitor.delivery.sender import Sender
+from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
 from monitor.store.claims import new_claimant
 from monitor.store.database import Store

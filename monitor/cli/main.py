@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor import __version__
-from monitor.config.loader import Config, find_config_file, load_config, load_database_settings
-from monitor.config.locations import ConfigNotFoundError
-from monitor.config.secrets import SECRETS
+from monitor.config import SECRETS, Config, ConfigNotFoundError, find_config_file
 from monitor.model import ConfigError, StoreError
+from monitor.service import load_config, load_database_settings
 from monitor.service.log import configure_logging
 from monitor.store.instances import instance_name
 
@@ -146,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> float:
-    from monitor.config.loader import parse_duration
+    from monitor.config import parse_duration
 
     try:
         return parse_duration(text)

@@ -1,0 +1,56 @@
+"""Configuration: YAML -> validated, frozen config objects; every error with its file, line
+and key path.
+
+What the rest of the program uses of it is exported here. load_config() and
+load_database_settings() take the checks only later stages can make (StageChecks);
+monitor.service.configuration supplies them.
+"""
+
+from monitor.config.checks import RuleProblemFound, StageChecks
+from monitor.config.loader import load_config, load_database_settings
+from monitor.config.locations import ConfigNotFoundError, default_config_path, find_config_file
+from monitor.config.schema import (
+    DEFAULT_MAX_AGE_SECONDS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    parse_duration,
+    parse_quiet_hours,
+    parse_size,
+)
+from monitor.config.secrets import SECRETS, MaskingFilter, SecretMask, secret_parts_of_url
+from monitor.config.settings import (
+    ChannelConfig,
+    Config,
+    DatabaseSettings,
+    DeliveryConfig,
+    FeedConfig,
+    ListedFeed,
+    RuleConfig,
+)
+
+__all__ = [
+    "DEFAULT_MAX_AGE_SECONDS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "SECRETS",
+    "ChannelConfig",
+    "Config",
+    "ConfigNotFoundError",
+    "DatabaseSettings",
+    "DeliveryConfig",
+    "FeedConfig",
+    "ListedFeed",
+    "MaskingFilter",
+    "RuleConfig",
+    "RuleProblemFound",
+    "SecretMask",
+    "StageChecks",
+    "default_config_path",
+    "find_config_file",
+    "load_config",
+    "load_database_settings",
+    "parse_duration",
+    "parse_quiet_hours",
+    "parse_size",
+    "secret_parts_of_url",
+]

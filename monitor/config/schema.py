@@ -4,6 +4,10 @@ The models mirror the main file and the rules files key for key; the checks each
 as YAML gave it and return it normalised, or raise ValueError with a message for the user.
 monitor.config.loader composes the files, substitutes ${...}, validates them with these models and
 builds its frozen dataclasses from the result. This module must not import monitor.config.loader.
+
+What only a later stage can check (an Apprise URL, a template, a cron expression, a rule's
+terms, query and fields) is checked by the StageChecks (monitor.config.checks) that the
+loader passes in the validation context, under "checks".
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import UTC
+from datetime import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -27,16 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.checks import StageChecks
 from monitor.config.yamlpos import describe
 
-# Field names a rule may use besides ARTICLE_FIELDS, and what they stand for (the query
-# language's field prefixes use the same table).
-from monitor.matching.query import FIELD_ALIASES as FIELD_ALIASES
-from monitor.matching.query import QuerySyntaxError, parse_query, term_problem
-from monitor.model import ARTICLE_FIELDS
-
-# What an absent key stands for. monitor.config.loader uses them as its dataclasses' defaults;
-# they live here because DeliverySchema checks retry_cap against the default retry_base.
+# What an absent key stands for. monitor.config.loader uses them as its dataclasses' defaults,
+# and fetching as its own (monitor.ingest); they live here because DeliverySchema checks
+# retry_cap against the default retry_base.
 DEFAULT_INTERVAL_SECONDS = 600.0
 DEFAULT_JITTER_SECONDS = 30.0
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -51,7 +51,7 @@ MIN_RETENTION_SECONDS = 86400.0
 
 
 # ------------------------------------------------------------------ durations and sizes
-# parse_duration and parse_size are public: monitor.config.loader re-exports them, and the rest of
+# parse_duration and parse_size are public: monitor.config exports them, and the rest of
 # the program imports them from there.
 
 
@@ -197,12 +197,20 @@ def _check_feed_url(url: str) -> str:
     return url
 
 
-def _check_channel_url(url: str) -> str:
-    from monitor.delivery.notify import check_apprise_url  # imported late: notify may import config
+def _stage_checks(info: ValidationInfo) -> StageChecks:
+    checks = (info.context or {}).get("checks")
+    if not isinstance(checks, StageChecks):
+        raise TypeError("validated without StageChecks in the context (monitor.config.checks)")
+    return checks
 
-    problem = check_apprise_url(url)
+
+def _checked(problem: str | None) -> None:
     if problem is not None:
         raise ValueError(problem)
+
+
+def _check_channel_url(url: str, info: ValidationInfo) -> str:
+    _checked(_stage_checks(info).check_channel_url(url))
     return url
 
 
@@ -215,18 +223,13 @@ def _number_as_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _check_term(term: str) -> str:
-    problem = term_problem(term)
-    if problem is not None:
-        raise ValueError(problem)
+def _check_term(term: str, info: ValidationInfo) -> str:
+    _checked(_stage_checks(info).check_term(term))
     return term
 
 
-def _check_field_name(name: str) -> str:
-    name = FIELD_ALIASES.get(name, name)
-    if name not in ARTICLE_FIELDS:
-        raise ValueError(f"unknown field {name!r}; fields are {', '.join(ARTICLE_FIELDS)}")
-    return name
+def _check_field_name(name: str, info: ValidationInfo) -> str:
+    return _stage_checks(info).field_name(name)
 
 
 def _check_feed_reference(name: str, info: ValidationInfo) -> str:
@@ -243,13 +246,15 @@ def _check_channel_reference(name: str, info: ValidationInfo) -> str:
     return name
 
 
-def _check_digest(value: Any) -> str:
+def _check_digest(value: Any, info: ValidationInfo) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration or a cron expression, got {describe(value)}")
     if len(value.split()) == 5:
-        _check_cron(value)
+        problem = _stage_checks(info).check_cron(value)
+        if problem is not None:
+            raise ValueError(f"invalid cron expression: {problem}")
         return value
     try:
         seconds = parse_duration(value)
@@ -262,21 +267,12 @@ def _check_digest(value: Any) -> str:
     return value
 
 
-def _check_cron(expression: str) -> None:
-    # The same reading as delivery uses: crontab's day-of-week numbering (0 and 7 are
-    # Sunday), which APScheduler's own from_crontab does not follow.
-    from monitor.delivery.schedule import crontab_trigger
-
-    try:
-        crontab_trigger(expression, UTC)
-    except ValueError as error:
-        raise ValueError(f"invalid cron expression: {error}") from None
-
-
 _QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 
 
-def _check_quiet_hours(text: str) -> str:
+def parse_quiet_hours(text: str) -> tuple[time, time]:
+    """Given a rule's `quiet_hours:` ("HH:MM-HH:MM", local times), return its start and end.
+    Raise ValueError, with a message for people, if it is not one."""
     match = _QUIET_HOURS.fullmatch(text.strip())
     if match is None:
         raise ValueError('expected "HH:MM-HH:MM", such as "23:00-07:00"')
@@ -285,6 +281,11 @@ def _check_quiet_hours(text: str) -> str:
         raise ValueError("hours run from 00 to 23 and minutes from 00 to 59")
     if (start_hour, start_minute) == (end_hour, end_minute):
         raise ValueError("the start and the end of quiet hours must differ")
+    return time(start_hour, start_minute), time(end_hour, end_minute)
+
+
+def _check_quiet_hours(text: str) -> str:
+    parse_quiet_hours(text)
     return text
 
 
@@ -302,23 +303,16 @@ def _check_listen(text: str) -> str:
     return text
 
 
-def _check_template(source: str) -> str:
+def _check_template(source: str, info: ValidationInfo) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
-    from monitor.delivery.templates import check_template  # imported late, as notify is
-
-    problem = check_template(source)
-    if problem is not None:
-        raise ValueError(problem)
+    _checked(_stage_checks(info).check_template(source))
     return source
 
 
-def _check_query(query: str) -> str:
+def _check_query(query: str, info: ValidationInfo) -> str:
     """Parse the query (which compiles its regexes); a syntax error's message gets two more
     lines, the query and a caret under the column (none for a blank query)."""
-    try:
-        parse_query(query)
-    except QuerySyntaxError as error:
-        raise ValueError(error.with_pointer()) from None
+    _checked(_stage_checks(info).check_query(query))
     return query
 
 

@@ -78,7 +78,7 @@ class _Positions(dict[Path, NodePosition]):
             return super().__getitem__(path)
         raise KeyError(path)
 
-    def get(self, path: Path, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, path: Path, default: Any = None) -> Any:
         return super().__getitem__(path) if path in self else default
 
     def __iter__(self) -> Iterator[Path]:
@@ -107,7 +107,7 @@ class _Positions(dict[Path, NodePosition]):
             other.complete()
         return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         self.complete()

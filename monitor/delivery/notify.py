@@ -65,8 +65,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config.loader import ChannelConfig
-from monitor.config.secrets import SECRETS, MaskingFilter, secret_parts_of_url
+from monitor.config import SECRETS, ChannelConfig, MaskingFilter, secret_parts_of_url
 from monitor.delivery import render
 from monitor.delivery.render import (
     GENERIC_TARGET,

@@ -42,7 +42,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from monitor.config.loader import ChannelConfig, DeliveryConfig, RuleConfig
+from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
 from monitor.delivery.notify import (
     Alert,
     Notifier,

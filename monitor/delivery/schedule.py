@@ -27,14 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from monitor.config.loader import parse_duration
+from monitor.config import parse_duration, parse_quiet_hours
 
 DAY = timedelta(days=1)
 MICROSECOND = timedelta(microseconds=1)
 # Standard crontab numbering: 0 and 7 are Sunday.
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _NUMERIC_WEEKDAYS = re.compile(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?")
-_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 
 
 # --------------------------------------------------------------------------- timing
@@ -215,13 +214,7 @@ class QuietHours:
     @classmethod
     def parse(cls, text: str, timezone: tzinfo) -> QuietHours:
         """Given "HH:MM-HH:MM", return the quiet hours. Raise ValueError if malformed."""
-        match = _QUIET_HOURS.fullmatch(text.strip())
-        if match is None:
-            raise ValueError('expected "HH:MM-HH:MM", such as "23:00-07:00"')
-        start_hour, start_minute, end_hour, end_minute = (int(part) for part in match.groups())
-        start, end = time(start_hour, start_minute), time(end_hour, end_minute)
-        if start == end:
-            raise ValueError("the start and the end of quiet hours must differ")
+        start, end = parse_quiet_hours(text)
         return cls(start, end, timezone)
 
     def contains(self, moment: datetime) -> bool:

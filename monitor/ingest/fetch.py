@@ -64,10 +64,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from monitor import __version__
+from monitor.config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
 from monitor.model import FetchError
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_PER_ORIGIN_LIMIT = 2
 # Connecting is quick or hopeless; a long connect wait only eats the budget for the body.
 MAX_CONNECT_TIMEOUT_SECONDS = 10.0

@@ -64,7 +64,7 @@ from typing import Any
 import ahocorasick_rs
 import regex
 
-from monitor.config.loader import RuleConfig
+from monitor.config import RuleConfig
 
 # The language itself lives in monitor.matching.query; these names are part of this
 # module's API too.
@@ -92,6 +92,7 @@ from monitor.matching.text import (
     normalize_with_origins,
     original_span,
 )
+from monitor.matching.validation import RuleProblem, rule_problems
 from monitor.model import (
     ARTICLE_FIELDS,
     Article,
@@ -426,14 +427,23 @@ class RuleSet:
         for rule in rules:
             if not rule.enabled:
                 continue
-            rule_problems = _rule_shape_problems(rule)
             try:
-                tree = rule_tree(rule)  # parses each term once: the common, valid case
+                tree: Node | None = rule_tree(rule)  # parses each term once: the common case
             except ValueError:
-                rule_problems.extend(_term_problems(rule))
-            if rule_problems:
-                problems.extend(rule_problems)
+                tree = None
+            found = rule_problems(
+                any_terms=rule.any_terms,
+                all_terms=rule.all_terms,
+                none_terms=rule.none_terms,
+                query=rule.query,
+                fields=rule.fields,
+                match_everything=True,
+                terms_parsed=tree is not None,
+            )
+            if found:
+                problems.extend(_problem(rule, problem) for problem in found)
                 continue
+            assert tree is not None  # a term or query that does not parse is found above
             # One shared empty set for the rules without feed limits (10,000 empty sets
             # would take 2 MB).
             feeds = frozenset(rule.feeds) if rule.feeds and feed_limits else _NO_FEEDS
@@ -843,38 +853,11 @@ def _spelt_out(atoms: tuple[Atom, ...]) -> tuple[Term, ...]:
     return tuple(dict.fromkeys(terms))
 
 
-def _rule_shape_problems(rule: RuleConfig) -> list[ConfigProblem]:
-    """Given a rule, return what is wrong with it apart from its terms."""
-    problems: list[ConfigProblem] = []
-    if not (rule.any_terms or rule.all_terms or rule.none_terms or rule.query is not None):
-        # An empty And() would match every article.
-        problems.append(_problem(rule, "any", "a rule needs at least one term"))
-    unknown = [field for field in rule.fields if field not in ARTICLE_FIELDS]
-    if unknown or not rule.fields:
-        message = f"fields must be among {', '.join(ARTICLE_FIELDS)}"
-        problems.append(_problem(rule, "fields", message))
-    return problems
-
-
-def _term_problems(rule: RuleConfig) -> list[ConfigProblem]:
-    """Given a rule, return a problem for each invalid term, and one for an invalid query."""
-    problems: list[ConfigProblem] = []
-    for key, terms in (("any", rule.any_terms), ("all", rule.all_terms), ("none", rule.none_terms)):
-        for index, term in enumerate(terms):
-            message = term_problem(term)
-            if message is not None:
-                problems.append(_problem(rule, f"{key}[{index}]", f"{term!r}: {message}"))
-    if rule.query is not None:
-        try:
-            parse_query(rule.query)
-        except QuerySyntaxError as error:
-            problems.append(_problem(rule, "query", error.with_pointer()))
-    return problems
-
-
-def _problem(rule: RuleConfig, key: str, message: str) -> ConfigProblem:
-    location = f"rules ({rule.name}).{key}"
-    return ConfigProblem(rule.source_file or "<rules>", rule.source_line, location, message)
+def _problem(rule: RuleConfig, problem: RuleProblem) -> ConfigProblem:
+    location = f"rules ({rule.name})" + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.key
+    )
+    return ConfigProblem(rule.source_file or "<rules>", rule.source_line, location, problem.message)
 
 
 def _term_value(text: str, *, near: bool) -> str | tuple[str, bool, bool, bool]:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from monitor.config.loader import RuleConfig
+from monitor.config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, RuleConfig
 from monitor.matching.query import parse_query
 from monitor.matching.rules import SCAN_BATCH_ARTICLES, ArticleExplainer, RuleSet, TermHit
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure
@@ -273,7 +273,7 @@ def url_articles(
 
     Raise FetchError if it cannot be fetched, ParseError if it is no feed.
     """
-    from monitor.ingest.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Fetcher
+    from monitor.ingest.fetch import Fetcher
     from monitor.ingest.parse import parse_feed
 
     timeout_seconds = DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds

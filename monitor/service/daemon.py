@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.config.loader import Config, FeedConfig, load_config
-from monitor.config.secrets import SECRETS
+from monitor.config import SECRETS, Config, FeedConfig
 from monitor.delivery.notify import Notifier
 from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
 from monitor.delivery.sender import Sender, send_due_deliveries
 from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
 from monitor.model import ConfigError, FetchError, StoreError
+from monitor.service.configuration import load_config
 from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed

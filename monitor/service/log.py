@@ -12,7 +12,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from monitor.config.secrets import SECRETS
+from monitor.config import SECRETS
 
 # key=value pairs in our own messages; values may be quoted with repr().
 _FIELD = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.config.loader import FeedConfig
+from monitor.config import FeedConfig
 from monitor.ingest.fetch import FRESHNESS_MAX_AGE
 from monitor.service.pipeline import PollResult
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config.loader import FeedConfig, RuleConfig
+from monitor.config import FeedConfig, RuleConfig
 from monitor.delivery.render import graphemes
 from monitor.delivery.schedule import DeliveryPolicy
 from monitor.ingest.fetch import Fetcher, FetchResult

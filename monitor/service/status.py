@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.config.loader import DatabaseSettings, ListedFeed
-from monitor.config.secrets import SECRETS
+from monitor.config import SECRETS, DatabaseSettings, ListedFeed
 from monitor.store.database import FeedStatus, Store, sqlite_file
 from monitor.store.instances import HEARTBEAT_FRESH_SECONDS, InstanceRecord
 

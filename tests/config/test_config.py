@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.loader import (
+from monitor.config import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     Config,
     default_config_path,
-    load_config,
     parse_duration,
     parse_size,
 )
 from monitor.model import ConfigError
+from monitor.service.configuration import load_config
 
-DATA = Path(__file__).parent / "data" / "config"
+DATA = Path(__file__).parents[1] / "data" / "config"
 MIB = 1024 * 1024
 # Values that look like real credentials, so that Apprise accepts the URLs built from them.
 TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -1120,8 +1120,8 @@ def test_load_config_with_deep_errors_in_large_rules_file_reports_exact_lines(
 def test_load_config_with_rules_file_reports_the_same_problems_rule_by_rule(
     tmp_path: Path,
 ) -> None:
-    # A bare list of mappings is validated rule by rule (monitor.config.loader keeps no pydantic
-    # model per rule); with one item that is no mapping the whole file goes through
+    # A bare list of mappings is validated rule by rule (monitor.config.rule_files keeps no
+    # pydantic model per rule); with one item that is no mapping the whole file goes through
     # RulesFileSchema at once. Both must report the same problems, in the same order.
     rules = """
         - name: ok

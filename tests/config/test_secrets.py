@@ -21,7 +21,6 @@ from feeds import Item, rss
 from processes import run_cli
 from receivers import SmtpReceiver, WebhookReceiver
 
-from monitor.config.loader import load_config
 from monitor.config.secrets import (
     MASK,
     MINIMUM_MASKED_LENGTH,
@@ -33,6 +32,7 @@ from monitor.config.secrets import (
     url_parts_of_references,
 )
 from monitor.model import ConfigError
+from monitor.service.configuration import load_config
 
 # ------------------------------------------------------------------------ URL parts
 

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.loader import (
-    ListedFeed,
-    find_config_file,
-    load_config,
-    load_database_settings,
-)
-from monitor.config.locations import ConfigNotFoundError
+from monitor.config import ConfigNotFoundError, ListedFeed, find_config_file
 from monitor.model import ConfigError
+from monitor.service.configuration import load_config, load_database_settings
 
 
 def _write(folder: Path, main: str, rules: str | None = None) -> Path:
