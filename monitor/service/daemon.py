@@ -21,8 +21,13 @@ from monitor.config.secrets import SECRETS
 from monitor.delivery.notify import Notifier
 from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
 from monitor.delivery.sender import Sender, send_due_deliveries
-from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
-from monitor.ingest.parse_pool import ParsePool, default_worker_count
+from monitor.ingest import (
+    DEFAULT_PER_ORIGIN_LIMIT,
+    Fetcher,
+    ParsePool,
+    default_worker_count,
+    origin_of,
+)
 from monitor.model import ConfigError, FetchError, StoreError
 from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
