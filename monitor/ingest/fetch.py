@@ -240,6 +240,7 @@ class Fetcher:
                     if status in REDIRECT_STATUSES and location:
                         next_url = resolve_redirect(current_url, location)
                     elif status == 304:
+                        max_age_seconds, max_age_source = freshness_fields(response.headers)
                         release_connection(response)
                         return FetchResult(
                             url=current_url,
@@ -251,10 +252,12 @@ class Fetcher:
                             last_modified=None,
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            **freshness_fields(response.headers),
+                            max_age_seconds=max_age_seconds,
+                            max_age_source=max_age_source,
                         )
                     elif 200 <= status < 300:
                         body = read_body(response, deadline, max_bytes)
+                        max_age_seconds, max_age_source = freshness_fields(response.headers)
                         return FetchResult(
                             url=current_url,
                             status=status,
@@ -265,7 +268,8 @@ class Fetcher:
                             last_modified=response.headers.get("Last-Modified"),
                             permanent_redirect_to=permanent_target,
                             elapsed_seconds=time.monotonic() - started,
-                            **freshness_fields(response.headers),
+                            max_age_seconds=max_age_seconds,
+                            max_age_source=max_age_source,
                         )
                     else:
                         raise status_error(response)

@@ -42,12 +42,9 @@ def freshness(headers: Mapping[str, str], now: datetime | None = None) -> tuple[
     return (seconds, FRESHNESS_EXPIRES) if seconds > 0 else None
 
 
-def freshness_fields(headers: Mapping[str, str]) -> dict[str, object]:
-    """Given response headers, return FetchResult's max_age_seconds and max_age_source, or {}."""
-    found = freshness(headers)
-    if found is None:
-        return {}
-    return {"max_age_seconds": found[0], "max_age_source": found[1]}
+def freshness_fields(headers: Mapping[str, str]) -> tuple[float | None, str | None]:
+    """Given response headers, return FetchResult's max_age_seconds and max_age_source."""
+    return freshness(headers) or (None, None)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

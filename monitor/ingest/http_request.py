@@ -13,6 +13,7 @@ refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -71,7 +72,7 @@ class PreparedRequests:
 
     def __init__(self) -> None:
         self._requests: dict[str, tuple[object, requests.PreparedRequest]] = {}
-        self._environments: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._environments: dict[tuple[str, str, int], Mapping[str, Any]] = {}
 
     def clear(self) -> None:
         """Forget everything, so the environment and ~/.netrc are read again."""
@@ -97,7 +98,7 @@ class PreparedRequests:
         # threads at once.
         return found[1].copy()
 
-    def environment(self, session: requests.Session, url: str) -> dict[str, Any]:
+    def environment(self, session: requests.Session, url: str) -> Mapping[str, Any]:
         """Return `session.merge_environment_settings` for a streamed request to `url`."""
         origin = origin_of(url)
         settings = self._environments.get(origin)

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, cast
 
 from monitor.ingest.parse import ParsedFeed, parse_feed
 from monitor.model import ParseError
@@ -121,7 +121,7 @@ class ParsePool:
             return request.parse()
         outcome, value = outcome_value
         if outcome == "ok":
-            return value  # type: ignore[no-any-return]
+            return cast(ParsedFeed, value)
         if outcome == "parse-error":
             raise ParseError(value)
         # A bug in parse_feed, reported by the worker: fail this feed, as in-process would.
@@ -238,7 +238,8 @@ class _Worker:
         self._process = process = subprocess.Popen(
             WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
         )
-        self._pending = pending = deque()
+        pending: deque[Future[tuple[str, object]]] = deque()
+        self._pending = pending
         threading.Thread(
             target=self._read_answers,
             args=(process, pending),
@@ -280,18 +281,18 @@ class _Worker:
             )
 
 
-def write_frame(stream: BinaryIO, payload: bytes) -> None:
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(_LENGTH.pack(len(payload)))
     stream.write(payload)
     stream.flush()
 
 
-def read_frame(stream: BinaryIO) -> bytes:
+def read_frame(stream: IO[bytes]) -> bytes:
     header = _read_exactly(stream, _LENGTH.size)
     return _read_exactly(stream, _LENGTH.unpack(header)[0])
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if data is None or len(data) != size:
         raise EOFError("stream ended")
