@@ -160,7 +160,7 @@ class Assignment:
 
 def lookup_keys(items: Sequence[ItemKeys]) -> set[str]:
     """Every key to look up for these items."""
-    keys = set()
+    keys: set[str] = set()
     for item in items:
         keys.update(item.stored())
         if item.legacy_link is not None:

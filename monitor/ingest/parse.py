@@ -208,7 +208,7 @@ def _aware_utc(parsed: object) -> datetime | None:
     try:
         # The same instant as the timegm() route below whenever every field is in range,
         # at a fraction of its cost (timegm is pure Python).
-        return datetime(*parsed[:6], tzinfo=UTC)  # type: ignore[index]
+        return datetime(*parsed[:6], tzinfo=UTC)  # type: ignore[index, misc]
     except (ValueError, TypeError, IndexError):
         pass  # a leap second or another out-of-range field: timegm() normalises it
     try:

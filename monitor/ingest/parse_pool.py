@@ -5,7 +5,7 @@ poll threads alone use one core however many there are. A ParsePool hands a body
 worker process, and parses in the calling thread when every worker has its hands full, so
 the caller's core keeps parsing too and no body waits long in a queue.
 
-Workers are plain `python -m monitor.ingest.parse_pool` children speaking length-prefixed pickles
+Workers are plain `python -m monitor.ingest.parse_worker` children speaking length-prefixed pickles
 on stdin/stdout, not multiprocessing: multiprocessing re-imports the parent's main script in
 each worker (for the `news-monitor` console script, the whole command line and its
 dependencies), where this worker imports feedparser and nothing else. A worker exits when
@@ -15,11 +15,9 @@ its stdin closes, so it never outlives the daemon, even one killed with SIGKILL.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import pickle
-import signal
 import struct
 import subprocess
 import sys
@@ -27,7 +25,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, cast
 
 from monitor.ingest.parse import ParsedFeed, parse_feed
 from monitor.model import ParseError
@@ -37,7 +35,7 @@ logger = logging.getLogger(__name__)
 # More workers than this gains nothing for a feed reader: fetch and store take the rest.
 MAXIMUM_WORKERS = 4
 # How a worker is started: this module as a script, under the same interpreter.
-WORKER_COMMAND = (sys.executable, "-m", "monitor.ingest.parse_pool")
+WORKER_COMMAND = (sys.executable, "-m", "monitor.ingest.parse_worker")
 _LENGTH = struct.Struct("!Q")
 # A worker finishes what it holds before it exits; one that takes longer is killed.
 STOP_TIMEOUT_SECONDS = 10.0
@@ -123,7 +121,7 @@ class ParsePool:
             return request.parse()
         outcome, value = outcome_value
         if outcome == "ok":
-            return value  # type: ignore[no-any-return]
+            return cast(ParsedFeed, value)
         if outcome == "parse-error":
             raise ParseError(value)
         # A bug in parse_feed, reported by the worker: fail this feed, as in-process would.
@@ -215,7 +213,7 @@ class _Worker:
             # A failed write means the worker is gone: its reader fails every pending
             # answer, this one included, when it sees the end of the worker's stdout.
             with contextlib.suppress(OSError):
-                _write_frame(process.stdin, payload)  # type: ignore[arg-type]
+                write_frame(process.stdin, payload)  # type: ignore[arg-type]
         return answer
 
     def stop(self) -> None:
@@ -240,7 +238,8 @@ class _Worker:
         self._process = process = subprocess.Popen(
             WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
         )
-        self._pending = pending = deque()
+        pending: deque[Future[tuple[str, object]]] = deque()
+        self._pending = pending
         threading.Thread(
             target=self._read_answers,
             args=(process, pending),
@@ -257,7 +256,7 @@ class _Worker:
         assert stdout is not None
         try:
             while True:
-                answer = pickle.loads(_read_frame(stdout))
+                answer = pickle.loads(read_frame(stdout))
                 with self._lock:
                     waiting = pending.popleft()
                 waiting.set_result(answer)
@@ -282,57 +281,19 @@ class _Worker:
             )
 
 
-def _write_frame(stream: BinaryIO, payload: bytes) -> None:
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(_LENGTH.pack(len(payload)))
     stream.write(payload)
     stream.flush()
 
 
-def _read_frame(stream: BinaryIO) -> bytes:
+def read_frame(stream: IO[bytes]) -> bytes:
     header = _read_exactly(stream, _LENGTH.size)
     return _read_exactly(stream, _LENGTH.unpack(header)[0])
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if data is None or len(data) != size:
         raise EOFError("stream ended")
     return data
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The worker's loop: parse each request until the requests stream ends."""
-    while True:
-        try:
-            request: ParseRequest = pickle.loads(_read_frame(requests))
-        except EOFError:
-            return
-        try:
-            answer: tuple[str, object] = ("ok", request.parse())
-        except ParseError as error:
-            answer = ("parse-error", str(error))
-        # A bug in parse_feed must not end the worker: the caller logs it with the feed.
-        except Exception as error:  # noqa: BLE001
-            answer = ("crash", f"{type(error).__name__}: {error}"[:500])
-        _write_frame(answers, pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
-
-
-def main() -> None:
-    # The daemon decides when workers stop (by closing their stdin): a Ctrl-C or a SIGTERM
-    # sent to the whole process group must not kill one mid-parse while the daemon drains.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    # Anything a library prints goes to stderr, never into the answer stream.
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    # Every worker parses, so feedparser is imported now (monitor.ingest.parse imports it on first
-    # use), before gc.freeze(): the modules live as long as the worker, and no collection
-    # needs to walk them again (see monitor.cli.main._end_start_up).
-    import feedparser  # noqa: F401
-
-    gc.freeze()
-    serve(sys.stdin.buffer, answers)
-
-
-if __name__ == "__main__":
-    main()

@@ -256,7 +256,7 @@ def file_articles(path: Path) -> list[SourceArticle]:
 
     Raise OSError if it cannot be read, ParseError if it is no feed.
     """
-    from monitor.ingest.parse import parse_feed
+    from monitor.ingest import parse_feed
 
     parsed = parse_feed(path.read_bytes(), feed_url=path.resolve().as_uri())
     return [(article, ()) for article in parsed.articles]
@@ -273,8 +273,7 @@ def url_articles(
 
     Raise FetchError if it cannot be fetched, ParseError if it is no feed.
     """
-    from monitor.ingest.fetch import Fetcher
-    from monitor.ingest.parse import parse_feed
+    from monitor.ingest import Fetcher, parse_feed
 
     timeout_seconds = DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes

@@ -20,8 +20,13 @@ from monitor.config import SECRETS, Config, FeedConfig
 from monitor.delivery.notify import Notifier
 from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
 from monitor.delivery.sender import Sender, send_due_deliveries
-from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
-from monitor.ingest.parse_pool import ParsePool, default_worker_count
+from monitor.ingest import (
+    DEFAULT_PER_ORIGIN_LIMIT,
+    Fetcher,
+    ParsePool,
+    default_worker_count,
+    origin_of,
+)
 from monitor.model import ConfigError, FetchError, StoreError
 from monitor.service.configuration import load_config
 from monitor.service.http import Health, HttpEndpoint, Metrics

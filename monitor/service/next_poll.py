@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.config import FeedConfig
-from monitor.ingest.fetch import FRESHNESS_MAX_AGE
+from monitor.ingest import FRESHNESS_MAX_AGE
 from monitor.service.pipeline import PollResult
 
 # A failing feed waits interval * 2^(errors - 1), but never longer than this.

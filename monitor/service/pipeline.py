@@ -17,11 +17,18 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from monitor.config import FeedConfig, RuleConfig
 from monitor.delivery.render import graphemes
 from monitor.delivery.schedule import DeliveryPolicy
-from monitor.ingest.fetch import Fetcher, FetchResult
-from monitor.ingest.identity import IDENTITY_VERSION, UpgradePoll
-from monitor.ingest.known_items import ItemSplit, known_digests, split_items
-from monitor.ingest.parse import ParsedFeed
-from monitor.ingest.parse_pool import ParsePool, ParseRequest
+from monitor.ingest import (
+    IDENTITY_VERSION,
+    Fetcher,
+    FetchResult,
+    ItemSplit,
+    ParsedFeed,
+    ParsePool,
+    ParseRequest,
+    UpgradePoll,
+    known_digests,
+    split_items,
+)
 from monitor.matching.rules import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
 from monitor.store.database import (

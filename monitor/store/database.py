@@ -40,7 +40,16 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
 from monitor.delivery.schedule import Timing
-from monitor.ingest import identity
+from monitor.ingest import (
+    Stored,
+    StoredFacts,
+    Target,
+    UpgradePoll,
+    assign,
+    facts_needed,
+    item_keys,
+    lookup_keys,
+)
 from monitor.model import Article, StoreError
 from monitor.store.instances import InstanceRecords
 
@@ -1142,7 +1151,7 @@ class StoreTransaction:
         *,
         baseline: bool,
         now: datetime,
-        upgrade: identity.UpgradePoll | None = None,
+        upgrade: UpgradePoll | None = None,
     ) -> tuple[list[ArticleChange], int]:
         """Store a feed's items. Return (the changes rules must see, how many items were new
         to this feed). A change is a new article, or a known one whose text was edited.
@@ -1159,15 +1168,15 @@ class StoreTransaction:
         items known by their guid, or new by every key, need nothing more.
         """
         self._serialise_identity()
-        items = [identity.item_keys(feed_name, article) for article in articles]
-        known = self._known_keys(identity.lookup_keys(items))
-        carried_ids, link_ids = identity.facts_needed(items, known, upgrade=upgrade)
-        facts = identity.StoredFacts(
+        items = [item_keys(feed_name, article) for article in articles]
+        known = self._known_keys(lookup_keys(items))
+        carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
+        facts = StoredFacts(
             known,
             carried=self._carried(feed_name, carried_ids),
             links=self._stored_links(link_ids),
         )
-        assignment = identity.assign(items, facts, upgrade=upgrade)
+        assignment = assign(items, facts, upgrade=upgrade)
 
         new_articles = [articles[index] for index in assignment.new_items]
         seen_before = assignment.seen_before
@@ -1178,8 +1187,8 @@ class StoreTransaction:
             now=now,
         )
 
-        def article_id(target: identity.Target) -> int:
-            if isinstance(target, identity.Stored):
+        def article_id(target: Target) -> int:
+            if isinstance(target, Stored):
                 return target.article_id
             return new_ids[target.index]
 
@@ -1196,7 +1205,7 @@ class StoreTransaction:
                 for index, (target, article) in enumerate(
                     zip(assignment.targets, articles, strict=True)
                 )
-                if isinstance(target, identity.Stored)
+                if isinstance(target, Stored)
             ],
             now,
         )

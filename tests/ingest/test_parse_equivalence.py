@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from monitor.ingest import parse
 from monitor.model import Article
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIXTURES = Path("/work/shared/fixtures")
 FEED_URL = "https://www.rfi.fr/cn/rss"
 

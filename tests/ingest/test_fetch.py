@@ -18,7 +18,8 @@ import pytest
 from feed_server import FeedServer
 
 from monitor import __version__
-from monitor.ingest.fetch import Fetcher, freshness_seconds
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.freshness import freshness_seconds
 from monitor.model import FetchError
 
 RSS = (
@@ -791,14 +792,14 @@ def test_fetch_watchdog_still_cuts_a_drip_after_many_fetches(
 
 
 def test_fetch_watchdog_keeps_few_finished_deadlines(fetcher: Fetcher, server: FeedServer) -> None:
-    from monitor.ingest.fetch import _WATCHDOG
+    from monitor.ingest.deadline import WATCHDOG
 
     server.add_feed("/rss", RSS, etag=ETAG)
     for _ in range(1200):
         fetcher.fetch(server.url("/rss"), etag=ETAG, timeout_seconds=600)
 
     # Finished deadlines 10 minutes from expiry are swept, not kept until then.
-    assert _WATCHDOG.pending() < 600
+    assert WATCHDOG.pending() < 600
 
 
 def test_fetch_concurrent_deadlines_each_cut_at_their_own_time(server: FeedServer) -> None:
