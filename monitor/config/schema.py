@@ -198,7 +198,7 @@ def _check_feed_url(url: str) -> str:
 
 
 def _check_channel_url(url: str) -> str:
-    from monitor.delivery.notify import check_apprise_url  # imported late: notify may import config
+    from monitor.delivery import check_apprise_url  # imported late: notify may import config
 
     problem = check_apprise_url(url)
     if problem is not None:
@@ -265,7 +265,7 @@ def _check_digest(value: Any) -> str:
 def _check_cron(expression: str) -> None:
     # The same reading as delivery uses: crontab's day-of-week numbering (0 and 7 are
     # Sunday), which APScheduler's own from_crontab does not follow.
-    from monitor.delivery.schedule import crontab_trigger
+    from monitor.delivery import crontab_trigger
 
     try:
         crontab_trigger(expression, UTC)
@@ -304,7 +304,7 @@ def _check_listen(text: str) -> str:
 
 def _check_template(source: str) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
-    from monitor.delivery.templates import check_template  # imported late, as notify is
+    from monitor.delivery import check_template  # imported late, as notify is
 
     problem = check_template(source)
     if problem is not None:

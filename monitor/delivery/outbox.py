@@ -43,14 +43,14 @@ from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from monitor.config.loader import ChannelConfig, DeliveryConfig, RuleConfig
-from monitor.delivery.notify import (
+from monitor.delivery.messages import (
     Alert,
-    Notifier,
     RenderedMessage,
     render_alert,
     render_combined_alert,
     render_digest,
 )
+from monitor.delivery.notify import Notifier
 from monitor.model import StoreError
 from monitor.store.claims import claim_is_live
 from monitor.store.database import ALERT, DeliveryArticle, DueDelivery, Store

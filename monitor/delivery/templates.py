@@ -49,7 +49,8 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from monitor.delivery.render import ArticleView, Dialect, cut_graphemes, escape_for, link_markup
+from monitor.delivery.markup import Dialect, cut_graphemes, escape_for, link_markup
+from monitor.delivery.render import ArticleView
 
 __all__ = [
     "TemplateProblem",

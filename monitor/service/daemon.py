@@ -18,9 +18,14 @@ from zoneinfo import ZoneInfo
 
 from monitor.config.loader import Config, FeedConfig, load_config
 from monitor.config.secrets import SECRETS
-from monitor.delivery.notify import Notifier
-from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
-from monitor.delivery.sender import Sender, send_due_deliveries
+from monitor.delivery import (
+    DeliveryReport,
+    Notifier,
+    Sender,
+    SendSettings,
+    send_due_deliveries,
+    template_chooser,
+)
 from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, Fetcher, origin_of
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
 from monitor.model import ConfigError, FetchError, StoreError

@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.config.loader import FeedConfig, RuleConfig
-from monitor.delivery.render import graphemes
-from monitor.delivery.schedule import DeliveryPolicy
+from monitor.delivery import DeliveryPolicy, graphemes
 from monitor.ingest.fetch import Fetcher, FetchResult
 from monitor.ingest.identity import IDENTITY_VERSION, UpgradePoll
 from monitor.ingest.known_items import ItemSplit, known_digests, split_items
