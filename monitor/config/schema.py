@@ -198,7 +198,7 @@ def _check_feed_url(url: str) -> str:
 
 
 def _check_channel_url(url: str) -> str:
-    from monitor.delivery import check_apprise_url  # imported late: notify may import config
+    from monitor.delivery import check_apprise_url  # imported late: delivery imports config
 
     problem = check_apprise_url(url)
     if problem is not None:
@@ -304,7 +304,7 @@ def _check_listen(text: str) -> str:
 
 def _check_template(source: str) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
-    from monitor.delivery import check_template  # imported late, as notify is
+    from monitor.delivery import check_template  # imported late, as above
 
     problem = check_template(source)
     if problem is not None:

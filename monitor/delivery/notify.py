@@ -189,8 +189,8 @@ class Notifier:
                     problems.append(problem)
         if not problems:
             return SendResult(ok=True, services=tuple(results), error="")
-        error = f"{len(problems)} of {len(results)} services failed: " + "; ".join(problems)
-        return SendResult(ok=False, services=tuple(results), error=_clip(SECRETS.apply(error)))
+        summary = f"{len(problems)} of {len(results)} services failed: " + "; ".join(problems)
+        return SendResult(ok=False, services=tuple(results), error=_clip(SECRETS.apply(summary)))
 
     def _send_one(
         self, channel: _Channel, service: _Service, message: RenderedMessage

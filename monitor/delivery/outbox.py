@@ -180,7 +180,7 @@ class ChannelPass:
         after the message in flight, leaving the rest pending and unclaimed."""
         after_id = 0
         while not self.stopped():
-            page = self.store.due_deliveries(
+            page: Sequence[DueDelivery] = self.store.due_deliveries(
                 self.now(),
                 ignore_backoff=self.settings.ignore_backoff,
                 include_due_held=self.settings.dry_run,

@@ -213,10 +213,7 @@ _setup_done = False
 def ensure_setup() -> None:
     """Install the secrets filter on Apprise's logger, once per process."""
     global _setup_done
-    if _setup_done:
-        return
     with _setup_lock:
-        if _setup_done:
-            return
-        logging.getLogger("apprise").addFilter(MaskingFilter())
-        _setup_done = True
+        if not _setup_done:
+            logging.getLogger("apprise").addFilter(MaskingFilter())
+            _setup_done = True

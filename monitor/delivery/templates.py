@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from jinja2 import Template, TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# Jinja2 is imported on first use, not with this module: notify imports this module in
+# Jinja2 is imported on first use, not with this module: messages imports this module in
 # every run, but only a configuration with a `template:` ever compiles one.
 
 

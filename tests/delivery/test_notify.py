@@ -892,7 +892,7 @@ def test_send_telegram_template_too_long_is_shortened_to_fit(
     assert "韩日韩日" in str(payload["text"])
 
 
-# --------------------------------------------------------------- checks without the registry
+# --------------------------------------------------------------- checks and the registry
 
 _URLS_TO_CHECK = [
     "json://localhost",
@@ -917,7 +917,7 @@ _URLS_TO_CHECK = [
 
 
 @pytest.mark.parametrize("url", _URLS_TO_CHECK)
-def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: str) -> None:
+def test_check_apprise_url_agrees_with_apprise_registry(url: str) -> None:
     from monitor.delivery.services import _check_with_registry
 
     scheme = url.split("://", 1)[0]
