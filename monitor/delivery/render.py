@@ -39,6 +39,8 @@ from monitor.delivery.markup import (
 )
 
 __all__ = [
+    "GENERIC_TARGET",
+    "SLACK_HEADER_MAX",
     "ArticleView",
     "Rendition",
     "Target",
