@@ -392,7 +392,7 @@ def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
 def _notify_test(config: Config, channel_name: str) -> int:
     from zoneinfo import ZoneInfo
 
-    from monitor.delivery.notify import Alert, Notifier, render_alert
+    from monitor.delivery import Alert, Notifier, render_alert
 
     if config.channel(channel_name) is None:
         known = ", ".join(channel.name for channel in config.channels)

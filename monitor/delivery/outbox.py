@@ -43,14 +43,14 @@ from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from monitor.config import ChannelConfig, DeliveryConfig, RuleConfig
-from monitor.delivery.notify import (
+from monitor.delivery.messages import (
     Alert,
-    Notifier,
     RenderedMessage,
     render_alert,
     render_combined_alert,
     render_digest,
 )
+from monitor.delivery.notify import Notifier
 from monitor.model import StoreError
 from monitor.store.claims import claim_is_live
 from monitor.store.database import ALERT, DeliveryArticle, DueDelivery, Store
@@ -180,7 +180,7 @@ class ChannelPass:
         after the message in flight, leaving the rest pending and unclaimed."""
         after_id = 0
         while not self.stopped():
-            page = self.store.due_deliveries(
+            page: Sequence[DueDelivery] = self.store.due_deliveries(
                 self.now(),
                 ignore_backoff=self.settings.ignore_backoff,
                 include_due_held=self.settings.dry_run,

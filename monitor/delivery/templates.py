@@ -49,7 +49,8 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from monitor.delivery.render import ArticleView, Dialect, cut_graphemes, escape_for, link_markup
+from monitor.delivery.markup import Dialect, cut_graphemes, escape_for, link_markup
+from monitor.delivery.render import ArticleView
 
 __all__ = [
     "TemplateProblem",
@@ -77,7 +78,7 @@ if TYPE_CHECKING:
     from jinja2 import Template, TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# Jinja2 is imported on first use, not with this module: notify imports this module in
+# Jinja2 is imported on first use, not with this module: messages imports this module in
 # every run, but only a configuration with a `template:` ever compiles one.
 
 

@@ -17,9 +17,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, Config, FeedConfig
-from monitor.delivery.notify import Notifier
-from monitor.delivery.outbox import DeliveryReport, SendSettings, template_chooser
-from monitor.delivery.sender import Sender, send_due_deliveries
+from monitor.delivery import (
+    DeliveryReport,
+    Notifier,
+    Sender,
+    SendSettings,
+    send_due_deliveries,
+    template_chooser,
+)
 from monitor.ingest import (
     DEFAULT_PER_ORIGIN_LIMIT,
     Fetcher,

@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.config import FeedConfig, RuleConfig
-from monitor.delivery.render import graphemes
-from monitor.delivery.schedule import DeliveryPolicy
+from monitor.delivery import DeliveryPolicy, graphemes
 from monitor.ingest import (
     IDENTITY_VERSION,
     Fetcher,

@@ -39,7 +39,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select, update
 
-from monitor.delivery.schedule import Timing
+from monitor.delivery import Timing
 from monitor.ingest import (
     Stored,
     StoredFacts,

@@ -1,4 +1,5 @@
-"""monitor.delivery.render: escaping per dialect, grapheme-safe cutting, fitting to a length limit.
+"""monitor.delivery.markup and render: escaping per dialect, grapheme-safe cutting, fitting
+to a length limit.
 
 What each service finally receives is tested at the HTTP boundary in test_notify.py; these
 tests pin the pieces: that escaped text shows exactly the original in each dialect, and
@@ -17,21 +18,18 @@ import pytest
 import regex
 from apprise.conversion import markdown_to_html
 
-from monitor.delivery.render import (
-    ArticleView,
+from monitor.delivery.markup import (
     Dialect,
-    Target,
     cut_graphemes,
     escape_for,
     escape_markdown,
     escape_slack,
-    fit_alert,
-    fit_digest,
     link_markup,
     repair_edges,
     safe_url,
     utf16_len,
 )
+from monitor.delivery.render import ArticleView, Target, fit_alert, fit_digest
 
 FAMILY = "👨\u200d👩\u200d👧"  # one grapheme cluster, five code points, eight UTF-16 units
 FLAG = "🇨🇳"

@@ -1,5 +1,5 @@
-"""monitor.delivery.notify: rendering, the console plugin, and delivery through real Apprise
-plugins.
+"""monitor.delivery messages, services, console and notify: rendering, the console plugin,
+and delivery through real Apprise plugins.
 
 E-mail and JSON go to local servers (tests/receivers.py); Telegram and Slack are checked at
 the HTTP boundary: their plugins call requests.post / requests.request, which both end in
@@ -25,19 +25,17 @@ from apprise.conversion import markdown_to_html
 from receivers import SmtpReceiver, WebhookReceiver, disable_apprise_throttle
 
 from monitor.config import ChannelConfig
-from monitor.delivery.notify import (
+from monitor.delivery.console import register_console_plugin
+from monitor.delivery.markup import escape_markdown, utf16_len
+from monitor.delivery.messages import (
     Alert,
-    Notifier,
     RenderedMessage,
-    SendResult,
-    check_apprise_url,
-    escape_markdown,
-    register_console_plugin,
     render_alert,
     render_combined_alert,
     render_digest,
 )
-from monitor.delivery.render import utf16_len
+from monitor.delivery.notify import Notifier, SendResult
+from monitor.delivery.services import check_apprise_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PUBLISHED = datetime(2023, 10, 5, 9, 15, tzinfo=UTC)  # 17:15 in Shanghai
@@ -894,7 +892,7 @@ def test_send_telegram_template_too_long_is_shortened_to_fit(
     assert "韩日韩日" in str(payload["text"])
 
 
-# --------------------------------------------------------------- checks without the registry
+# --------------------------------------------------------------- checks and the registry
 
 _URLS_TO_CHECK = [
     "json://localhost",
@@ -919,8 +917,8 @@ _URLS_TO_CHECK = [
 
 
 @pytest.mark.parametrize("url", _URLS_TO_CHECK)
-def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: str) -> None:
-    from monitor.delivery.notify import _check_with_registry
+def test_check_apprise_url_agrees_with_apprise_registry(url: str) -> None:
+    from monitor.delivery.services import _check_with_registry
 
     scheme = url.split("://", 1)[0]
 
@@ -941,7 +939,7 @@ def test_check_apprise_url_without_registry_agrees_with_apprise_registry(url: st
     ],
 )
 def test_check_console_url_without_apprise_agrees_with_apprise(url: str) -> None:
-    from monitor.delivery.notify import _check_with_registry
+    from monitor.delivery.services import _check_with_registry
 
     assert check_apprise_url(url) == _check_with_registry("console", url)
 

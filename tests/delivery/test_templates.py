@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.delivery.notify import Alert, render_alert, render_combined_alert, render_digest
-from monitor.delivery.render import ArticleView, Dialect
+from monitor.delivery.markup import Dialect
+from monitor.delivery.messages import Alert, render_alert, render_combined_alert, render_digest
+from monitor.delivery.render import ArticleView
 from monitor.delivery.templates import (
     TemplateProblem,
     check_template,
@@ -252,12 +253,12 @@ def test_render_alert_with_template_has_its_one_rule_in_rules() -> None:
 def test_render_alert_template_failing_at_run_time_sends_default_and_warns(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="monitor.delivery.notify")
+    caplog.set_level(logging.WARNING, logger="monitor.delivery.messages")
 
     message = render_alert(alert(), SHANGHAI, template="{{ article.matched_terms[5] }}")
 
     assert message == render_alert(alert(), SHANGHAI)
-    [record] = [r for r in caplog.records if r.name == "monitor.delivery.notify"]
+    [record] = [r for r in caplog.records if r.name == "monitor.delivery.messages"]
     assert record.levelno == logging.WARNING
     assert "template failed rule=korea-japan" in record.getMessage()
     assert "sending the default message" in record.getMessage()
