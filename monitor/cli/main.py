@@ -21,7 +21,7 @@ from monitor.config.locations import ConfigNotFoundError
 from monitor.config.secrets import SECRETS
 from monitor.model import ConfigError, StoreError
 from monitor.service.log import configure_logging
-from monitor.store.instances import instance_name
+from monitor.store import instance_name
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def _health(config_path: Path | None, instance: str | None) -> int:
 
 
 def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     store = Store(config.database_url)
     try:
@@ -441,7 +441,7 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
         select_rules,
         url_articles,
     )
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     from_store = not (arguments.file or arguments.url)
     if arguments.since is not None and not from_store:

@@ -24,7 +24,7 @@ from monitor.ingest.parse import ParsedFeed
 from monitor.ingest.parse_pool import ParsePool, ParseRequest
 from monitor.matching.rules import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
-from monitor.store.database import (
+from monitor.store import (
     ArticleChange,
     FeedState,
     FeedStateUpdate,

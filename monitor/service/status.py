@@ -16,8 +16,13 @@ from zoneinfo import ZoneInfo
 
 from monitor.config.loader import DatabaseSettings, ListedFeed
 from monitor.config.secrets import SECRETS
-from monitor.store.database import FeedStatus, Store, sqlite_file
-from monitor.store.instances import HEARTBEAT_FRESH_SECONDS, InstanceRecord
+from monitor.store import (
+    HEARTBEAT_FRESH_SECONDS,
+    FeedStatus,
+    InstanceRecord,
+    Store,
+    sqlite_file,
+)
 
 
 @dataclass(frozen=True)
