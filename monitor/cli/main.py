@@ -20,7 +20,7 @@ from monitor.config import SECRETS, Config, ConfigNotFoundError, find_config_fil
 from monitor.model import ConfigError, StoreError
 from monitor.service import load_config, load_database_settings
 from monitor.service.log import configure_logging
-from monitor.store.instances import instance_name
+from monitor.store import instance_name
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ def _health(config_path: Path | None, instance: str | None) -> int:
 
 
 def _deliveries_retry(config: Config, *, rule_name: str | None) -> int:
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     store = Store(config.database_url)
     try:
@@ -440,7 +440,7 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
         select_rules,
         url_articles,
     )
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     from_store = not (arguments.file or arguments.url)
     if arguments.since is not None and not from_store:

@@ -52,8 +52,7 @@ from monitor.delivery.messages import (
 )
 from monitor.delivery.notify import Notifier
 from monitor.model import StoreError
-from monitor.store.claims import claim_is_live
-from monitor.store.database import ALERT, DeliveryArticle, DueDelivery, Store
+from monitor.store import ALERT, DeliveryArticle, DueDelivery, Store, claim_is_live
 
 if TYPE_CHECKING:
     from monitor.delivery.render import Rendition, Target

@@ -28,43 +28,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from monitor.config import parse_duration, parse_quiet_hours
+from monitor.model import RateLimit, Timing
 
 DAY = timedelta(days=1)
 MICROSECOND = timedelta(microseconds=1)
 # Standard crontab numbering: 0 and 7 are Sunday.
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _NUMERIC_WEEKDAYS = re.compile(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?")
-
-
-# --------------------------------------------------------------------------- timing
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `limit` immediate alerts of a rule per channel in [window_start, window_end);
-    the excess waits in a batch released at `release_at` (the window end, or later when
-    that falls within quiet hours)."""
-
-    limit: int
-    window_start: datetime
-    window_end: datetime
-    release_at: datetime
-
-
-@dataclass(frozen=True)
-class Timing:
-    """When one match's deliveries go out. The default: now, each on its own."""
-
-    # Collect into the rule's batch for the channel released at this time.
-    hold_until: datetime | None = None
-    # The batch is a digest whatever its size; otherwise a batch of one is a plain alert.
-    digest: bool = False
-    # Immediate, unless the channel already had `limit` alerts of the rule this hour.
-    rate_limit: RateLimit | None = None
-
-    @property
-    def immediate(self) -> bool:
-        return self.hold_until is None and self.rate_limit is None
 
 
 # --------------------------------------------------------------------------- windows

@@ -46,7 +46,7 @@ from datetime import datetime
 
 from monitor.delivery.outbox import ChannelPass, DeliveryReport, SendSettings
 from monitor.model import StoreError
-from monitor.store.database import Store
+from monitor.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -38,12 +38,15 @@ from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
 from monitor.service.sdnotify import ServiceManager
-from monitor.store.claims import claim_is_live, new_claimant
-from monitor.store.database import FeedState, FeedStateUpdate, Store
-from monitor.store.instances import (
+from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
+    FeedState,
+    FeedStateUpdate,
     InstanceIdentity,
+    Store,
+    claim_is_live,
+    new_claimant,
 )
 
 logger = logging.getLogger(__name__)

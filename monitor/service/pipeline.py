@@ -30,7 +30,7 @@ from monitor.ingest import (
 )
 from monitor.matching.rules import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
-from monitor.store.database import (
+from monitor.store import (
     ArticleChange,
     FeedState,
     FeedStateUpdate,

@@ -15,8 +15,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, DatabaseSettings, ListedFeed
-from monitor.store.database import FeedStatus, Store, sqlite_file
-from monitor.store.instances import HEARTBEAT_FRESH_SECONDS, InstanceRecord
+from monitor.store import (
+    HEARTBEAT_FRESH_SECONDS,
+    FeedStatus,
+    InstanceRecord,
+    Store,
+    sqlite_file,
+)
 
 
 @dataclass(frozen=True)

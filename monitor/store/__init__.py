@@ -1,0 +1,50 @@
+"""The store (layer 4): the database of feed state, articles, rule hits, deliveries and
+running instances. Other stages use what is exported here; see monitor.store.database."""
+
+from monitor.store.articles import ArticleChange
+from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
+from monitor.store.database import Store, StoreTransaction
+from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord
+from monitor.store.engine import sqlite_file
+from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
+from monitor.store.instances import (
+    HEARTBEAT_FRESH_SECONDS,
+    HEARTBEAT_INTERVAL_SECONDS,
+    InstanceIdentity,
+    InstanceRecord,
+    instance_name,
+)
+from monitor.store.retention import PruneReport
+from monitor.store.rules import RuleState
+from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
+
+__all__ = [
+    "ALERT",
+    "BATCH",
+    "CLAIM_LEASE",
+    "DIGEST",
+    "FAILED",
+    "HEARTBEAT_FRESH_SECONDS",
+    "HEARTBEAT_INTERVAL_SECONDS",
+    "HELD",
+    "PENDING",
+    "SENT",
+    "ArticleChange",
+    "DeliveryArticle",
+    "DueDelivery",
+    "FeedState",
+    "FeedStateUpdate",
+    "FeedStatus",
+    "HitToRecord",
+    "InstanceIdentity",
+    "InstanceRecord",
+    "PruneReport",
+    "RuleState",
+    "Store",
+    "StoreTransaction",
+    "claim_is_live",
+    "instance_name",
+    "new_claimant",
+    "process_start",
+    "sqlite_file",
+]

@@ -6,10 +6,10 @@ send the same one at once. A claim names its process: "host/pid/start/instance",
 start is the process's start time (from /proc, so a recycled pid is not taken for the
 same process) and instance tells apart two senders of one process.
 
-No claim outlives the process that made it (DESIGN.md section 10): a claim whose process
+No claim outlives the process that made it (docs/architecture.md): a claim whose process
 is gone is void, and the delivery is pending again for whoever starts next. On this host
 that is known at once; a process on another host is presumed alive for CLAIM_LEASE after
-its claim, far longer than one send may take (notify.py bounds it).
+its claim, far longer than one send may take (monitor.delivery.notify bounds it).
 """
 
 from __future__ import annotations

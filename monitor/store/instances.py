@@ -15,8 +15,8 @@ each with its own record.
 Times are the daemons' own clocks (UTC): instances on several machines need synchronised
 clocks (NTP), as their logs already do.
 
-The table's queries are a part of Store (monitor.store.database), which they extend as a mixin and
-whose transactions they use.
+The table's queries are a part of Store (monitor.store.database), whose transactions they
+use.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from sqlmodel import Field, SQLModel, col, select
 
 from monitor import __version__
 from monitor.store.claims import process_start
+from monitor.store.engine import StoreBase
+from monitor.store.tables import table_of
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +118,14 @@ def instance_name(given: str | None, environ: Mapping[str, str] | None = None) -
     return name
 
 
-class InstanceRecords:
-    """Store's queries on the instance table (Store provides _connection and _reading)."""
+class InstanceRecords(StoreBase):
+    """Store's queries on the instance table."""
 
     def register_instance(self, identity: InstanceIdentity, now: datetime) -> None:
         """Record `identity` as running since `now`, replacing earlier records of its name
         (a restarted process), and forget instances that stopped or died long ago."""
-        table = InstanceRow.__table__
-        with self._connection() as connection:  # type: ignore[attr-defined]
+        table = table_of(InstanceRow)
+        with self._connection() as connection:
             connection.execute(delete(table).where(table.c.name == identity.name))
             connection.execute(
                 delete(table).where(
@@ -138,8 +140,8 @@ class InstanceRecords:
     def record_heartbeat(self, identity: InstanceIdentity, now: datetime) -> None:
         """Write `now` as the last time `identity` was seen alive. Its record is written
         again if it is gone: another process that took the same name replaced it."""
-        table = InstanceRow.__table__
-        with self._connection() as connection:  # type: ignore[attr-defined]
+        table = table_of(InstanceRow)
+        with self._connection() as connection:
             updated = connection.execute(
                 update(table)
                 .where(table.c.name == identity.name)
@@ -162,8 +164,8 @@ class InstanceRecords:
 
     def mark_instance_stopped(self, identity: InstanceIdentity, now: datetime) -> None:
         """Record that `identity` stopped cleanly at `now`."""
-        table = InstanceRow.__table__
-        with self._connection() as connection:  # type: ignore[attr-defined]
+        table = table_of(InstanceRow)
+        with self._connection() as connection:
             connection.execute(
                 update(table)
                 .where(table.c.name == identity.name)
@@ -174,7 +176,7 @@ class InstanceRecords:
     def instance_records(self) -> list[InstanceRecord]:
         """Return every instance recorded, the most recently seen first; none when the
         database has no instance table yet (made by an earlier version, read-only)."""
-        with self._reading() as session:  # type: ignore[attr-defined]
+        with self._reading() as session:
             if not inspect(session.connection()).has_table(InstanceRow.__tablename__):
                 return []
             rows = session.exec(

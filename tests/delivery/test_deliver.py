@@ -508,6 +508,7 @@ def test_create_schema_moves_deliveries_of_the_first_schema(desk_for, hook) -> N
             "d.last_error, d.created_at FROM delivery d JOIN delivery_item i "
             "ON i.delivery_id = d.id"
         ).one()
+        connection.exec_driver_sql("DROP TABLE schema_migration")  # nor recorded steps
         connection.exec_driver_sql("DROP TABLE delivery_item")
         connection.exec_driver_sql("DROP TABLE delivery")
         connection.exec_driver_sql(LEGACY_DELIVERY_DDL)

@@ -20,8 +20,8 @@ from processes import DEADLINE_SECONDS, HIDDEN_VARIABLES, run_cli, wait_until
 import monitor.delivery.outbox
 from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
+from monitor.store import HitToRecord, Store
 from monitor.store.claims import claim_is_live, new_claimant, process_start
-from monitor.store.database import HitToRecord, Store
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect
 
-from monitor.delivery.schedule import Timing
-from monitor.model import Article
-from monitor.store.database import HitToRecord, PruneReport, Store
+from monitor.model import Article, Timing
+from monitor.store.database import Store
+from monitor.store.deliveries import HitToRecord
+from monitor.store.retention import PruneReport
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=90)
@@ -204,13 +205,14 @@ def test_create_schema_with_article_table_of_earlier_version_adds_the_column(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     add(store, "cn", [article(1)], OLD)
-    # The article table as the version before retention made it.
+    # The article table as the version before retention made it (nor did it record steps).
     with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE schema_migration")
         connection.exec_driver_sql("DROP INDEX ix_article_unpruned_first_seen")
         connection.exec_driver_sql("ALTER TABLE article DROP COLUMN pruned_at")
     assert "pruned_at" not in article_columns(store)
 
-    with caplog.at_level(logging.WARNING, logger="monitor.store.database"):
+    with caplog.at_level(logging.WARNING, logger="monitor.store.migrations"):
         store.create_schema()
         store.create_schema()  # up to date now: nothing more to do
 

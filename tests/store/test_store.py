@@ -10,7 +10,9 @@ from feeds import fixture
 
 from monitor.ingest.parse import parse_feed
 from monitor.model import StoreError
-from monitor.store.database import DeliveryRow, HitToRecord, Store
+from monitor.store.database import Store
+from monitor.store.deliveries import HitToRecord
+from monitor.store.tables import DeliveryRow
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 

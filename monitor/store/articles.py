@@ -1,0 +1,365 @@
+"""Articles: storing a feed's items under their identity keys (monitor.ingest.identity),
+noticing edits, and reading stored articles back (`rules test`, backtests).
+
+Identity: an item is a known article if its feed gave the same guid before, or if any feed
+gave the same canonical link (unless its feed gave the two items different guids);
+otherwise it is new. Each such key is a row of `article_key`, whose primary key makes the
+database itself enforce the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, text
+from sqlmodel import Session, col, select, update
+
+from monitor.ingest import (
+    Stored,
+    StoredFacts,
+    Target,
+    UpgradePoll,
+    assign,
+    facts_needed,
+    item_keys,
+    lookup_keys,
+)
+from monitor.model import Article
+from monitor.store.engine import StoreBase, TransactionBase
+from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
+
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
+IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
+
+
+@dataclass(frozen=True)
+class ArticleChange:
+    """An article that rules must look at: new to the store, or known and edited."""
+
+    article_id: int
+    article: Article
+    is_new: bool
+    baseline: bool  # recorded by a baseline: never alerts
+
+
+class ArticleQueries(StoreBase):
+    """Store's queries on stored articles."""
+
+    def article_count(self) -> int:
+        with self._reading() as session:
+            return session.exec(select(func.count()).select_from(ArticleRow)).one()
+
+    def stored_articles(
+        self, since: datetime | None = None, *, batch_size: int = 500
+    ) -> Iterator[tuple[Article, tuple[str, ...]]]:
+        """Given a time (or None for all), yield every stored article first seen at or after
+        it, oldest first, with the names of the feeds that carried it (sorted).
+
+        Rows are read `batch_size` at a time, each batch in its own short transaction, so
+        the whole store never sits in memory and a running daemon is never locked out for
+        long (a SQLite read here takes the write lock: see monitor.store.engine). Articles stored
+        while this runs are included when they match. The Article has no guid (only the
+        keys derived from it are stored) and no fallback key.
+        """
+        last_id = 0
+        while True:
+            statement = (
+                select(ArticleRow)
+                .where(col(ArticleRow.id) > last_id)
+                .order_by(col(ArticleRow.id))
+                .limit(batch_size)
+            )
+            if since is not None:
+                statement = statement.where(col(ArticleRow.first_seen_at) >= since)
+            with self._reading() as session:
+                rows = session.exec(statement).all()
+                if not rows:
+                    return
+                feeds: dict[int, list[str]] = {}
+                for article_id, feed_name in session.exec(
+                    select(FeedArticleRow.article_id, FeedArticleRow.feed_name).where(
+                        col(FeedArticleRow.article_id).in_([row.id for row in rows])
+                    )
+                ).all():
+                    feeds.setdefault(article_id, []).append(feed_name)
+                batch = [
+                    (
+                        _article_from_row(row),
+                        tuple(sorted(feeds.get(row.id or 0, [row.first_feed]))),
+                    )
+                    for row in rows
+                ]
+            yield from batch
+            last_id = rows[-1].id or last_id
+            if len(rows) < batch_size:
+                return
+
+
+class ArticleTransaction(TransactionBase):
+    """StoreTransaction's writes of articles."""
+
+    def upsert_articles(
+        self,
+        feed_name: str,
+        articles: Sequence[Article],
+        *,
+        baseline: bool,
+        now: datetime,
+        upgrade: UpgradePoll | None = None,
+    ) -> tuple[list[ArticleChange], int]:
+        """Store a feed's items. Return (the changes rules must see, how many items were new
+        to this feed). A change is a new article, or a known one whose text was edited.
+
+        `upgrade`: the feed's items were last stored under an earlier identity (its feed
+        state's identity_version is older than identity.IDENTITY_VERSION): see
+        monitor.ingest.identity. The text of a known article an item the feed's last document held
+        byte for byte gives anew is updated then, but not returned as a change: the same
+        bytes read by a newer parser (plain-text fields kept as written) are no edit, and
+        rules must not alert on an article stored before because of it.
+
+        A few statements per feed, whatever its length: one lookup of every identity key,
+        one multi-row insert of the new articles, one of their keys, one of the feed links;
+        items known by their guid, or new by every key, need nothing more.
+        """
+        serialise_identity(self.session)
+        items = [item_keys(feed_name, article) for article in articles]
+        known = self._known_keys(lookup_keys(items))
+        carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
+        facts = StoredFacts(
+            known,
+            carried=self._carried(feed_name, carried_ids),
+            links=self._stored_links(link_ids),
+        )
+        assignment = assign(items, facts, upgrade=upgrade)
+
+        new_articles = [articles[index] for index in assignment.new_items]
+        seen_before = assignment.seen_before
+        new_ids = self._insert_articles(
+            feed_name,
+            new_articles,
+            baselines=[baseline or index in seen_before for index in range(len(new_articles))],
+            now=now,
+        )
+
+        def article_id(target: Target) -> int:
+            if isinstance(target, Stored):
+                return target.article_id
+            return new_ids[target.index]
+
+        self._insert_keys({key: article_id(target) for key, target in assignment.keys.items()})
+        self._move_keys({key: article_id(target) for key, target in assignment.moved_keys.items()})
+        changes = [
+            ArticleChange(article_id_, article, is_new=True, baseline=baseline)
+            for index, (article_id_, article) in enumerate(zip(new_ids, new_articles, strict=True))
+            if index not in seen_before
+        ]
+        changes += self._update_edited(
+            [
+                (target.article_id, article, upgrade is not None and upgrade.held_before(index))
+                for index, (target, article) in enumerate(
+                    zip(assignment.targets, articles, strict=True)
+                )
+                if isinstance(target, Stored)
+            ],
+            now,
+        )
+        linked = self._link_feed_articles(
+            feed_name,
+            {
+                article_id(target): target in assignment.guided
+                for target in dict.fromkeys(assignment.targets)
+            },
+            now,
+        )
+        self._record_guids_given(feed_name, assignment.newly_guided)
+        taken_apart = {new_ids[index] for index in seen_before}
+        return changes, sum(article_id_ not in taken_apart for article_id_ in linked)
+
+    def _known_keys(self, keys: set[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        rows = self.session.exec(
+            select(ArticleKeyRow.key, ArticleKeyRow.article_id).where(
+                col(ArticleKeyRow.key).in_(keys)
+            )
+        ).all()
+        return dict(rows)
+
+    def _carried(self, feed_name: str, article_ids: set[int]) -> dict[int, bool | None]:
+        """Of these articles, those the feed carried, and whether it gave each a guid."""
+        if not article_ids:
+            return {}
+        rows = self.session.exec(
+            select(FeedArticleRow.article_id, FeedArticleRow.guid_given)
+            .where(col(FeedArticleRow.feed_name) == feed_name)
+            .where(col(FeedArticleRow.article_id).in_(article_ids))
+        ).all()
+        return dict(rows)
+
+    def _stored_links(self, article_ids: set[int]) -> dict[int, str | None]:
+        if not article_ids:
+            return {}
+        rows = self.session.exec(
+            select(ArticleRow.id, ArticleRow.link).where(col(ArticleRow.id).in_(article_ids))
+        ).all()
+        return {article_id: link for article_id, link in rows if article_id is not None}
+
+    def _record_guids_given(self, feed_name: str, article_ids: frozenset[int]) -> None:
+        """Record that the feed gave these articles (which it carries) a guid."""
+        if not article_ids:
+            return
+        table = table_of(FeedArticleRow)
+        self.session.connection().execute(
+            table.update()
+            .where(table.c.feed_name == feed_name)
+            .where(table.c.article_id.in_(article_ids))
+            .values(guid_given=True)
+        )
+
+    def _insert_articles(
+        self, feed_name: str, articles: list[Article], *, baselines: list[bool], now: datetime
+    ) -> list[int]:
+        """Insert articles (each recorded by a baseline or not); return their ids in the
+        same order."""
+        if not articles:
+            return []
+        rows = [
+            {
+                "first_feed": feed_name,
+                "first_seen_at": now,
+                "updated_at": now,
+                "baseline": baseline,
+                **_article_columns(article),
+            }
+            for article, baseline in zip(articles, baselines, strict=True)
+        ]
+        table = table_of(ArticleRow)
+        result = self._execute_many(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        )
+        return list(result.scalars())
+
+    def _insert_keys(self, article_id_by_key: dict[str, int]) -> None:
+        if not article_id_by_key:
+            return
+        self._execute_many(
+            self._insert(table_of(ArticleKeyRow)).on_conflict_do_nothing(index_elements=["key"]),
+            [{"key": key, "article_id": id_} for key, id_ in article_id_by_key.items()],
+        )
+
+    def _move_keys(self, article_id_by_key: dict[str, int]) -> None:
+        """Point stored keys at another article (see identity: taking apart old merges)."""
+        if not article_id_by_key:
+            return
+        table = table_of(ArticleKeyRow)
+        self._execute_many(
+            table.update()
+            .where(table.c.key == bindparam("moved_key"))
+            .values(article_id=bindparam("to_article")),
+            [{"moved_key": key, "to_article": id_} for key, id_ in article_id_by_key.items()],
+        )
+
+    def _update_edited(
+        self, items: list[tuple[int, Article, bool]], now: datetime
+    ) -> list[ArticleChange]:
+        """Update known articles whose text changed; return them as changes, but those
+        given with True (updated quietly: see upsert_articles)."""
+        if not items:
+            return []
+        stored = {
+            article_id: (content_hash, baseline)
+            for article_id, content_hash, baseline in self.session.exec(
+                select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.baseline)
+                .where(col(ArticleRow.id).in_({article_id for article_id, _, _ in items}))
+                # A pruned article is past retention: its rule hits may be gone, so
+                # matching an edit of it again could notify a rule a second time.
+                .where(col(ArticleRow.pruned_at).is_(None))
+            ).all()
+        }
+        changes = []
+        for article_id, article, quietly in items:
+            content_hash, was_baseline = stored.get(article_id, (article.content_hash, False))
+            if content_hash == article.content_hash:
+                continue
+            self.session.exec(
+                update(ArticleRow)
+                .where(col(ArticleRow.id) == article_id)
+                .values(updated_at=now, **_article_columns(article))
+            )
+            stored[article_id] = (article.content_hash, was_baseline)
+            if not quietly:
+                changes.append(
+                    ArticleChange(article_id, article, is_new=False, baseline=was_baseline)
+                )
+        return changes
+
+    def _link_feed_articles(
+        self, feed_name: str, guid_given: dict[int, bool], now: datetime
+    ) -> list[int]:
+        """Insert-or-ignore (feed, article) rows, given {article id: whether the feed gave it
+        a guid}; return the ids of the articles new to the feed."""
+        if not guid_given:
+            return []
+        rows = [
+            {
+                "feed_name": feed_name,
+                "article_id": article_id,
+                "first_seen_at": now,
+                "guid_given": given,
+            }
+            for article_id, given in guid_given.items()
+        ]
+        table = table_of(FeedArticleRow)
+        inserted = self._execute_many(
+            self._insert(table)
+            .on_conflict_do_nothing(index_elements=["feed_name", "article_id"])
+            .returning(table.c.article_id),
+            rows,
+        )
+        return list(inserted.scalars())
+
+
+def serialise_identity(session: Session) -> None:
+    """Make deciding "new or known" and storing the answer one step across writers.
+
+    SQLite's BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL's READ
+    COMMITTED would let two polls both see an article as new, store it twice and alert
+    twice; a transaction-scoped advisory lock queues them instead (retention takes it too).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IDENTITY_LOCK_KEY}
+        )
+
+
+def _article_columns(article: Article) -> dict[str, object]:
+    return {
+        "title": article.title,
+        "link": article.link,
+        "canonical_link": article.canonical_link,
+        "summary": article.summary,
+        "content": article.content,
+        "author": article.author,
+        "categories_json": json.dumps(list(article.categories), ensure_ascii=False),
+        "published_at": article.published,
+        "content_hash": article.content_hash,
+    }
+
+
+def _article_from_row(row: ArticleRow) -> Article:
+    """Given a stored article row, return the Article it was stored from (less its guid)."""
+    return Article(
+        guid=None,
+        link=row.link,
+        canonical_link=row.canonical_link,
+        title=row.title,
+        summary=row.summary,
+        content=row.content,
+        author=row.author,
+        categories=tuple(json.loads(row.categories_json or "[]")),
+        published=row.published_at,
+        content_hash=row.content_hash,
+    )

@@ -1,0 +1,189 @@
+"""The engine and its transactions: SQLite with WAL, a busy timeout and BEGIN IMMEDIATE, or
+PostgreSQL; read-only stores for the commands that only read; the errors that mean the
+database itself failed.
+
+StoreBase and TransactionBase are what the per-domain parts of Store and StoreTransaction
+(monitor.store.database) build on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, Result, make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.schema import Table
+from sqlalchemy.sql import Executable
+from sqlmodel import Session, SQLModel, create_engine
+
+from monitor.model import StoreError
+
+SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+
+
+def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
+    """Given a SQLAlchemy URL, return an engine; SQLite gets WAL, a busy timeout and
+    BEGIN IMMEDIATE, so concurrent writers queue instead of failing or losing updates.
+
+    With `read_only`, the engine never writes: a SQLite file is opened read-only (one that
+    does not exist is an error, never created, nor is its folder) and PostgreSQL sessions
+    are read-only. Commands that only read (status, health) use it, so that running them
+    as root on a service's database creates no file there that the service could not write.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        if not read_only:
+            return create_engine(database_url, pool_pre_ping=True)
+        # Every transaction of the session read-only, from the connection's start.
+        given = url.query.get("options") or ()
+        given = (given,) if isinstance(given, str) else given
+        options = " ".join([*given, "-c default_transaction_read_only=on"])
+        return create_engine(database_url, pool_pre_ping=True, connect_args={"options": options})
+    file = sqlite_file(database_url)
+    timeout_seconds = SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000
+    if read_only and file is not None:
+        # SQLite's own read-only mode: mode=ro opens an existing file and never creates one.
+        # (The -wal and -shm files SQLite may still create are given the database file's
+        # owner by SQLite itself when it runs as root.)
+        location = f"{file.absolute().as_uri()}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(
+                location, uri=True, timeout=timeout_seconds, check_same_thread=False
+            )
+
+        engine = create_engine(database_url, creator=connect)
+    else:
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url,
+            connect_args={"timeout": timeout_seconds, "check_same_thread": False},
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN; pysqlite's own implicit BEGIN is
+        # deferred and lets read-then-write transactions lose updates.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A reader takes no write lock: it reads one snapshot while writers go on.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """Given a database URL, return its SQLite file; None for another database or memory."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None  # a URI filename: its options are the user's own
+    return Path(url.database)
+
+
+class StoreBase:
+    """The engine of a Store and the transactions its queries run in."""
+
+    def __init__(self, database_url: str, *, read_only: bool = False) -> None:
+        self.database_url = database_url
+        self.read_only = read_only
+        try:
+            self.engine = make_engine(database_url, read_only=read_only)
+        except (SQLAlchemyError, OSError, ValueError) as error:
+            raise StoreError(f"cannot open database: {type(error).__name__}") from error
+
+    def missing(self) -> bool:
+        """True for a SQLite database whose file does not exist (nothing has run on it)."""
+        file = sqlite_file(self.database_url)
+        return file is not None and not file.exists()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._writing() as session:
+            yield session
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """One transaction on an ORM session: everything in it is stored, or nothing is.
+        Raise StoreError if the database fails; the transaction is rolled back."""
+        with (
+            systemic_errors(),
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection, for a single Core statement: opening
+        and closing an ORM Session costs more than such a statement does."""
+        with systemic_errors(), self.engine.begin() as connection:
+            yield connection
+
+
+class TransactionBase:
+    """The session of one write transaction (see Store.transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _insert(self, model: type[SQLModel] | Table) -> Any:
+        """The dialect's own insert, for ON CONFLICT; imported on use, as only one is needed."""
+        dialect = self.session.get_bind().dialect.name
+        return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(model)
+
+    def _execute_many(self, statement: Executable, rows: list[dict[str, object]]) -> Result[Any]:
+        """Run a Core statement once per row, as one executemany.
+
+        The statement is the same whatever the number of rows, so SQLAlchemy compiles it
+        once per process; a multi-row VALUES is a new statement for each length, and
+        compiling it cost more than running it. Core, not the ORM: the ORM's bulk paths
+        add per-row bookkeeping a feed's worth of rows does not need."""
+        return self.session.connection().execute(statement, rows)
+
+
+def aware(moment: datetime) -> datetime:
+    """An aggregate may lose the column type on some backends: assume UTC when naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def systemic_errors() -> Iterator[None]:
+    """Raise StoreError for a failure of the database itself: a connection lost, the
+    database locked past the busy timeout, a full disk. Callers stop on it instead of
+    recording it against one feed."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, DatabaseError) as error:
+        raise StoreError(f"database failure: {describe_error(error)}") from error
+
+
+def describe_error(error: BaseException) -> str:
+    """Given a database error, return its type and the first line of its message."""
+    # The driver's message can name the host and user but not a password; the URL itself
+    # (which can hold one) is never part of it.
+    message = str(getattr(error, "orig", None) or error).splitlines()[0]
+    return f"{type(error).__name__}: {message}"[:300]

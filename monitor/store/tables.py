@@ -1,0 +1,207 @@
+"""The tables (SQLModel classes) and the values of their status columns. The instance table
+is monitor.store.instances'; every other module of the store reads and writes these.
+
+A table or column added here reaches existing databases through a step of
+monitor.store.migrations: add one there too.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from sqlalchemy import Index, Table, UniqueConstraint, inspect, text
+from sqlmodel import Field, SQLModel
+
+HELD, PENDING, SENT, FAILED = "held", "pending", "sent", "failed"
+ALERT, DIGEST, BATCH = "alert", "digest", "batch"
+
+
+class FeedStateRow(SQLModel, table=True):
+    __tablename__ = "feed_state"
+
+    name: str = Field(primary_key=True, max_length=200)
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+    error_streak: int = 0
+    last_new_count: int = 0
+    last_item_count: int = 0
+    next_poll_at: datetime | None = None
+    baseline_done: bool = False
+    redirected_to: str | None = None
+    ttl_seconds: float | None = None
+    # Digest of the last document stored: the same bytes again need no parsing, for
+    # servers that send neither ETag nor Last-Modified.
+    body_hash: str | None = Field(default=None, max_length=64)
+    # Digests of the items of that document (known_items): a changed document's items
+    # with one of these need no parsing.
+    item_digests: bytes | None = None
+    # The identity (monitor.ingest.identity.IDENTITY_VERSION) this feed's items were last stored
+    # under; NULL: the first, from before link fragments counted.
+    identity_version: int | None = None
+
+
+class ArticleRow(SQLModel, table=True):
+    __tablename__ = "article"
+    __table_args__ = (
+        # What retention has yet to prune, oldest first: pruned rows leave the index, so a
+        # daily prune reads only what it changes.
+        Index(
+            "ix_article_unpruned_first_seen",
+            "first_seen_at",
+            sqlite_where=text("pruned_at IS NULL"),  # and on PostgreSQL: partial_indexes_on
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_feed: str = Field(max_length=200)
+    title: str = ""
+    link: str | None = None
+    canonical_link: str | None = None
+    summary: str = ""
+    content: str = ""
+    author: str = ""
+    categories_json: str = "[]"
+    published_at: datetime | None = None
+    first_seen_at: datetime
+    updated_at: datetime
+    content_hash: str = Field(default="", max_length=64)
+    # Recorded by a feed's first (baseline) poll: such an article never alerts.
+    baseline: bool = False
+    # When retention emptied its summary and content (Store.prune_articles). Its keys stay,
+    # so it is never new again; edits to it are ignored, so it never alerts again either.
+    pruned_at: datetime | None = None
+
+
+class ArticleKeyRow(SQLModel, table=True):
+    __tablename__ = "article_key"
+
+    # See monitor.ingest.identity.item_keys: a sha256, one namespace for every kind of key.
+    key: str = Field(primary_key=True, max_length=64)
+    article_id: int = Field(foreign_key="article.id", index=True)
+
+
+class FeedArticleRow(SQLModel, table=True):
+    __tablename__ = "feed_article"
+
+    feed_name: str = Field(primary_key=True, max_length=200)
+    article_id: int = Field(primary_key=True, foreign_key="article.id")
+    first_seen_at: datetime
+    # Whether this feed gave the article a guid: another guid of the same feed is then
+    # another article, even with the same link. NULL: stored before this was recorded.
+    guid_given: bool | None = None
+
+
+class RuleHitRow(SQLModel, table=True):
+    __tablename__ = "rule_hit"
+    # A rule notifies at most once per article, ever.
+    __table_args__ = (UniqueConstraint("rule_name", "article_id", name="uq_rule_hit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_name: str = Field(max_length=200)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    feed_name: str = Field(max_length=200)
+    terms_json: str = "[]"
+    excerpt: str = ""
+    matched_at: datetime
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One message to one channel: an alert about one article, or a batch of several.
+
+    status: held (a batch waiting for release_at: a digest window, quiet hours or the
+    excess of max_per_hour), pending (due at next_attempt_at), sent, failed (attempts
+    exhausted). kind: alert (one article), digest (a `digest:` window, a digest whatever
+    its size), batch (quiet hours or max_per_hour: a plain alert when it holds one article).
+    A held batch takes more articles until it is released; at most one is open per
+    (rule, channel, release time).
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_rule_channel_created", "rule_name", "channel", "created_at"),
+        Index(
+            "uq_delivery_open_batch",
+            "rule_name",
+            "channel",
+            "release_at",
+            unique=True,
+            sqlite_where=text("status = 'held'"),  # and on PostgreSQL: partial_indexes_on
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_name: str = Field(max_length=200)
+    channel: str = Field(max_length=200)
+    kind: str = Field(default=ALERT, max_length=16)
+    status: str = Field(default=PENDING, max_length=16)
+    release_at: datetime | None = None  # a batch: when it goes out
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    # JSON list of the channel's service indexes (URL positions) that already succeeded:
+    # a retry skips them.
+    sent_services: str = "[]"
+    # The process sending it now (see monitor.store.claims); a claim of a dead process is void.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class DeliveryItemRow(SQLModel, table=True):
+    """An article (rule hit) carried by a delivery: once per (hit, channel), ever."""
+
+    __tablename__ = "delivery_item"
+
+    hit_id: int = Field(primary_key=True, foreign_key="rule_hit.id")
+    channel: str = Field(primary_key=True, max_length=200)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+
+
+class RuleStateRow(SQLModel, table=True):
+    __tablename__ = "rule_state"
+
+    rule_name: str = Field(primary_key=True, max_length=200)
+    failures: int = 0  # articles the rule could not be evaluated on, ever
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+class SchemaMigrationRow(SQLModel, table=True):
+    """A step of monitor.store.migrations that this database has been through."""
+
+    __tablename__ = "schema_migration"
+
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    name: str = Field(max_length=200)
+    applied_at: datetime
+
+
+def partial_indexes_on(dialect_name: str) -> None:
+    """Give each partial index the condition it has on SQLite on `dialect_name` as well.
+
+    The tables declare it for SQLite only: a `postgresql_where` in a table definition makes
+    SQLAlchemy import its PostgreSQL dialect to check the option, 20 ms of every start,
+    for a database most installs never use.
+    """
+    for table in SQLModel.metadata.tables.values():
+        for index in table.indexes:
+            where = index.dialect_options["sqlite"]["where"]
+            if where is not None:
+                index.dialect_options[dialect_name]["where"] = where
+
+
+@functools.cache
+def table_of(model: type[SQLModel]) -> Table:
+    """Given a table model, return its Core table (SQLModel's `__table__`, which its types
+    do not declare), for statements that need no ORM."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
