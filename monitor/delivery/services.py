@@ -41,7 +41,7 @@ import re
 import threading
 from typing import Any
 
-from monitor.config.secrets import MaskingFilter
+from monitor.config import MaskingFilter
 from monitor.delivery.console import CONSOLE_SCHEMA, check_console_url, register_console_plugin
 from monitor.delivery.markup import Dialect, NotifyFormat, utf16_len
 from monitor.delivery.render import SLACK_HEADER_MAX, Target
