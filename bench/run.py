@@ -140,15 +140,13 @@ def daemon_scenario(settings: Settings, log: callable) -> list[Measurement]:
         figures[k] for k in ("rss_mb_at_1000", "rss_mb_at_10000", "rss_mb_at_end") if k in figures
     ]
     measurement.rss_mb = measurement.process_rss_mb = max(memory, default=0.0)
+    first = figures.get("rss_mb_at_1000", float("nan"))
+    last = figures.get("rss_mb_at_10000", figures.get("rss_mb_at_end", float("nan")))
     measurement.notes.append(
         f"{measurement.items:,} polls of {feeds:,} unchanged feeds; "
-        f"{cpu:.3f} CPU s per 1,000 polls; RSS "
-        + ", ".join(
-            f"{key.removeprefix('rss_mb_')} {figures[key]:.1f} MB"
-            for key in figures
-            if key.startswith("rss_mb_")
-        )
-        + f"; {figures.get('scheduler_warnings', float('nan')):.0f} scheduler warnings"
+        f"{cpu:.3f} CPU s per 1,000 polls; tree RSS {first:.1f} MB at 1,000 polls, "
+        f"{last:.1f} MB at the end; "
+        f"{figures.get('scheduler_warnings', float('nan')):.0f} scheduler warnings"
     )
     log(f"    {measurement.notes[-1]}\n")
     return [measurement]
