@@ -58,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.util import find_spec
 from pathlib import Path
@@ -111,7 +112,7 @@ def label(scenario: str, settings: Settings) -> str:
     return LABELS.get(scenario, scenario)
 
 
-def daemon_scenario(settings: Settings, log: callable) -> list[Measurement]:
+def daemon_scenario(settings: Settings, log: Callable[[str], None]) -> list[Measurement]:
     """Scenario 6: bench/daemon.py's measure_steady_state(product_dir, feeds, polls), one
     run of the real daemon, its figures kept as the measurement's counters."""
     feeds, polls = settings.daemon_feeds, settings.daemon_polls
