@@ -28,8 +28,13 @@ format: $(BIN)/news-monitor
 	$(BIN)/ruff check --fix .
 
 # bench/run.py prints the table (and, unless --quick, bench/rules.py's RuleSet.match table).
-bench: $(BIN)/news-monitor
+# Its targets compare with lemon24/reader, installed here (not a project dependency).
+bench: $(VENV)/.bench-references
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench-references: $(BIN)/news-monitor
+	$(BIN)/pip install --quiet reader sgmllib3k
+	@touch $@
 
 # Build the Dockerfile with podman and check the image runs (root; installs podman if needed).
 container:

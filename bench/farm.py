@@ -1,7 +1,8 @@
 """A local feed farm: N deterministic RFI-style Chinese feeds of M items each, served over
 HTTP/1.1 on 127.0.0.1 with ETag, Last-Modified, 304 answers and gzip; plus a webhook
-receiver that counts alerts (none lost, none twice) and a `/burst/N` feed of N items that
-one rule matches (the delivery scenario).
+receiver that counts alerts (none lost, none twice) and notes when each arrived, a
+`/burst/N` feed of N items that one rule matches (the delivery scenario), and probe items
+published into one feed at a known moment (the alert-latency scenario).
 
 In a process of its own, so that the benchmark's measuring process stays small (a child's
 peak RSS as wait4 reports it includes its parent's at the time of the fork):
@@ -12,7 +13,11 @@ peak RSS as wait4 reports it includes its parent's at the time of the fork):
         farm.reset_feeds()               # back to the initial documents, bit for bit
         farm.stats()                     # requests by status since reset_stats()
         farm.hook_url("ours")            # json://127.0.0.1:PORT/hook/ours (Apprise)
-        farm.hook("ours")                # {"keys": [...], "first": t, "last": t}
+        farm.hook("ours")                # {"keys": [...], "first": t, "last": t,
+                                         #  "times": {key: first arrival (Unix time)}}
+        farm.publish_probe(7)            # feed 7 gains a probe item now: its id and the
+                                         # moment it began to be served (Unix time)
+        farm.probes()                    # {id: {"feed", "published", "first_served"}}
 
     .venv/bin/python bench/farm.py --serve --feeds 100   # standalone, prints its port
 
@@ -65,6 +70,7 @@ SENTENCES = (
 TOPIC_SHARE = 0.3  # share of items whose body carries one of SENTENCES
 ENTITY_COUNT = 200  # each item names one of them
 BURST_WORD = "基准快讯"  # in every /burst/ item's title, and in no other item
+PROBE_WORD = "时延探针"  # in every probe item's title (publish_probe), and in no other item
 SECTION = quote("亚洲")  # RFI links carry the section, percent-encoded
 IMAGE = "https://s.rfi.fr/media/display/{0}/w:1280/p:16x9/{0}.jpg"
 SHARE = (
@@ -205,14 +211,28 @@ def _channel(title: str, body: str, now: datetime) -> bytes:
     ).encode()
 
 
-def feed_xml(feed_index: int, items: int, first_item: int, now: datetime) -> bytes:
+def feed_xml(
+    feed_index: int, items: int, first_item: int, now: datetime, probes: tuple[str, ...] = ()
+) -> bytes:
     """Items first_item .. first_item + items - 1, the newest first (item i was published
-    i minutes before `now`; publish() adds items of negative index)."""
-    body = "".join(
+    i minutes before `now`; publish() adds items of negative index), after the feed's probe
+    items (probe_xml), the newest first."""
+    body = "".join(probes) + "".join(
         item_xml(feed_index, index, now - timedelta(minutes=index))
         for index in range(first_item, first_item + items)
     )
     return _channel(f"RFI - 中文 bench {feed_index}", body, now)
+
+
+def probe_xml(probe_id: str, published: datetime) -> str:
+    """A short item with PROBE_WORD in its title, which one rule matches."""
+    return (
+        f"<item><title>{PROBE_WORD} {probe_id}</title>"
+        f"<link>https://www.rfi.fr/cn/{SECTION}/20260105-{probe_id}</link>"
+        f'<guid isPermaLink="false">{probe_id}</guid>'
+        f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
+        f"<description>{escape('<p>韩日两国外长会谈。</p>')}</description></item>"
+    )
 
 
 def burst_xml(count: int, now: datetime) -> bytes:
@@ -232,7 +252,7 @@ def burst_xml(count: int, now: datetime) -> bytes:
     return _channel("RFI bench burst", "".join(items), now)
 
 
-_KEY_ID = re.compile(r"(bench-\d+--?\d+|burst-\d+)")  # publish() adds items -1, -2...
+_KEY_ID = re.compile(r"(bench-\d+--?\d+|burst-\d+|probe-\d+)")  # publish() adds items -1, -2...
 _KEY_RULE = re.compile(r"^\[([^\]]*)\]")
 
 
@@ -246,10 +266,11 @@ def alert_keys(title: str, message: str) -> list[str]:
 
 
 class _Document:
-    __slots__ = ("body", "etag", "gzipped", "last_modified")
+    __slots__ = ("body", "etag", "gzipped", "last_modified", "probes")
 
-    def __init__(self, body: bytes, last_modified: datetime) -> None:
+    def __init__(self, body: bytes, last_modified: datetime, probes: tuple[str, ...] = ()) -> None:
         self.body = body
+        self.probes = probes  # ids of the probe items it holds
         self.gzipped = gzip.compress(body, compresslevel=6, mtime=0)
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         self.last_modified = last_modified
@@ -266,10 +287,13 @@ class FeedFarm:
         self.now = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
         self._first_item = [0] * feeds
+        # Each feed's probe items, the newest first: (id, probe_xml).
+        self._probe_items: list[tuple[tuple[str, str], ...]] = [()] * feeds
         self._initial = [self._render(index, 0, self.now) for index in range(feeds)]
         self._documents = list(self._initial)
         self._bursts: dict[int, _Document] = {}
         self._last_publish = self.now
+        self._probes: dict[str, dict] = {}  # id -> feed, published, first_served
         self._stats: dict[str, int] = {}
         self._hooks: dict[str, dict] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -282,7 +306,9 @@ class FeedFarm:
         return self._server.server_address[1]
 
     def _render(self, index: int, first_item: int, modified: datetime) -> _Document:
-        return _Document(feed_xml(index, self.items, first_item, self.now), modified)
+        probes = self._probe_items[index]
+        body = feed_xml(index, self.items, first_item, self.now, tuple(xml for _, xml in probes))
+        return _Document(body, modified, tuple(probe_id for probe_id, _ in probes))
 
     # --- state changes ----------------------------------------------------------------
 
@@ -302,10 +328,44 @@ class FeedFarm:
                 self._documents[index] = document
         return changed
 
+    def publish_probe(self, index: int) -> dict:
+        """Feed `index` gains a probe item (PROBE_WORD in its title) from now on; return its
+        id and the moment (Unix time) the new document replaced the old, after which every
+        request for the feed gets it."""
+        with self._lock:
+            probe_id = f"probe-{len(self._probes)}"
+            self._probes[probe_id] = {"feed": index, "published": None, "first_served": None}
+            previous = self._documents[index]
+        now = datetime.now(UTC)
+        # Whole seconds, later than the document's: If-Modified-Since compares them.
+        modified = max(now.replace(microsecond=0), previous.last_modified + timedelta(seconds=1))
+        self._probe_items[index] = ((probe_id, probe_xml(probe_id, now)), *self._probe_items[index])
+        document = self._render(index, self._first_item[index], modified)
+        with self._lock:
+            self._documents[index] = document
+            published = time.time()
+            self._probes[probe_id]["published"] = published
+        return {"id": probe_id, "published": published}
+
+    def probes(self) -> dict[str, dict]:
+        with self._lock:
+            return {key: dict(value) for key, value in self._probes.items()}
+
+    def _served(self, document: _Document) -> None:
+        """Note when each probe item was first sent in a 200 answer."""
+        if document.probes:
+            moment = time.time()
+            with self._lock:
+                for probe_id in document.probes:
+                    record = self._probes[probe_id]
+                    record["first_served"] = record["first_served"] or moment
+
     def reset_feeds(self) -> None:
-        """Serve the initial documents again (same bytes, ETags and Last-Modified)."""
+        """Serve the initial documents again (same bytes, ETags and Last-Modified), without
+        probe items."""
         with self._lock:
             self._first_item = [0] * self.feed_count
+            self._probe_items = [()] * self.feed_count
             self._documents = list(self._initial)
 
     def reset_stats(self) -> None:
@@ -318,8 +378,13 @@ class FeedFarm:
 
     def hook(self, label: str) -> dict:
         with self._lock:
-            record = self._hooks.get(label, {"keys": [], "first": None, "last": None})
-            return {"keys": list(record["keys"]), "first": record["first"], "last": record["last"]}
+            record = self._hooks.get(label, {"keys": [], "first": None, "last": None, "times": {}})
+            return {
+                "keys": list(record["keys"]),
+                "first": record["first"],
+                "last": record["last"],
+                "times": dict(record["times"]),
+            }
 
     def _count(self, key: str, amount: int = 1) -> None:
         with self._lock:
@@ -342,8 +407,12 @@ class FeedFarm:
             keys = ["?|unparsable"]
         moment = time.time()
         with self._lock:
-            record = self._hooks.setdefault(label, {"keys": [], "first": None, "last": None})
+            record = self._hooks.setdefault(
+                label, {"keys": [], "first": None, "last": None, "times": {}}
+            )
             record["keys"].extend(keys)
+            for key in keys:
+                record["times"].setdefault(key, moment)
             record["first"] = record["first"] or moment
             record["last"] = moment
 
@@ -378,6 +447,8 @@ class FeedFarm:
                         return self._json(farm_rules())
                     elif segments[0] == "_admin" and segments[1] == "hook":
                         return self._json(farm.hook(segments[2]))
+                    elif segments[0] == "_admin" and segments[1] == "probes":
+                        return self._json(farm.probes())
                     else:
                         raise LookupError(self.path)
                 except (LookupError, ValueError):
@@ -401,6 +472,8 @@ class FeedFarm:
                     if action == "publish":
                         changed = farm.publish(float(query["fraction"]), int(query["items"]))
                         return self._json({"changed": changed})
+                    if action == "probe":
+                        return self._json(farm.publish_probe(int(query["feed"])))
                     if action == "reset_feeds":
                         farm.reset_feeds()
                         return self._json({})
@@ -442,6 +515,7 @@ class FeedFarm:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                farm._served(document)
                 farm._count("200")
                 farm._count("bytes", len(body))
 
@@ -537,6 +611,13 @@ class FarmProcess:
     def publish(self, fraction: float, new_items: int) -> int:
         answer = self._call("POST", f"/_admin/publish?fraction={fraction}&items={new_items}")
         return int(answer["changed"])
+
+    def publish_probe(self, index: int) -> dict:
+        """See FeedFarm.publish_probe: {"id": ..., "published": Unix time}."""
+        return self._call("POST", f"/_admin/probe?feed={index}")
+
+    def probes(self) -> dict[str, dict]:
+        return self._call("GET", "/_admin/probes")
 
     def reset_feeds(self) -> None:
         self._call("POST", "/_admin/reset_feeds")

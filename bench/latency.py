@@ -1,5 +1,8 @@
 """Benchmark: how long a webhook alert waits when an e-mail channel is slow.
 
+(The daemon's latency from an item's publication to its alert, at 10 s polls, is scenario 7
+of bench/run.py: bench/alert_latency.py.)
+
     .venv/bin/python bench/latency.py                      # run --once and the daemon
     .venv/bin/python bench/latency.py --product DIR        # a given commit's monitor/
     .venv/bin/python bench/latency.py --alerts 12 --repeat 3 --mode once

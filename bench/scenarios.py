@@ -79,6 +79,11 @@ class Settings:
     repeat: int  # runs of the farm sequence (1-3) and rounds of rule counts (4): medians
     product: Path | None  # a source tree to put first on PYTHONPATH (else the installed one)
     keep: bool
+    daemon_feeds: int = 1_000  # scenario 6: unchanged feeds the daemon polls every 10 s
+    daemon_polls: int = 10_000  # scenario 6: polls measured after the baseline
+    latency_feeds: int = 100  # scenario 7: feeds the daemon polls every 10 s
+    probes: int = 50  # scenario 7: items published at random moments
+    probe_span: float = 240.0  # scenario 7: seconds over which they are published
 
 
 def environment(settings: Settings) -> dict[str, str]:
