@@ -8,8 +8,9 @@ A rule is a predicate over an article's fields, written as a tree of frozen data
     Regex  a /regex/, searched for in the normalised text, case-insensitively
     And, Or, Not
 
-The list form (any/all/none) and the query form both compile to these nodes (monitor.matching.rules
-does the list form and the matching). The query grammar, loosest binding first:
+The list form (any/all/none) and the query form both compile to these nodes
+(monitor.matching.compile does the list form; monitor.matching.ruleset the matching). The
+query grammar, loosest binding first:
 
     query    := or_expr
     or_expr  := and_expr ("OR" and_expr)*
