@@ -122,8 +122,7 @@ class ArticleExplainer:
             field_hits = scanned.get(field)
             if field_hits is None:
                 continue
-            # written term -> (start, end) of its first occurrence, in normalised UTF-8 bytes:
-            # byte order is character order
+            # written term -> (start, end) of its first occurrence in the normalised field
             first: dict[str, tuple[int, int]] = {}
             for term in rule.positive_terms:
                 if field not in (term.fields or ()):
@@ -131,9 +130,9 @@ class ArticleExplainer:
                 start = field_hits.first_offset(term)
                 if start is None:
                     continue
-                end = start + len(term.text.encode("utf-8"))
+                end = start + len(term.text)
                 if term.prefix:
-                    end = word_end(field_hits.utf8, end)
+                    end = word_end(field_hits.text, end)
                 first[term.source] = min((start, end), first.get(term.source, (start, end)))
             if not first:
                 continue

@@ -127,8 +127,7 @@ class Scanner:
             if automaton is not None:
                 for field, text in texts.items():
                     if text:
-                        data = text.encode("utf-8")
-                        hits[field] = scan_text(automaton, data, data.decode("latin-1"))
+                        hits[field] = scan_text(automaton, text)
             scans.append(ArticleScan(texts, hits, self.regexes, self.regex_time_limit_seconds))
         return scans
 
@@ -142,8 +141,8 @@ def summarise(rule: CompiledRule, scan: ArticleScan) -> RuleMatch:
     first_hit: tuple[str, int] | None = None
     for field in ARTICLE_FIELDS:
         field_hits = scan.hits.get(field)
-        found: dict[str, int] = {}  # source -> byte offset, in rule order
-        regex_found: dict[str, int] = {}  # source -> character offset
+        found: dict[str, int] = {}  # source -> offset of a term, in rule order
+        regex_found: dict[str, int] = {}  # source -> offset of a regex's match
         for atom in rule.positive_atoms:
             if field not in (atom.fields or ()):
                 continue
@@ -169,12 +168,8 @@ def summarise(rule: CompiledRule, scan: ArticleScan) -> RuleMatch:
             continue
         terms_by_field[field] = tuple(found)
         if first_hit is None:
-            # Byte order is character order, so the earliest bytes are the earliest hit.
-            byte_offsets = [offset for offset in found.values() if offset >= 0]
-            offsets = list(regex_found.values())
-            if byte_offsets and field_hits is not None:
-                offsets.append(field_hits.char_offset(min(byte_offsets)))
-            first_hit = (field, min(offsets))
+            offsets = [offset for offset in found.values() if offset >= 0]
+            first_hit = (field, min(offsets + list(regex_found.values())))
     return RuleMatch(rule_name=rule.name, terms_by_field=terms_by_field, first_hit=first_hit)
 
 
@@ -186,7 +181,7 @@ def _summarise_terms(rule: CompiledRule, hits: dict[str, FieldHits]) -> RuleMatc
         field_hits = hits.get(field)
         if field_hits is None:
             continue
-        found: dict[str, int] = {}  # source -> byte offset, in rule order
+        found: dict[str, int] = {}  # source -> offset, in rule order
         whole, prefix = field_hits.whole, field_hits.prefix
         for term in rule.positive_terms:
             if field not in (term.fields or ()):
@@ -198,8 +193,7 @@ def _summarise_terms(rule: CompiledRule, hits: dict[str, FieldHits]) -> RuleMatc
         if found:
             terms_by_field[field] = tuple(found)
             if first_hit is None:
-                # Byte order is character order, so the earliest bytes are the earliest hit.
-                first_hit = (field, field_hits.char_offset(min(found.values())))
+                first_hit = (field, min(found.values()))
     return RuleMatch(rule_name=rule.name, terms_by_field=terms_by_field, first_hit=first_hit)
 
 
