@@ -37,7 +37,7 @@ import yaml
 from farm import SENTENCES  # bench/ is on sys.path when this file runs as a script
 
 from monitor.config.loader import RuleConfig
-from monitor.matching.ruleset import RuleSet
+from monitor.matching import RuleSet
 from monitor.model import Article
 
 RULE_COUNTS = (10, 1_000, 10_000)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from monitor.config.loader import RuleConfig
 from monitor.matching.query import (
     And,
     Atom,
@@ -32,6 +32,11 @@ from monitor.matching.query import (
     with_default_fields,
 )
 from monitor.model import ARTICLE_FIELDS, ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    # Annotations only: monitor.config imports monitor.matching (query checks), so a
+    # run-time import here would be circular.
+    from monitor.config.loader import RuleConfig
 
 
 def rule_tree(rule: RuleConfig) -> Node:

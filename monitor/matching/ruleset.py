@@ -49,17 +49,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import regex
 
-from monitor.config.loader import RuleConfig
 from monitor.matching.automaton import TermAutomaton
 from monitor.matching.compile import CompiledRule, compile_rules, holds_without_terms, index_texts
 from monitor.matching.explain import ArticleExplainer, TermHit
 from monitor.matching.query import Near, Regex, compile_regex, evaluate
 from monitor.matching.scan import ArticleScan, RegexTimeout, Scanner, summarise
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
+
+if TYPE_CHECKING:
+    # Annotations only: monitor.config imports monitor.matching (query checks), so a
+    # run-time import here would be circular.
+    from monitor.config.loader import RuleConfig
 
 logger = logging.getLogger(__name__)
 

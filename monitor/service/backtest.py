@@ -31,9 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.loader import RuleConfig
-from monitor.matching.explain import ArticleExplainer, TermHit
-from monitor.matching.query import parse_query
-from monitor.matching.ruleset import SCAN_BATCH_ARTICLES, RuleSet
+from monitor.matching import (
+    SCAN_BATCH_ARTICLES,
+    ArticleExplainer,
+    RuleSet,
+    TermHit,
+    parse_query,
+)
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure
 
 # monitor.ingest.fetch and monitor.ingest.parse (requests, feedparser: 7 MB) are imported by

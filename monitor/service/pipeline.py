@@ -22,7 +22,7 @@ from monitor.ingest.identity import IDENTITY_VERSION, UpgradePoll
 from monitor.ingest.known_items import ItemSplit, known_digests, split_items
 from monitor.ingest.parse import ParsedFeed
 from monitor.ingest.parse_pool import ParsePool, ParseRequest
-from monitor.matching.ruleset import RuleSet
+from monitor.matching import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
 from monitor.store.database import (
     ArticleChange,
