@@ -85,7 +85,7 @@ class ArticleExplainer:
         scanned = self._scanned
         atom_hits = self._atom_hits
         for atom in rule.positive_atoms:
-            fields = atom.fields or ()
+            fields: Sequence[str] = atom.fields or ()
             if scanned is not None and type(atom) is Term:
                 # Every occurrence that term_spans() keeps starts at a boundary, so the
                 # scan has it among its prefix hits; most terms of a matching rule are in

@@ -194,19 +194,19 @@ def evaluate(node: Node, is_found: Callable[[Atom], bool]) -> bool:
     # with all()/any() over generators. The node classes have no subclasses.
     kind = type(node)
     if kind is Term:
-        return is_found(node)
+        return is_found(node)  # type: ignore[arg-type]
     if kind is And:
-        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
+        for child in node.children:  # type: ignore[union-attr]  # noqa: SIM110 (speed)
             if not evaluate(child, is_found):
                 return False
         return True
     if kind is Or:
-        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
+        for child in node.children:  # type: ignore[union-attr]  # noqa: SIM110 (speed)
             if evaluate(child, is_found):
                 return True
         return False
     if kind is Not:
-        return not evaluate(node.child, is_found)  # type: ignore[attr-defined]
+        return not evaluate(node.child, is_found)  # type: ignore[union-attr]
     if kind is Near or kind is Regex:
         return is_found(node)  # type: ignore[arg-type]
     raise TypeError(f"not a rule node: {node!r}")
@@ -664,7 +664,10 @@ def _checked_regex(written: str, token: _Token, query: str) -> str:
             regex.compile(written, REGEX_FLAGS)  # positions in the pattern as written
         except regex.error as written_error:
             problem = written_error
-            if written_error.pos is not None:
-                column += 1 + min(written_error.pos, len(written))
-        raise QuerySyntaxError(f"invalid regex: {problem.msg}", column, query) from None
+            # regex.error has .pos and .msg, which its type stubs do not declare
+            position: int | None = getattr(written_error, "pos", None)
+            if position is not None:
+                column += 1 + min(position, len(written))
+        message: str = getattr(problem, "msg", str(problem))
+        raise QuerySyntaxError(f"invalid regex: {message}", column, query) from None
     return folded

@@ -245,7 +245,7 @@ class RuleSet:
             for text in field_hits.prefix:
                 indexes = self._rules_by_term.get(text)
                 if indexes.__class__ is int:
-                    candidates.add(indexes)  # type: ignore[arg-type]
+                    candidates.add(indexes)
                 elif indexes is not None:
                     candidates.update(indexes)  # type: ignore[arg-type]
         matches: list[CompiledRule] = []

@@ -7,6 +7,7 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import regex
 
@@ -69,6 +70,7 @@ class ArticleScan:
                 if field_hits is not None and field_hits.near_holds(atom):
                     return True
             return False
+        atom = cast(Regex, atom)  # neither a Term (exact type) nor a Near
         result = self.regex_results.get(atom, _UNSEEN)
         if result is _UNSEEN:
             result = self._search(atom)
@@ -157,7 +159,7 @@ def summarise(rule: CompiledRule, scan: ArticleScan) -> RuleMatch:
             if isinstance(atom, Near):
                 if not field_hits.near_holds(atom):
                     continue
-                terms = (atom.left, atom.right)
+                terms: tuple[Term, ...] = (atom.left, atom.right)
             else:
                 terms = (atom,)
             for term in terms:
