@@ -3,7 +3,7 @@
 A rule is a predicate over an article's fields, written as a tree of frozen dataclasses:
 
     Term   a word, a "quoted phrase" or a Latin prefix word*, found as a substring of the
-           normalised text with the Latin boundary rule (DESIGN 4 and 10)
+           normalised text with the Latin boundary rule (text.is_latin_char)
     Near   two Terms at most `distance` characters apart, in either order, in one field
     Regex  a /regex/, searched for in the normalised text, case-insensitively
     And, Or, Not

@@ -34,7 +34,7 @@ from monitor.matching.ruleset import RuleSet
 from monitor.matching.text import normalize, normalize_with_offsets, original_span
 from monitor.model import ARTICLE_FIELDS, Article, ConfigError, RuleFailure
 
-RULE_CASES = yaml.safe_load((Path(__file__).parent / "data" / "rule_cases.yaml").read_text())
+RULE_CASES = yaml.safe_load((Path(__file__).parents[1] / "data" / "rule_cases.yaml").read_text())
 
 
 def make_article(**fields: Any) -> Article:
