@@ -16,8 +16,7 @@ from processes import run_cli
 
 from monitor.config.loader import RuleConfig, load_config
 from monitor.ingest.parse import parse_feed
-from monitor.matching.explain import TermHit
-from monitor.matching.ruleset import SCAN_BATCH_ARTICLES
+from monitor.matching import SCAN_BATCH_ARTICLES, TermHit
 from monitor.model import Article
 from monitor.service.backtest import (
     CONTEXT_CHARACTERS,

@@ -16,7 +16,7 @@ from receivers import SmtpReceiver, disable_apprise_throttle
 
 from monitor.config.loader import RuleConfig, load_config
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
-from monitor.matching.ruleset import RuleSet
+from monitor.matching import RuleSet
 from monitor.model import Article
 from monitor.service.daemon import PARSE_WORKERS_MIN_FEEDS, Monitor
 from monitor.service.pipeline import excerpt
