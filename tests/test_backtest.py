@@ -16,7 +16,7 @@ from processes import run_cli
 
 from monitor.config import RuleConfig
 from monitor.ingest.parse import parse_feed
-from monitor.matching.rules import SCAN_BATCH_ARTICLES, TermHit
+from monitor.matching import SCAN_BATCH_ARTICLES, TermHit
 from monitor.model import Article
 from monitor.service.backtest import (
     CONTEXT_CHARACTERS,

@@ -16,7 +16,7 @@ from receivers import SmtpReceiver, disable_apprise_throttle
 
 from monitor.config import RuleConfig
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
-from monitor.matching.rules import RuleSet
+from monitor.matching import RuleSet
 from monitor.model import Article
 from monitor.service.configuration import load_config
 from monitor.service.daemon import PARSE_WORKERS_MIN_FEEDS, Monitor

@@ -3,13 +3,14 @@
 A rule is a predicate over an article's fields, written as a tree of frozen dataclasses:
 
     Term   a word, a "quoted phrase" or a Latin prefix word*, found as a substring of the
-           normalised text with the Latin boundary rule (DESIGN 4 and 10)
+           normalised text with the Latin boundary rule (text.is_latin_char)
     Near   two Terms at most `distance` characters apart, in either order, in one field
     Regex  a /regex/, searched for in the normalised text, case-insensitively
     And, Or, Not
 
-The list form (any/all/none) and the query form both compile to these nodes (monitor.matching.rules
-does the list form and the matching). The query grammar, loosest binding first:
+The list form (any/all/none) and the query form both compile to these nodes
+(monitor.matching.compile does the list form; monitor.matching.ruleset the matching). The
+query grammar, loosest binding first:
 
     query    := or_expr
     or_expr  := and_expr ("OR" and_expr)*
@@ -193,19 +194,19 @@ def evaluate(node: Node, is_found: Callable[[Atom], bool]) -> bool:
     # with all()/any() over generators. The node classes have no subclasses.
     kind = type(node)
     if kind is Term:
-        return is_found(node)
+        return is_found(node)  # type: ignore[arg-type]
     if kind is And:
-        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
+        for child in node.children:  # type: ignore[union-attr]  # noqa: SIM110 (speed)
             if not evaluate(child, is_found):
                 return False
         return True
     if kind is Or:
-        for child in node.children:  # type: ignore[attr-defined]  # noqa: SIM110 (speed)
+        for child in node.children:  # type: ignore[union-attr]  # noqa: SIM110 (speed)
             if evaluate(child, is_found):
                 return True
         return False
     if kind is Not:
-        return not evaluate(node.child, is_found)  # type: ignore[attr-defined]
+        return not evaluate(node.child, is_found)  # type: ignore[union-attr]
     if kind is Near or kind is Regex:
         return is_found(node)  # type: ignore[arg-type]
     raise TypeError(f"not a rule node: {node!r}")
@@ -663,7 +664,10 @@ def _checked_regex(written: str, token: _Token, query: str) -> str:
             regex.compile(written, REGEX_FLAGS)  # positions in the pattern as written
         except regex.error as written_error:
             problem = written_error
-            if written_error.pos is not None:
-                column += 1 + min(written_error.pos, len(written))
-        raise QuerySyntaxError(f"invalid regex: {problem.msg}", column, query) from None
+            # regex.error has .pos and .msg, which its type stubs do not declare
+            position: int | None = getattr(written_error, "pos", None)
+            if position is not None:
+                column += 1 + min(position, len(written))
+        message: str = getattr(problem, "msg", str(problem))
+        raise QuerySyntaxError(f"invalid regex: {message}", column, query) from None
     return folded

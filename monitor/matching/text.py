@@ -205,7 +205,7 @@ def original_span(origins: Sequence[int], start: int, end: int) -> tuple[int, in
 # ideographic space, replaced by one ASCII character), and its decomposition starts with a
 # starter that composes with nothing before it. ASCII, common CJK punctuation and quotes,
 # kana, hangul syllables and CJK ideographs: nearly all of Chinese news text.
-# tests/test_text.py checks every character of this class against the Unicode data.
+# tests/matching/test_text.py checks every character of this class against the Unicode data.
 _STABLE_CHARACTERS = (
     "\t\n\r\x20-\x7e"
     "\u00b7\u2014\u2018-\u201d"  # · — ‘ ’ “ ”
@@ -329,8 +329,8 @@ def is_cjk_char(char: str) -> bool:
 
 
 def is_latin_char(char: str) -> bool:
-    """Given one character, return whether it is "Latin" in the sense of the boundary rule
-    (DESIGN 10): any letter or digit that is not CJK, so é, ß, Ж and ５ count, 韩 and か don't.
+    """Given one character, return whether it is "Latin" in the sense of the boundary rule:
+    any letter or digit that is not CJK, so é, ß, Ж and ５ count, 韩 and か don't.
 
     A Latin term may not touch a Latin character on either side; anything else (CJK,
     punctuation, spaces, symbols) is a boundary.

@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, RuleConfig
-from monitor.matching.query import parse_query
-from monitor.matching.rules import SCAN_BATCH_ARTICLES, ArticleExplainer, RuleSet, TermHit
+from monitor.matching import (
+    SCAN_BATCH_ARTICLES,
+    ArticleExplainer,
+    RuleSet,
+    TermHit,
+    parse_query,
+)
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure
 
 # monitor.ingest.fetch and monitor.ingest.parse (requests, feedparser: 7 MB) are imported by

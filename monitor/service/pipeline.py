@@ -28,7 +28,7 @@ from monitor.ingest import (
     known_digests,
     split_items,
 )
-from monitor.matching.rules import RuleSet
+from monitor.matching import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
 from monitor.store import (
     ArticleChange,

@@ -1,4 +1,5 @@
-"""Tests for monitor.matching.rules: term syntax, rule trees, and the one-automaton matcher."""
+"""Tests for monitor.matching (compile, automaton, scan, ruleset, explain): term syntax, rule
+trees, and the one-automaton matcher."""
 
 from __future__ import annotations
 
@@ -12,31 +13,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.config import RuleConfig
-from monitor.matching.query import compile_regex
-from monitor.matching.rules import (
+from monitor.matching.compile import holds_without_terms, rule_tree
+from monitor.matching.explain import TermHit, near_spans, term_spans
+from monitor.matching.query import (
     And,
     Near,
     Not,
     Or,
     Regex,
-    RuleSet,
     Term,
-    TermHit,
+    compile_regex,
     evaluate,
-    holds_without_terms,
-    near_spans,
     parse_term,
-    rule_tree,
     term_problem,
-    term_spans,
     tree_atoms,
     tree_terms,
     with_default_fields,
 )
+from monitor.matching.ruleset import RuleSet
 from monitor.matching.text import normalize, normalize_with_offsets, original_span
 from monitor.model import ARTICLE_FIELDS, Article, ConfigError, RuleFailure
 
-RULE_CASES = yaml.safe_load((Path(__file__).parent / "data" / "rule_cases.yaml").read_text())
+RULE_CASES = yaml.safe_load((Path(__file__).parents[1] / "data" / "rule_cases.yaml").read_text())
 
 
 def make_article(**fields: Any) -> Article:

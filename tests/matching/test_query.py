@@ -23,7 +23,7 @@ from monitor.matching.query import (
     fold_regex,
     parse_query,
 )
-from monitor.matching.rules import RuleSet
+from monitor.matching.ruleset import RuleSet
 from monitor.matching.text import is_latin_char, normalize
 from monitor.model import Article
 
