@@ -24,7 +24,7 @@ DATA = Path(__file__).parents[1] / "data" / "config"
 MIB = 1024 * 1024
 # Values that look like real credentials, so that Apprise accepts the URLs built from them.
 TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-DESIGN_ENVIRON = {
+EXAMPLE_ENVIRON = {
     "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
     "TELEGRAM_CHAT_ID": "-1001234567890",
     "SMTP_USER": "alerts",
@@ -411,7 +411,7 @@ def test_load_config_with_yaml_anchor_and_merge_key_shares_values(tmp_path: Path
 def test_load_config_with_design_example_loads_the_query_rule(tmp_path: Path) -> None:
     shutil.copytree(DATA, tmp_path / "config")
 
-    config = load_config(tmp_path / "config" / "monitor.yaml", environ=DESIGN_ENVIRON)
+    config = load_config(tmp_path / "config" / "monitor.yaml", environ=EXAMPLE_ENVIRON)
 
     assert config.rules[1].name == "forced-labour"
     assert config.rules[1].query == "(强征劳工 OR 强制劳动 OR 劳工索赔) -广告"
@@ -424,13 +424,13 @@ def test_load_config_with_design_example_without_query_loads_it(tmp_path: Path) 
     rules = tmp_path / "config" / "rules.yaml"
     rules.write_text(rules.read_text().replace("query:", "any: [强征劳工]\n  # query:"))
 
-    config = load_config(tmp_path / "config" / "monitor.yaml", environ=DESIGN_ENVIRON)
+    config = load_config(tmp_path / "config" / "monitor.yaml", environ=EXAMPLE_ENVIRON)
 
     assert [feed.interval_seconds for feed in config.feeds] == [300.0, 600.0, 600.0]
     assert config.feed("rfi-tw").max_bytes == 5 * MIB
     assert config.feed("rfi-tw").max_age_seconds == DEFAULT_MAX_AGE_SECONDS
     assert config.channel("me").urls == (f"tgram://{TELEGRAM_TOKEN}/-1001234567890",)
-    assert set(DESIGN_ENVIRON.values()) == config.secrets
+    assert set(EXAMPLE_ENVIRON.values()) == config.secrets
     assert config.rules[1].digest == "1h"
 
 

@@ -137,7 +137,7 @@ def test_killed_mid_batch_loses_nothing_and_resends_at_most_the_message_in_fligh
     titles = _titles(hook)
     assert set(titles) == _expected_titles(count)  # nothing lost
     # Claimed in batches, but each outcome is written before the next send: what arrives
-    # twice is at most the message in flight when the process died (DESIGN.md).
+    # twice is at most the message in flight when the process died.
     twice = len(titles) - len(set(titles))
     assert twice <= 1
     assert _counts(config) == {"pending": 0, "held": 0, "sent": count, "failed": 0}
