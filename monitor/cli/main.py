@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import logging
 import os
@@ -154,13 +152,8 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
-    """Run one command and return its exit code.
-
-    `own_process` says the command is this process's one job (monitor.__main__), which has
-    turned the cyclic garbage collector off for start-up: main turns it back on once
-    start-up is over (_end_start_up). Called from elsewhere, main leaves the collector alone.
-    """
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)
@@ -170,15 +163,12 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
             return EXIT_FAILURE
         raise
     daemon_signals = None
-    if arguments.command == "run":
-        _limit_malloc_arenas()
     if arguments.command == "run" and not arguments.once:
         # Before the slow imports and the config: a SIGTERM sent while the daemon starts
         # must stop it. As PID 1 in a container, a signal without a handler is ignored.
         daemon_signals = _catch_daemon_signals()
     configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
     if arguments.command == "health":
-        _end_start_up(own_process)
         return _health(getattr(arguments, "config", None), arguments.instance)
     try:
         config_path = getattr(arguments, "config", None) or find_config_file()
@@ -187,7 +177,6 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
     if arguments.command == "status":
-        _end_start_up(own_process)
         try:
             return _status(config_path, as_json=arguments.json)
         except StoreError as error:
@@ -199,8 +188,6 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         _print_problems(error)
         return EXIT_USAGE
     SECRETS.update(config.secrets)
-    if arguments.command not in ("run", "rules"):
-        _end_start_up(own_process)  # these two end it themselves, when they are ready
     try:
         if arguments.command == "check":
             return _check(config)
@@ -210,7 +197,6 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
                 once=arguments.once,
                 dry_run=arguments.dry_run,
                 signals=daemon_signals,
-                own_process=own_process,
                 instance=name,
             )
         if arguments.command == "notify":
@@ -218,7 +204,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         if arguments.command == "deliveries":
             return _deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
-            return _rules_test(config, arguments, own_process=own_process)
+            return _rules_test(config, arguments)
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE
@@ -230,22 +216,6 @@ def _print_problems(error: ConfigError) -> None:
     for problem in error.problems:
         print(SECRETS.apply(str(problem)), file=sys.stderr)
     print(f"{len(error.problems)} problem(s) in the configuration", file=sys.stderr)
-
-
-def _end_start_up(own_process: bool) -> None:
-    """Turn the cyclic garbage collector back on, leaving out every object made so far.
-
-    gc.freeze() moves them to a generation the collector never walks. The modules, the
-    config and the compiled rules live as long as the process, and walking them again in
-    every full collection cost about 0.2 s of a 1,000-feed cycle of 304s and a quarter of a
-    10,000-rule `rules test`. The little cyclic garbage start-up leaves (about 700 objects,
-    measured with and without 10,000 rules) is frozen with the rest, once: collecting it
-    first would cost a full collection, 30-100 ms. Only for a process of our own: a caller
-    that did not turn the collector off (a test calling main()) keeps it as it is.
-    """
-    if own_process:
-        gc.freeze()
-        gc.enable()
 
 
 def _check(config: Config) -> int:
@@ -263,26 +233,6 @@ def _check(config: Config) -> int:
     return EXIT_OK
 
 
-# glibc's mallopt() parameter M_ARENA_MAX, and the arenas a poll cycle needs.
-_M_ARENA_MAX = -8
-MALLOC_ARENAS = 2
-
-
-def _limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas before any thread starts, unless MALLOC_ARENA_MAX is set.
-
-    glibc gives each thread that allocates its own arena (up to 8 per core), and each keeps
-    the memory it once held: poll threads, SQLite connections and parser pipes cost about
-    6 MB of RSS per cycle that way, for no speed (the GIL serialises them anyway).
-    """
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt arenas)
-        return
-
-
 def _catch_daemon_signals() -> tuple[threading.Event, threading.Event]:
     """Install SIGTERM/SIGINT/SIGHUP handlers that only set flags; return (stop, reload)."""
     stop, reload = threading.Event(), threading.Event()
@@ -298,22 +248,18 @@ def _run(
     once: bool,
     dry_run: bool,
     signals: tuple[threading.Event, threading.Event] | None = None,
-    own_process: bool = False,
     instance: str | None = None,
 ) -> int:
     from monitor.service.daemon import Monitor
 
     stop, reload = signals or (None, None)
-    try:
-        monitor = Monitor(
-            config,
-            dry_run=dry_run,
-            stop_requested=stop,
-            reload_requested=reload,
-            instance_name=instance,
-        )
-    finally:
-        _end_start_up(own_process)
+    monitor = Monitor(
+        config,
+        dry_run=dry_run,
+        stop_requested=stop,
+        reload_requested=reload,
+        instance_name=instance,
+    )
     try:
         if once:
             report = monitor.run_once()
@@ -423,8 +369,7 @@ def _notify_test(config: Config, channel_name: str) -> int:
     return EXIT_OK
 
 
-def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: bool = False) -> int:
-    import os
+def _rules_test(config: Config, arguments: argparse.Namespace) -> int:
     from contextlib import ExitStack
     from datetime import timedelta
     from zoneinfo import ZoneInfo
@@ -459,8 +404,6 @@ def _rules_test(config: Config, arguments: argparse.Namespace, *, own_process: b
     except UnknownRuleError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        _end_start_up(own_process)  # the rules, the largest thing start-up makes, are in
     with ExitStack() as cleanup:
         if arguments.file:
             try:
