@@ -12,7 +12,7 @@ from feeds import Item, rss
 from processes import run_cli
 
 import monitor
-from monitor.cli.main import build_parser
+from monitor.cli.command_line import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CONFIG = ROOT / "config" / "monitor.yaml"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
 from monitor.service.sdnotify import ServiceManager
+from monitor.service.signals import install_daemon_signals
 from monitor.store.claims import claim_is_live, new_claimant
 from monitor.store.database import FeedState, FeedStateUpdate, Store
 from monitor.store.instances import (
@@ -124,7 +124,7 @@ class Monitor:
         self.fetcher = Fetcher()
         self.parser = ParsePool(parse_worker_count(config))
         # The command line may have created these before the slow imports, so a SIGTERM
-        # that arrives while the daemon is starting is not lost (see cli.py).
+        # that arrives while the daemon is starting is not lost (see signals.py).
         self.stop_requested = stop_requested or threading.Event()
         self.reload_requested = reload_requested or threading.Event()
         self.metrics = Metrics()
@@ -471,9 +471,7 @@ class Monitor:
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set flags; the main loop acts on them outside signal context.
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_requested.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        install_daemon_signals(self.stop_requested, self.reload_requested)
 
     def _schedule_feeds(self, config: Config, previous: Config | None) -> None:
         scheduler = self._scheduler
