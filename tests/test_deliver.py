@@ -97,7 +97,7 @@ class Desk:
         self.monitor = self.make()
 
     def counts(self) -> dict[str, int]:
-        return self.monitor.store.database.delivery_counts(self.clock())
+        return self.monitor.store.delivery_counts(self.clock())
 
 
 @pytest.fixture
@@ -343,7 +343,7 @@ def test_retry_backoff_doubles_up_to_the_cap_then_fails_with_its_error(desk_for,
     assert attempted == [expected for _, expected in tries]
     assert len(hook.requests) == 4
     assert desk.counts() == {"pending": 0, "held": 0, "sent": 0, "failed": 1}
-    ((rule_name, channel, error),) = desk.monitor.store.database.last_delivery_errors()
+    ((rule_name, channel, error),) = desk.monitor.store.last_delivery_errors()
     assert (rule_name, channel) == ("korea-japan", "hook") and "500" in error
     assert desk.send_at(cst(26, 12, 0)).attempted == 0  # failed for good
 
@@ -353,7 +353,7 @@ def test_failed_delivery_put_back_to_pending_is_sent_again(desk_for, hook) -> No
     desk = desk_for(rule(), delivery={"attempts": 1})
     desk.poll_at(cst(26, 10, 0), item(1, cst(26, 9, 59)))
     assert desk.counts()["failed"] == 1
-    store = desk.monitor.store.database
+    store = desk.monitor.store
 
     assert store.retry_failed(cst(26, 10, 5), rule_name="another-rule") == 0
     assert store.retry_failed(cst(26, 10, 5), rule_name="korea-japan") == 1
@@ -396,7 +396,7 @@ def test_channel_with_two_services_failing_for_good_keeps_the_sent_one_skipped(
     desk.poll_at(cst(26, 10, 0), item(1, cst(26, 9, 59)))
     assert desk.counts()["failed"] == 1
 
-    desk.monitor.store.database.retry_failed(cst(26, 10, 5))
+    desk.monitor.store.retry_failed(cst(26, 10, 5))
     hook.set_status(200, path="/down")
     desk.send_at(cst(26, 10, 5))
 
@@ -409,7 +409,7 @@ def test_channel_with_two_services_failing_for_good_keeps_the_sent_one_skipped(
 def test_claim_of_a_live_process_is_respected_and_void_once_it_ends(desk_for, hook) -> None:
     desk = desk_for(rule(digest="1h"))
     desk.poll_at(cst(26, 10, 10), item(1, cst(26, 10, 5)))
-    store = desk.monitor.store.database
+    store = desk.monitor.store
     store.release_held(cst(26, 11, 0))
     (due,) = store.due_deliveries(cst(26, 11, 0))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -427,7 +427,7 @@ def test_claim_of_a_live_process_is_respected_and_void_once_it_ends(desk_for, ho
 
     assert not claim_is_live(claimant, cst(26, 11, 0), cst(26, 11, 0))
     desk.restart()  # a new start clears claims of processes that are gone
-    (due,) = desk.monitor.store.database.due_deliveries(cst(26, 11, 1))
+    (due,) = desk.monitor.store.due_deliveries(cst(26, 11, 1))
     assert due.claimed_by is None
     assert desk.send_at(cst(26, 11, 1)).sent == 1
     assert len(hook.requests) == 1

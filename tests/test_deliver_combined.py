@@ -73,7 +73,7 @@ class Desk:
         return self.monitor.send_due(ignore_backoff=False)
 
     def counts(self) -> dict[str, int]:
-        return self.monitor.store.database.delivery_counts(self.clock())
+        return self.monitor.store.delivery_counts(self.clock())
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ def test_combined_message_failing_for_good_fails_both_and_retry_sends_them_toget
     assert desk.counts()["failed"] == 2
     hook.set_status(200)
 
-    assert desk.monitor.store.database.retry_failed(cst(26, 10, 5)) == 2
+    assert desk.monitor.store.retry_failed(cst(26, 10, 5)) == 2
     desk.send_at(cst(26, 10, 5))
 
     assert _titles(hook) == [BOTH_TITLE, BOTH_TITLE]

@@ -97,7 +97,7 @@ def test_run_once_live_blog_posts_with_their_own_guids_are_articles_that_alert(
     (request,) = hook.requests
     assert request.json["title"] == f"[korea-japan] {second.title}"
     assert f"{LIVE_PAGE}#post-2" in request.json["message"]
-    titles = sorted(article.title for article, _ in monitor.store.database.stored_articles())
+    titles = sorted(article.title for article, _ in monitor.store.stored_articles())
     assert titles == sorted([first.title, second.title])  # the first post kept its text
 
 
@@ -121,7 +121,7 @@ def test_run_once_posts_without_guids_are_one_article_only_with_the_same_link(
 
     assert (poll.new_items, poll.new_articles) == (0, 0)
     assert len(hook.requests) == 1
-    assert monitor.store.database.article_count() == 2
+    assert monitor.store.article_count() == 2
 
 
 def test_run_once_tracking_parameters_and_fragments_are_no_part_of_the_link(
@@ -139,7 +139,7 @@ def test_run_once_tracking_parameters_and_fragments_are_no_part_of_the_link(
     monitor.run_once()
 
     (request,) = hook.requests  # one article, one alert
-    assert monitor.store.database.article_count() == 1
+    assert monitor.store.article_count() == 1
     message = request.json["message"]
     assert link in message  # the link as stored: without what only tracks the reader
     assert not any(part in message for part in ("utm_", "xtor", "at_medium"))
@@ -331,7 +331,7 @@ def test_run_once_after_the_upgrade_alerts_new_posts_only(
         f"[korea-japan] {post.title}" for post in (live_3, comment_3)
     )
     # The old articles keep their text; the posts merged into them are articles of their own.
-    titles = _titles_by_link(monitor.store.database)
+    titles = _titles_by_link(monitor.store)
     assert {link: titles[link] for link in old_titles} == old_titles
     assert titles[f"{LIVE_PAGE}#post-2"] == live[1].title
     assert titles[f"{COMMENTS_PAGE}#comment-1"] == comments[0].title
@@ -348,10 +348,10 @@ def test_run_once_after_the_upgrade_alerts_new_posts_only(
     for poll in polls.values():
         assert (poll.new_items, poll.new_articles, poll.matches) == (0, 0, 0)
     assert len(hook.requests) == 2
-    titles = _titles_by_link(monitor.store.database)
+    titles = _titles_by_link(monitor.store)
     for post in (*live, *comments):
         assert titles[post.link or ""] == edited(post).title
-    assert monitor.store.database.article_count() == 6
+    assert monitor.store.article_count() == 6
 
 
 def test_run_once_after_the_upgrade_plain_text_titles_neither_make_articles_new_nor_alert(
@@ -374,7 +374,7 @@ def test_run_once_after_the_upgrade_plain_text_titles_neither_make_articles_new_
     assert (poll.items, poll.new_items, poll.new_articles, poll.matches) == (2, 0, 0, 0)
     assert hook.requests == []
     # The stored text is the feed's now, for what comes later.
-    stored = sorted(article.title for article, _ in monitor.store.database.stored_articles())
+    stored = sorted(article.title for article, _ in monitor.store.stored_articles())
     assert stored == sorted(item.title for item in items)
 
 

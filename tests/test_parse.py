@@ -181,7 +181,7 @@ def test_run_once_with_html_instead_of_a_feed_records_what_the_server_sent(
     monitor = Monitor(load_config(write_config(feeds={"cn": server.url("/rss")})))
     try:
         (poll,) = monitor.run_once().polls
-        state = monitor.store.database.feed_state("cn")
+        state = monitor.store.feed_state("cn")
     finally:
         monitor.close()
 

@@ -90,7 +90,7 @@ def test_run_once_first_poll_is_a_baseline_that_alerts_nothing(server, hook, mak
     (poll,) = report.polls
     assert poll.ok and poll.baseline and poll.new_articles == 2
     assert hook.requests == []
-    assert monitor.store.database.delivery_counts()["pending"] == 0
+    assert monitor.store.delivery_counts()["pending"] == 0
 
 
 def test_run_once_new_matching_article_alerts_once_per_channel(server, hook, make_monitor) -> None:
@@ -112,7 +112,7 @@ def test_run_once_new_matching_article_alerts_once_per_channel(server, hook, mak
     assert "韩日两国重启对话" in body  # the excerpt
     assert "https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/2023-korea-2" in body
     assert "CST" in body  # published time in the configured timezone (Asia/Shanghai)
-    assert monitor.store.database.delivery_counts() == {
+    assert monitor.store.delivery_counts() == {
         "pending": 0,
         "held": 0,
         "sent": 1,
@@ -134,7 +134,7 @@ def test_run_once_same_article_in_two_feeds_alerts_once(server, hook, make_monit
     monitor.run_once()
 
     assert len(hook.requests) == 1
-    assert monitor.store.database.article_count() == 1
+    assert monitor.store.article_count() == 1
 
 
 def _alerts_for_tw_fixture(server, hook, make_monitor, rule: dict) -> list:
@@ -173,7 +173,7 @@ def test_run_once_sends_an_alert_while_other_feeds_are_still_polled(
         (alert,) = hook.wait_for(1)
         # The slow feed's poll has not ended (nothing of it is stored): the alert did not
         # wait for it.
-        assert monitor.store.database.feed_state("slow") is None
+        assert monitor.store.feed_state("slow") is None
     finally:
         server.release()
         thread.join(timeout=30)
@@ -182,7 +182,7 @@ def test_run_once_sends_an_alert_while_other_feeds_are_still_polled(
     (report,) = reports
     assert report.delivery.sent == 1 and len(report.polls) == 2
     assert len(hook.requests) == 1
-    assert monitor.store.database.delivery_counts() == {
+    assert monitor.store.delivery_counts() == {
         "pending": 0,
         "held": 0,
         "sent": 1,
@@ -215,7 +215,7 @@ def test_run_once_attempts_each_failing_delivery_once_over_all_its_passes(
     (report,) = reports
     assert (report.delivery.attempted, report.delivery.retrying) == (2, 2)
     assert sorted(request.json["title"][-2:] for request in hook.requests) == ["23", "24"]
-    assert monitor.store.database.delivery_counts()["pending"] == 2
+    assert monitor.store.delivery_counts()["pending"] == 2
     # The next run tries each again, once, although it makes two passes (at its start and
     # when its polls are over).
     server.add_feed("/slow", rss([_korean_item(24)]))
@@ -277,7 +277,7 @@ def test_run_once_failing_feed_is_recorded_and_others_still_alert(
     assert by_name["rfi-cn"].ok and not by_name["broken"].ok
     assert by_name["broken"].retry_after_seconds == 120
     assert len(hook.requests) == 1
-    state = monitor.store.database.feed_state("broken")
+    state = monitor.store.feed_state("broken")
     assert state.http_status == 503 and state.error_streak == 2 and "503" in state.error
 
 
@@ -300,7 +300,7 @@ def test_run_once_edited_article_alerts_a_rule_that_newly_matches_once(
     monitor.run_once()
 
     assert len(hook.requests) == 1
-    assert monitor.store.database.article_count() == 1
+    assert monitor.store.article_count() == 1
 
 
 def test_run_once_item_older_than_max_age_never_alerts(server, hook, make_monitor) -> None:
@@ -341,7 +341,7 @@ def test_run_once_with_dry_run_sends_nothing_and_keeps_pending(
 
     assert report.delivery.attempted == 1 and report.delivery.sent == 0
     assert hook.requests == []
-    assert monitor.store.database.delivery_counts()["pending"] == 1
+    assert monitor.store.delivery_counts()["pending"] == 1
 
 
 def test_send_due_with_smtp_down_retries_with_backoff_and_delivers_once(
@@ -361,7 +361,7 @@ def test_send_due_with_smtp_down_retries_with_backoff_and_delivers_once(
 
         first = monitor.run_once()
         assert (first.delivery.attempted, first.delivery.retrying) == (1, 1)
-        assert monitor.store.database.delivery_counts()["pending"] == 1
+        assert monitor.store.delivery_counts()["pending"] == 1
         # The daemon honours the backoff: 30 s after the first failure, not before.
         assert monitor.send_due(ignore_backoff=False).attempted == 0
         clock.advance(29)
@@ -377,7 +377,7 @@ def test_send_due_with_smtp_down_retries_with_backoff_and_delivers_once(
         (mail,) = smtp.wait_for(1)
         assert mail.subject == "[korea-japan] 时隔9年韩日重启副外长级战略对话 13"
         assert "rfi-cn" in mail.text() and "韩日" in mail.text()
-        assert monitor.store.database.delivery_counts() == {
+        assert monitor.store.delivery_counts() == {
             "pending": 0,
             "held": 0,
             "sent": 1,
@@ -398,8 +398,8 @@ def test_send_due_after_last_attempt_marks_failed_with_error(server, hook, make_
     monitor.run_once()  # a failed delivery is not tried again
 
     assert len(hook.requests) == 2
-    assert monitor.store.database.delivery_counts()["failed"] == 1
-    ((rule, channel, error),) = monitor.store.database.last_delivery_errors()
+    assert monitor.store.delivery_counts()["failed"] == 1
+    ((rule, channel, error),) = monitor.store.last_delivery_errors()
     assert (rule, channel) == ("korea-japan", "hook") and "500" in error
 
 
@@ -437,7 +437,7 @@ def test_run_once_regex_out_of_time_marks_rule_failing_and_others_alert(
 
     (request,) = hook.requests
     assert request.json["title"].startswith("[korea-japan] ")
-    (state,) = monitor.store.database.rule_states()
+    (state,) = monitor.store.rule_states()
     assert state.rule_name == "slow" and state.failures >= 1
     assert "ran out of time" in state.last_error
 
@@ -479,7 +479,7 @@ def test_run_once_with_retention_prunes_old_bodies_and_never_realerts(
     monitor.run_once()  # polls (nothing new), sends, then prunes
     monitor.run_once()  # polls the same item again, now pruned
 
-    ((article, _),) = list(monitor.store.database.stored_articles(None))
+    ((article, _),) = list(monitor.store.stored_articles(None))
     assert article.summary == "" and article.title == item.title
     assert len(hook.requests) == 1  # the pruned article is still known: no second alert
 
@@ -501,7 +501,7 @@ def test_run_once_same_body_without_validators_is_not_parsed_again(
 
     assert poll.ok and poll.not_modified and poll.http_status == 200
     assert parsed_again == []
-    state = monitor.store.database.feed_state("rfi-cn")
+    state = monitor.store.feed_state("rfi-cn")
     assert state.last_poll_at == clock.now and state.last_item_count == 1
     # Different bytes are parsed, stored and matched as usual.
     monkeypatch.setattr(monitor.parser, "parse", real_parse)
@@ -550,7 +550,7 @@ def test_run_once_changed_feed_parses_only_the_items_it_did_not_carry(
     assert (poll.items, poll.new_items, poll.new_articles, poll.matches) == (20, 1, 1, 1)
     (body,) = parsed_bodies
     assert body.count(b"<item>") == 1 and b"korea-1" in body
-    assert monitor.store.database.feed_state("rfi-cn").last_item_count == 20
+    assert monitor.store.feed_state("rfi-cn").last_item_count == 20
     wait_until(lambda: len(hook.requests) == 1, "the alert")
     # A known item edited in place is parsed again (and found edited).
     edited = replace(items[3], title="法国总统马克龙出席峰会（更新）")
@@ -591,11 +591,11 @@ def test_run_once_clears_the_next_poll_a_daemon_scheduled(server, make_monitor) 
     server.add_feed("/tw", rss([_other_item(2)]))
     monitor = make_monitor(feeds={"rfi-cn": server.url("/cn"), "rfi-tw": server.url("/tw")})
     monitor.run_once()
-    monitor.store.database.set_next_poll("rfi-cn", datetime.now(UTC) + timedelta(minutes=5))
+    monitor.store.set_next_poll("rfi-cn", datetime.now(UTC) + timedelta(minutes=5))
 
     monitor.run_once()
 
-    states = monitor.store.database.feed_states()
+    states = monitor.store.feed_states()
     assert states["rfi-cn"].next_poll_at is None and states["rfi-tw"].next_poll_at is None
 
 
@@ -612,7 +612,7 @@ def test_run_once_writes_every_unchanged_feeds_state(server, make_monitor) -> No
     polls = monitor.run_once().polls
 
     assert all(poll.not_modified and poll.http_status == 304 for poll in polls)
-    states = monitor.store.database.feed_states()
+    states = monitor.store.feed_states()
     assert {name: states[name].last_poll_at for name in feeds} == dict.fromkeys(feeds, clock.now)
     assert all(states[name].etag == f'"v{number}"' for number, name in enumerate(feeds))
 
