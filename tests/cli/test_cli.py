@@ -14,7 +14,7 @@ from processes import run_cli
 import monitor
 from monitor.cli.command_line import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_CONFIG = ROOT / "config" / "monitor.yaml"
 
 
