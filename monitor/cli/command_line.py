@@ -210,5 +210,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE
-    parser.error(f"unknown command {arguments.command}")
-    return EXIT_USAGE
+    parser.error(f"unknown command {arguments.command}")  # exits with EXIT_USAGE

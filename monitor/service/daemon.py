@@ -26,7 +26,7 @@ from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
 from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
-from monitor.service.poll_schedule import PLAN_INTERVAL_SECONDS, PollSchedule, poll_thread_count
+from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.signals import install_daemon_signals
 from monitor.store.claims import claim_is_live, new_claimant
@@ -319,7 +319,7 @@ class Monitor:
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
-                # Handing feeds to the poll threads and planning next polls: instant jobs.
+                # Polls have threads of their own (see poll_schedule.py).
                 "default": {"type": "threadpool", "max_workers": 1},
                 # Flushing feed states and the daily retention: slow writes, apart.
                 "housekeeping": {"type": "threadpool", "max_workers": 1},
@@ -339,10 +339,9 @@ class Monitor:
         # Each channel sends in a lane of its own: a slow one never delays another.
         sender = self._sender = self._new_sender(on_idle=self._plan_sender_wake)
         # Every feed's state, read once: polls read and change it in memory, and a flush
-        # writes what changed every FLUSH_INTERVAL_SECONDS (see feed_states.py). Polls run
-        # on threads of their own: a feed's job only hands it to them (poll_schedule.py).
+        # writes what changed every FLUSH_INTERVAL_SECONDS (see feed_states.py). Polls are
+        # started by a thread of their own, not by the scheduler (see poll_schedule.py).
         polls = self._polls = PollSchedule(
-            scheduler,
             FeedStates.load(self.store),
             config=lambda: self.runtime.config,
             poll=lambda feed, states: self.poll(feed, plan_next_poll=True, feed_states=states),
@@ -353,7 +352,6 @@ class Monitor:
             on_deliveries=lambda: self._wake_sender("sender-wake", utc_now()),
         )
         polls.schedule(self.runtime.config, previous=None)
-        scheduler.add_job(polls.plan, "interval", seconds=PLAN_INTERVAL_SECONDS, id="next-polls")
         scheduler.add_job(
             polls.flush,
             "interval",
@@ -395,6 +393,7 @@ class Monitor:
         )
         http = self._start_http()
         scheduler.start()
+        polls.start()
         logger.info(
             "started feeds=%d rules=%d channels=%d dry_run=%s instance=%s",
             len(self.runtime.config.feeds),

@@ -1,25 +1,25 @@
 """The daemon's feeds: when each is polled next, on which threads, with its state in memory.
 
-Each feed has one one-shot scheduler job, its next poll. The job only hands the feed to the
-poll threads; when the poll ends, its next poll is noted, and once every
-PLAN_INTERVAL_SECONDS the feeds noted get their job (one pass over the scheduler for all
-the polls that ended, rather than a change to a job, and a wake-up of the scheduler, at the
-end of each poll). A feed is never polled twice at once, so the scheduler never skips a
-run for "maximum number of running instances". The first polls of a configuration start
-FIRST_POLLS_PER_SECOND apart.
+One thread keeps every feed's next poll in a heap and hands each feed, when its time comes,
+to the poll threads; when the poll ends, its next poll goes into the heap. Nothing of this
+goes through the scheduler (APScheduler runs the daemon's other, periodic jobs): a job per
+poll, added or changed at the end of each, cost more than a poll answered 304 (job objects,
+a check of the callable's signature, a wake-up of the scheduler), and jobs due while their
+previous run had not ended were skipped with a warning each. A feed is never polled twice
+at once. The first polls of a configuration start FIRST_POLLS_PER_SECOND apart.
 
 Feed states live in memory (feed_states.py) and are flushed every FLUSH_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations
 
-import contextlib
+import heapq
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from monitor.config.loader import Config, FeedConfig
 from monitor.ingest.fetch import DEFAULT_PER_ORIGIN_LIMIT, origin_of
@@ -37,16 +37,15 @@ MAXIMUM_CONCURRENT_POLLS = 8
 # The daemon's first polls, at start and for feeds a reload adds, begin this many a second:
 # a large configuration starts quietly instead of queueing every feed at once.
 FIRST_POLLS_PER_SECOND = 20.0
-# Polls that ended get their next poll planned together, this often (see plan).
-PLAN_INTERVAL_SECONDS = 1.0
+# The longest the dispatching thread sleeps: how soon it sees a stop it was not woken for.
+DISPATCH_WAIT_SECONDS = 1.0
 
 
 class PollSchedule:
-    """The feeds' poll jobs on a running APScheduler scheduler, and the poll threads."""
+    """Every enabled feed's next poll, the thread that starts them, and the poll threads."""
 
     def __init__(
         self,
-        scheduler: Any,
         feed_states: FeedStates,
         *,
         config: Callable[[], Config],
@@ -55,7 +54,6 @@ class PollSchedule:
         stop: threading.Event,
         on_deliveries: Callable[[], None],
     ) -> None:
-        self.scheduler = scheduler
         self.feed_states = feed_states
         self._config = config
         self._poll = poll
@@ -65,13 +63,20 @@ class PollSchedule:
         self._threads = _poll_threads_for(config())
         self._pool = _new_poll_pool(self._threads)
         self._retired_pools: list[ThreadPoolExecutor] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._polling: set[str] = set()  # the feeds polling now
-        self._to_plan: dict[str, datetime] = {}  # next polls of the polls that ended
+        # Each feed's next poll (time.monotonic()), and the same in a heap; an entry of the
+        # heap that is not the feed's next poll any more (a reload changed it) is skipped.
+        self._due: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._dispatch, name="poll-dispatch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
 
     def schedule(self, config: Config, previous: Config | None) -> None:
         """Plan the first poll of every feed new or changed in `config`, FIRST_POLLS_PER_SECOND
-        apart, and drop the jobs of feeds it no longer has. Poll threads as many as the
+        apart, and forget the feeds it no longer has. Poll threads as many as the
         feeds' origins can use (the polls in flight finish on the previous ones)."""
         threads = _poll_threads_for(config)
         if previous is not None and threads != self._threads:
@@ -82,29 +87,15 @@ class PollSchedule:
         wanted = {feed.name: feed for feed in config.feeds if feed.enabled}
         old = {feed.name: feed for feed in previous.feeds if feed.enabled} if previous else {}
         gone = old.keys() - wanted.keys()
-        for name in gone:
-            _remove_job(self.scheduler, f"feed:{name}")
         first = [name for name, feed in wanted.items() if old.get(name) != feed]
+        start = time.monotonic()
         with self._lock:
-            for name in [*gone, *first]:
-                self._to_plan.pop(name, None)
+            for name in gone:
+                self._due.pop(name, None)
+            for index, name in enumerate(first):
+                self._plan(name, start + index / FIRST_POLLS_PER_SECOND)
+            self._lock.notify()
         self.feed_states.forget(gone)
-        start = datetime.now(UTC)
-        for index, name in enumerate(first):
-            self._add_job(name, start + timedelta(seconds=index / FIRST_POLLS_PER_SECOND))
-
-    def plan(self) -> None:
-        """Plan the next poll of every feed whose poll ended since the last plan (a job
-        run every PLAN_INTERVAL_SECONDS)."""
-        with self._lock:
-            planned, self._to_plan = self._to_plan, {}
-        if self._stop.is_set():
-            return
-        config = self._config()
-        for feed_name, at in planned.items():
-            feed = config.feed(feed_name)
-            if feed is not None and feed.enabled:
-                self._add_job(feed_name, at)
 
     def flush(self, store: Store) -> None:
         """Write the feed states polls changed since the last flush, in one transaction."""
@@ -114,50 +105,62 @@ class PollSchedule:
             logger.error("feed_states status=store_error error=%r", str(error))
 
     def shutdown(self) -> None:
-        """Wait for the polls in flight (the queued ones return at once: stop is set)."""
+        """Stop starting polls, and wait for those in flight (the queued ones return at
+        once: stop is set)."""
+        with self._lock:
+            self._lock.notify()
+        if self._thread.is_alive():
+            self._thread.join()
         for pool in [*self._retired_pools, self._pool]:
             pool.shutdown(wait=True)
 
-    def _add_job(self, feed_name: str, at: datetime) -> None:
-        from apscheduler.triggers.date import DateTrigger
+    def _plan(self, feed_name: str, at: float) -> None:
+        # Holding the lock.
+        self._due[feed_name] = at
+        heapq.heappush(self._heap, (at, feed_name))
 
-        self.scheduler.add_job(
-            self._dispatch,
-            DateTrigger(at, timezone=UTC),
-            args=[feed_name],
-            id=f"feed:{feed_name}",
-            replace_existing=True,
-        )
-
-    def _dispatch(self, feed_name: str) -> None:
-        """Hand a feed whose time has come to the poll threads (unless it polls already)."""
-        if self._stop.is_set():
-            return
+    def _dispatch(self) -> None:
+        """Hand each feed whose time has come to the poll threads, until stopped."""
         with self._lock:
-            if feed_name in self._polling:
-                return  # its poll in flight plans the next one
-            self._polling.add(feed_name)
+            while not self._stop.is_set():
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    at, feed_name = heapq.heappop(self._heap)
+                    if self._due.get(feed_name) != at:
+                        continue  # replanned or removed since
+                    del self._due[feed_name]
+                    self._start_poll(feed_name)
+                wait = self._heap[0][0] - now if self._heap else DISPATCH_WAIT_SECONDS
+                self._lock.wait(min(wait, DISPATCH_WAIT_SECONDS))
+
+    def _start_poll(self, feed_name: str) -> None:
+        # Holding the lock.
+        if feed_name in self._polling:
+            return  # its poll in flight plans the next one
+        self._polling.add(feed_name)
         try:
             self._pool.submit(self._poll_job, feed_name)
         except RuntimeError:  # the pool is shut down: stopping
-            with self._lock:
-                self._polling.discard(feed_name)
+            self._polling.discard(feed_name)
 
     def _poll_job(self, feed_name: str) -> None:
         try:
-            next_poll_at = self._poll_and_plan(feed_name)
+            delay = self._poll_and_plan(feed_name)
         except Exception:  # a bug here must not end the feed's polling
             logger.exception("poll feed=%s status=crashed", feed_name)
             feed = self._config().feed(feed_name)
-            interval = feed.interval_seconds if feed is not None else 0.0
-            next_poll_at = self._clock() + timedelta(seconds=interval)
+            delay = feed.interval_seconds if feed is not None else None
         with self._lock:
             self._polling.discard(feed_name)
-            if next_poll_at is not None:
-                self._to_plan[feed_name] = next_poll_at
+            if delay is not None and feed_name not in self._due and not self._stop.is_set():
+                # (A reload that changed the feed while it polled has planned it already.)
+                at = time.monotonic() + delay
+                self._plan(feed_name, at)
+                if self._heap[0][0] == at:
+                    self._lock.notify()  # sooner than the dispatcher meant to wake
 
-    def _poll_and_plan(self, feed_name: str) -> datetime | None:
-        """Poll a feed; return when to poll it next (None: not again)."""
+    def _poll_and_plan(self, feed_name: str) -> float | None:
+        """Poll a feed; return in how many seconds to poll it next (None: not again)."""
         if self._stop.is_set():
             return None
         feed = self._config().feed(feed_name)
@@ -167,7 +170,7 @@ class PollSchedule:
             result = self._poll(feed, self.feed_states)
         except StoreError as error:
             logger.error("poll feed=%s status=store_error error=%r", feed_name, str(error))
-            return self._clock() + timedelta(seconds=feed.interval_seconds)
+            return feed.interval_seconds
         if result.http_status == HTTP_GONE:
             logger.warning(
                 "poll feed=%s status=gone http_status=410 polling=stopped "
@@ -177,22 +180,13 @@ class PollSchedule:
             self._record_next_poll(feed, None)
             return None
         delay = result.next_poll_seconds or feed.interval_seconds
-        next_poll_at = self._clock() + timedelta(seconds=delay)
-        self._record_next_poll(feed, next_poll_at)
+        self._record_next_poll(feed, self._clock() + timedelta(seconds=delay))
         if result.deliveries:
             self._on_deliveries()
-        return next_poll_at
+        return delay
 
     def _record_next_poll(self, feed: FeedConfig, at: datetime | None) -> None:
         self.feed_states.record([FeedStateUpdate(feed.name, feed.url, {"next_poll_at": at})])
-
-
-def _remove_job(scheduler: Any, job_id: str) -> None:
-    # Imported here: APScheduler is the daemon's alone, and `run --once` need not load it.
-    from apscheduler.jobstores.base import JobLookupError
-
-    with contextlib.suppress(JobLookupError):
-        scheduler.remove_job(job_id)
 
 
 def _poll_threads_for(config: Config) -> int:
