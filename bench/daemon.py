@@ -140,6 +140,7 @@ def _measure(
     measured_polls = not_modified - not_modified_before
     rss_at_end = _memory(daemon.pid)
     return {
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "feeds": feeds,
         "interval_seconds": INTERVAL_SECONDS,
         "baseline_seconds": round(baseline_seconds, 1),
