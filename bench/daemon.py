@@ -1,15 +1,25 @@
-"""Daemon steady state (STAND-IN: the full bench/daemon.py replaces this file).
+"""The daemon's steady state: `news-monitor run` polling a farm of feeds that answer 304.
 
-measure_steady_state(product_dir, feeds, polls) starts the real daemon (`news-monitor run`)
-on a farm of `feeds` unchanged feeds (bench/farm.py) polled every 10 s, waits for its
-baseline poll, then counts the farm's 304 answers as polls. Between the 1,000th and the
-last poll it reads the CPU of the daemon and its child processes from /proc (utime + stime,
-and the reaped children's cutime + cstime) and the tree's summed RSS, and at the end counts
-APScheduler's "maximum number of running instances reached" warnings in the daemon's log.
+    .venv/bin/python bench/daemon.py                       # 1,000 feeds, 10,000 polls
+    .venv/bin/python bench/daemon.py --product /tmp/base   # another tree's monitor/ (PYTHONPATH)
+
+Starts the local farm (bench/farm.py, in a process of its own), runs the real daemon on it
+with every feed's interval at 10 s, waits for the baseline (every feed fetched once), and
+from then on reads /proc for the daemon and its child processes (the parser processes):
+
+- CPU seconds per 1,000 polls, over at least `polls` polls answered 304 after the baseline
+  (the polls are counted by the farm, not by the daemon);
+- RSS (daemon, and daemon plus children) once 1,000 polls were made, and at the end;
+- the warnings APScheduler logged ("skipped: maximum number of running instances reached"
+  and any other), and the daemon's own warnings and errors.
+
+`measure_steady_state(product_dir, feeds, polls)` returns the figures as a dict (bench/run.py
+calls it); the __main__ prints them as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -19,85 +29,199 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 from farm import FarmProcess
-from scenarios import _rollup_kb, _tree
 
 INTERVAL_SECONDS = 10
-WARNING = "maximum number of running instances reached"
-_TICKS = os.sysconf("SC_CLK_TCK")
+ITEMS_PER_FEED = 30
+SKIPPED_WARNING = "maximum number of running instances"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
-def _tree_cpu_seconds(pid: int) -> float:
-    total = 0.0
-    for index, member in enumerate(_tree(pid)):
-        try:
-            with open(f"/proc/{member}/stat", encoding="ascii", errors="replace") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-        if index == 0:
-            total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
-    return total / _TICKS
-
-
-def _tree_rss_mb(pid: int) -> float:
-    return sum(_rollup_kb(member).get("Rss", 0) for member in _tree(pid)) / 1024
-
-
-def measure_steady_state(product_dir: Path, feeds: int, polls: int) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="daemon-steady-"))
-    env = dict(os.environ)
-    env.pop("NEWS_MONITOR_CONFIG", None)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(product_dir), *filter(None, [env.get("PYTHONPATH")])])
-    with FarmProcess(feeds, 30) as farm:
-        config = {
-            "database": "sqlite:///state/monitor.db",
-            "defaults": {"interval": f"{INTERVAL_SECONDS}s", "jitter": "0s"},
-            "feeds": [{"name": f"feed-{i}", "url": farm.url(i)} for i in range(feeds)],
-            "channels": {},
-            "rules": [],
-        }
-        (folder / "monitor.yaml").write_text(json.dumps(config), encoding="utf-8")
-        log_path = folder / "daemon.log"
-        with open(log_path, "wb") as log:
+def measure_steady_state(
+    product_dir: Path | None, feeds: int = 1000, polls: int = 10_000, *, timeout: float = 1800
+) -> dict:
+    """Run the daemon of `product_dir` (a tree holding monitor/; None: the installed one)
+    on `feeds` farm feeds until `polls` polls answered 304 after the baseline; return the
+    figures (see the module's docstring)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-daemon-") as folder,
+        FarmProcess(feeds, ITEMS_PER_FEED) as farm,
+    ):
+        work = Path(folder)
+        config = work / "monitor.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "database": "sqlite:///state/monitor.db",
+                    "timezone": "UTC",
+                    "defaults": {"interval": f"{INTERVAL_SECONDS}s", "jitter": "0s"},
+                    "feeds": [{"name": f"f{i}", "url": farm.url(i)} for i in range(feeds)],
+                    "channels": {},
+                }
+            ),
+            encoding="utf-8",
+        )
+        env = dict(os.environ)
+        for variable in ("NEWS_MONITOR_CONFIG", "NEWS_MONITOR_INSTANCE", "STATE_DIRECTORY"):
+            env.pop(variable, None)
+        if product_dir is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(product_dir), *filter(None, [env.get("PYTHONPATH")])]
+            )
+        log_path = work / "daemon.log"
+        deadline = time.monotonic() + timeout
+        with log_path.open("wb") as log:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "--config", "monitor.yaml"],
-                cwd=folder,
+                [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+                cwd=work,
                 env=env,
+                stdout=subprocess.DEVNULL,
                 stderr=log,
             )
             try:
-                while farm.stats().get("200", 0) < feeds:
-                    if daemon.poll() is not None:
-                        raise RuntimeError(f"daemon exited {daemon.returncode}")
-                    time.sleep(0.2)
-                farm.reset_stats()
-                started = time.perf_counter()
-                at_1000: tuple[int, float, float] | None = None
-                while True:
-                    time.sleep(0.2)
-                    done = farm.stats().get("304", 0)
-                    if at_1000 is None and done >= 1_000:
-                        at_1000 = (done, _tree_cpu_seconds(daemon.pid), _tree_rss_mb(daemon.pid))
-                    if done >= polls:
-                        end = (done, _tree_cpu_seconds(daemon.pid), _tree_rss_mb(daemon.pid))
-                        break
-                    if daemon.poll() is not None:
-                        raise RuntimeError(f"daemon exited {daemon.returncode}")
-                wall = time.perf_counter() - started
+                result = _measure(daemon, farm, feeds, polls, deadline)
             finally:
                 daemon.send_signal(signal.SIGTERM)
-                daemon.wait(timeout=60)
-    assert at_1000 is not None
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    measured = max(1, end[0] - at_1000[0])
+                try:
+                    result_code = daemon.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    result_code = daemon.wait()
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        lines = text.splitlines()
+        result.update(
+            {
+                "exit_code": result_code,
+                "apscheduler_skipped_warnings": text.count(SKIPPED_WARNING),
+                "apscheduler_warnings": sum(
+                    "apscheduler" in line and ("WARNING" in line or "ERROR" in line)
+                    for line in lines
+                ),
+                "daemon_warnings_or_errors": sum(
+                    ("WARNING" in line or "ERROR" in line) and "apscheduler" not in line
+                    for line in lines
+                ),
+                "tracebacks": text.count("Traceback"),
+            }
+        )
+        return result
+
+
+def _measure(
+    daemon: subprocess.Popen, farm: FarmProcess, feeds: int, polls: int, deadline: float
+) -> dict:
+    started = time.monotonic()
+
+    def answered() -> tuple[int, int]:
+        stats = farm.stats()
+        return stats.get("200", 0), stats.get("304", 0)
+
+    def wait(predicate, what: str) -> None:
+        while not predicate():
+            if daemon.poll() is not None:
+                raise RuntimeError(f"the daemon exited ({daemon.returncode}) before {what}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.2)
+
+    wait(lambda: answered()[0] >= feeds, "the baseline (every feed fetched once)")
+    baseline_seconds = time.monotonic() - started
+    rss_at_1000 = _memory(daemon.pid)  # 1,000 polls when feeds == 1,000
+    cpu_before = _cpu_seconds(daemon.pid)
+    _, not_modified_before = answered()
+    measured_from = time.monotonic()
+    wait(lambda: answered()[1] - not_modified_before >= polls, f"{polls} polls answered 304")
+    cpu_after = _cpu_seconds(daemon.pid)
+    elapsed = time.monotonic() - measured_from
+    full, not_modified = answered()
+    measured_polls = not_modified - not_modified_before
+    rss_at_end = _memory(daemon.pid)
     return {
-        "polls": end[0],
-        "wall_seconds": wall,
-        "cpu_seconds_per_1000_polls": (end[1] - at_1000[1]) / measured * 1_000,
-        "rss_mb_at_1000": at_1000[2],
-        "rss_mb_at_10000": end[2],  # at the last poll (10,000 at the full size)
-        "scheduler_warnings": text.count(WARNING),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "feeds": feeds,
+        "interval_seconds": INTERVAL_SECONDS,
+        "baseline_seconds": round(baseline_seconds, 1),
+        "polls_measured": measured_polls,
+        "polls_answered_200": full,
+        "seconds_measured": round(elapsed, 1),
+        "polls_per_second": round(measured_polls / elapsed, 1),
+        "cpu_seconds": round(cpu_after - cpu_before, 2),
+        "cpu_seconds_per_1000_polls": round((cpu_after - cpu_before) / measured_polls * 1000, 3),
+        "rss_mb_at_1000_polls": rss_at_1000,
+        "rss_mb_at_end": rss_at_end,
+        "polls_at_end": full + not_modified,
     }
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of pid."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in parents.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # Fields after the command name: state is [0], utime [11], stime [12], cutime [13],
+    # cstime [14] (proc(5), fields 3, 14-17).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of the process, its live descendants and the children it has reaped."""
+    fields = _stat_fields(pid)
+    ticks = sum(int(value) for value in fields[11:15])
+    for child in _children(pid):
+        try:
+            ticks += sum(int(value) for value in _stat_fields(child)[11:13])
+        except (OSError, IndexError):
+            continue  # ended meanwhile: its parent's cutime has it once reaped
+    return ticks / CLOCK_TICKS
+
+
+def _rss_mb(pid: int) -> float:
+    resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return resident_pages * PAGE_BYTES / 1e6
+
+
+def _memory(pid: int) -> dict[str, float]:
+    children = 0.0
+    for child in _children(pid):
+        try:
+            children += _rss_mb(child)
+        except OSError:
+            continue
+    daemon = _rss_mb(pid)
+    return {"daemon": round(daemon, 1), "with_children": round(daemon + children, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--product", type=Path, help="measure the monitor package of this source tree"
+    )
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--polls", type=int, default=10_000)
+    arguments = parser.parse_args(argv)
+    product = arguments.product.resolve() if arguments.product else None
+    result = measure_steady_state(product, arguments.feeds, arguments.polls)
+    print(json.dumps({"product": str(product or "installed"), **result}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,99 @@
-"""Service: the daemon, refresh_feed (where the stages meet), http, and loading the
-configuration with every stage's checks.
+"""The service (layer 6): the daemon and the per-feed pipeline, status and health, and the
+one-off work the command line asks for.
 
-What other packages use of it is exported here.
+Names are loaded on first use: `news-monitor health` (Docker's HEALTHCHECK) needs the status
+module alone, not the daemon's fetcher, parser and sender.
 """
 
-from monitor.service.configuration import load_config, load_database_settings
+from __future__ import annotations
 
-__all__ = ["load_config", "load_database_settings"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.service.backtest import (
+        Backtest,
+        UnknownRuleError,
+        file_articles,
+        format_failures,
+        format_hit,
+        format_summary,
+        hit_json,
+        select_rules,
+        url_articles,
+    )
+    from monitor.service.configuration import load_config, load_database_settings
+    from monitor.service.daemon import CycleReport, Monitor, Runtime
+    from monitor.service.instances import instance_name
+    from monitor.service.log import configure_logging
+    from monitor.service.operations import (
+        check_configuration,
+        retry_failed_deliveries,
+        send_test_alert,
+        stored_articles,
+    )
+    from monitor.service.signals import catch_daemon_signals
+    from monitor.service.status import check_health, format_status, read_status
+
+_MODULE_OF = {
+    "Backtest": "backtest",
+    "UnknownRuleError": "backtest",
+    "file_articles": "backtest",
+    "format_failures": "backtest",
+    "format_hit": "backtest",
+    "format_summary": "backtest",
+    "hit_json": "backtest",
+    "select_rules": "backtest",
+    "url_articles": "backtest",
+    "CycleReport": "daemon",
+    "Monitor": "daemon",
+    "Runtime": "daemon",
+    "instance_name": "instances",
+    "configure_logging": "log",
+    "check_configuration": "operations",
+    "load_config": "configuration",
+    "load_database_settings": "configuration",
+    "retry_failed_deliveries": "operations",
+    "send_test_alert": "operations",
+    "stored_articles": "operations",
+    "catch_daemon_signals": "signals",
+    "check_health": "status",
+    "format_status": "status",
+    "read_status": "status",
+}
+
+__all__ = [
+    "Backtest",
+    "CycleReport",
+    "Monitor",
+    "Runtime",
+    "UnknownRuleError",
+    "catch_daemon_signals",
+    "check_configuration",
+    "check_health",
+    "configure_logging",
+    "file_articles",
+    "format_failures",
+    "format_hit",
+    "format_status",
+    "format_summary",
+    "hit_json",
+    "instance_name",
+    "load_config",
+    "load_database_settings",
+    "read_status",
+    "retry_failed_deliveries",
+    "select_rules",
+    "send_test_alert",
+    "stored_articles",
+    "url_articles",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,18 +24,19 @@ from monitor.delivery import (
     template_chooser,
 )
 from monitor.ingest import (
-    DEFAULT_PER_ORIGIN_LIMIT,
     Fetcher,
     ParsePool,
     default_worker_count,
-    origin_of,
 )
-from monitor.model import ConfigError, FetchError, StoreError
+from monitor.model import ConfigError, StoreError
 from monitor.service.configuration import load_config
+from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
 from monitor.service.http import Health, HttpEndpoint, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
+from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
+from monitor.service.signals import install_daemon_signals
 from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
@@ -55,16 +54,12 @@ logger = logging.getLogger(__name__)
 # scheduler runs jobs and the database takes writes: it records this instance's last_seen_at,
 # which `health` and `status` read. The systemd watchdog ping and /healthz depend on the
 # same heartbeat being fresh (HEARTBEAT_FRESH_SECONDS).
-# 410 Gone: the publisher says the feed will never come back.
-HTTP_GONE = 410
 # Pruning old articles (retention:) runs once a day, the first time soon after start.
 RETENTION_INTERVAL_SECONDS = 86400.0
 RETENTION_FIRST_DELAY_SECONDS = 60.0
 # The sender's regular tick; batch releases and retries also wake it at their time.
 SENDER_INTERVAL = timedelta(seconds=10)
 CONFIG_WATCH_INTERVAL_SECONDS = 2.0
-# Fetches run in parallel up to this many (and at most 2 per origin, see fetch.py).
-MAXIMUM_CONCURRENT_POLLS = 8
 # Parser processes (see parse_pool.py) pay for themselves from this many enabled feeds:
 # below it, polls seldom overlap and a worker would mostly hold memory.
 PARSE_WORKERS_MIN_FEEDS = 20
@@ -137,7 +132,7 @@ class Monitor:
         self.fetcher = Fetcher()
         self.parser = ParsePool(parse_worker_count(config))
         # The command line may have created these before the slow imports, so a SIGTERM
-        # that arrives while the daemon is starting is not lost (see cli.py).
+        # that arrives while the daemon is starting is not lost (see signals.py).
         self.stop_requested = stop_requested or threading.Event()
         self.reload_requested = reload_requested or threading.Event()
         self.metrics = Metrics()
@@ -146,7 +141,8 @@ class Monitor:
         self.instance = InstanceIdentity.of_this_process(instance_name)
         self._last_heartbeat: float | None = None  # time.monotonic() of the last one
         self._last_heartbeat_at: datetime | None = None
-        self._scheduler = None  # set by run_forever
+        self._scheduler: Any = None  # set by run_forever
+        self._polls: PollSchedule | None = None  # the daemon's feeds, set by run_forever
         self._sender: Sender | None = None  # the daemon's, set by run_forever
         self._plan_lock = threading.Lock()  # one plan of the sender's next wake at a time
         self._next_poll_reasons = ReasonsLogged()
@@ -168,6 +164,7 @@ class Monitor:
         *,
         unchanged_states: list[FeedStateUpdate] | None = None,
         plan_next_poll: bool = False,
+        feed_states: FeedStates | None = None,
     ) -> PollResult:
         """Poll one feed and log one line about it. A bug in one feed's processing is
         logged and reported as that feed's failure; a database failure propagates.
@@ -176,18 +173,27 @@ class Monitor:
         `unchanged_states` collects the state of unchanged feeds for the caller to write
         (see refresh_feed). With `plan_next_poll` (the daemon), the result also says when
         to poll next, and the log line why that is later than the interval, when that
-        reason appears or changes."""
+        reason appears or changes.
+
+        With `feed_states` (the daemon's, in memory), the state is read from there and the
+        new one recorded there: an unchanged feed's is written with the next flush."""
         runtime = self.runtime
+        if feed_states is not None:
+            state = feed_states.get(feed.name)
+            unchanged_states = []
+        else:
+            state = self._state(feed.name, states)
         try:
             result = refresh_feed(
                 feed,
-                state=self._state(feed.name, states),
+                state=state,
                 store=self.store,
                 fetcher=self.fetcher,
                 parser=self.parser,
                 rules=runtime.rules,
                 now=self.clock(),
                 unchanged_states=unchanged_states,
+                written_states=feed_states.written if feed_states is not None else None,
             )
         except StoreError:
             raise
@@ -197,6 +203,8 @@ class Monitor:
             crashed = True
         else:
             crashed = False
+        if feed_states is not None and unchanged_states:
+            feed_states.record(unchanged_states)
         reason_news = None
         if plan_next_poll:
             plan = next_poll(feed, result, random.random())
@@ -322,7 +330,10 @@ class Monitor:
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
-                "default": {"type": "threadpool", "max_workers": MAXIMUM_CONCURRENT_POLLS},
+                # Polls have threads of their own (see poll_schedule.py).
+                "default": {"type": "threadpool", "max_workers": 1},
+                # Flushing feed states and the daily retention: slow writes, apart.
+                "housekeeping": {"type": "threadpool", "max_workers": 1},
                 # Waking the sender (which sends on threads of its own) never waits behind
                 # slow fetches.
                 "sender": {"type": "threadpool", "max_workers": 1},
@@ -338,7 +349,28 @@ class Monitor:
         self.store.register_instance(self.instance, self.clock())
         # Each channel sends in a lane of its own: a slow one never delays another.
         sender = self._sender = self._new_sender(on_idle=self._plan_sender_wake)
-        self._schedule_feeds(self.runtime.config, previous=None)
+        # Every feed's state, read once: polls read and change it in memory, and a flush
+        # writes what changed every FLUSH_INTERVAL_SECONDS (see feed_states.py). Polls are
+        # started by a thread of their own, not by the scheduler (see poll_schedule.py).
+        polls = self._polls = PollSchedule(
+            FeedStates.load(self.store),
+            config=lambda: self.runtime.config,
+            poll=lambda feed, states: self.poll(feed, plan_next_poll=True, feed_states=states),
+            clock=self.clock,
+            stop=self.stop_requested,
+            # New alerts go out now, not at the sender's next tick; a held one makes the
+            # sender plan its release.
+            on_deliveries=lambda: self._wake_sender("sender-wake", utc_now()),
+        )
+        polls.schedule(self.runtime.config, previous=None)
+        scheduler.add_job(
+            polls.flush,
+            "interval",
+            args=[self.store],
+            seconds=FLUSH_INTERVAL_SECONDS,
+            id="feed-states",
+            executor="housekeeping",
+        )
         scheduler.add_job(
             self._sender_job,
             "interval",
@@ -367,10 +399,12 @@ class Monitor:
             "interval",
             seconds=RETENTION_INTERVAL_SECONDS,
             id="retention",
+            executor="housekeeping",
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
         http = self._start_http()
         scheduler.start()
+        polls.start()
         logger.info(
             "started feeds=%d rules=%d channels=%d dry_run=%s instance=%s",
             len(self.runtime.config.feeds),
@@ -393,6 +427,8 @@ class Monitor:
             self.service_manager.stopping()
             logger.info("stopping: waiting for running polls and sends to finish")
             scheduler.shutdown(wait=True)
+            polls.shutdown()  # the polls in flight
+            polls.flush(self.store)
             sender.close()  # each lane ends after the message in flight
             if http is not None:
                 http.close()
@@ -484,64 +520,7 @@ class Monitor:
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set flags; the main loop acts on them outside signal context.
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_requested.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
-
-    def _schedule_feeds(self, config: Config, previous: Config | None) -> None:
-        scheduler = self._scheduler
-        assert scheduler is not None
-        wanted = {feed.name: feed for feed in config.feeds if feed.enabled}
-        old = {feed.name: feed for feed in previous.feeds if feed.enabled} if previous else {}
-        for name in old.keys() - wanted.keys():
-            _remove_job(scheduler, f"feed:{name}")
-        for name, feed in wanted.items():
-            if old.get(name) == feed:
-                continue
-            # A new or changed feed polls at once; jobs reschedule themselves after each poll.
-            scheduler.add_job(
-                self._poll_job,
-                "interval",
-                seconds=feed.interval_seconds,
-                args=[name],
-                id=f"feed:{name}",
-                replace_existing=True,
-                next_run_time=self.clock(),
-            )
-
-    def _poll_job(self, feed_name: str) -> None:
-        if self.stop_requested.is_set():
-            return
-        feed = self.runtime.config.feed(feed_name)
-        if feed is None or not feed.enabled:
-            return
-        try:
-            result = self.poll(feed, plan_next_poll=True)
-        except StoreError as error:
-            logger.error("poll feed=%s status=store_error error=%r", feed_name, str(error))
-            return
-        scheduler = self._scheduler
-        if result.http_status == HTTP_GONE:
-            logger.warning(
-                "poll feed=%s status=gone http_status=410 polling=stopped "
-                "hint='the publisher removed this feed: delete it from the config'",
-                feed_name,
-            )
-            if scheduler is not None:
-                _remove_job(scheduler, f"feed:{feed_name}")
-            self.store.set_next_poll(feed_name, None)
-            return
-        delay = result.next_poll_seconds or feed.interval_seconds
-        next_poll_at = self.clock() + timedelta(seconds=delay)
-        if scheduler is not None and not self.stop_requested.is_set():
-            job = scheduler.get_job(f"feed:{feed_name}")
-            if job is not None:
-                job.modify(next_run_time=next_poll_at)
-        self.store.set_next_poll(feed_name, next_poll_at)
-        if result.deliveries:
-            # New alerts go out now, not at the sender's next tick; a held one makes the
-            # sender plan its release.
-            self._wake_sender("sender-wake", utc_now())
+        install_daemon_signals(self.stop_requested, self.reload_requested)
 
     def _sender_job(self) -> None:
         """Start sending what is due, each channel in its lane; never waits for a send."""
@@ -616,8 +595,8 @@ class Monitor:
             previous_parser, self.parser = self.parser, ParsePool(parse_workers)
             previous_parser.close()  # a parse in flight finishes in its poll's own thread
         self._watched_mtimes = _mtimes(config.source_files)
-        if self._scheduler is not None:
-            self._schedule_feeds(config, previous)
+        if self._polls is not None:
+            self._polls.schedule(config, previous)
         logger.info(
             "reload status=applied feeds=%d rules=%d channels=%d",
             len(config.feeds),
@@ -625,32 +604,6 @@ class Monitor:
             len(config.channels),
         )
         return True
-
-
-def _remove_job(scheduler: Any, job_id: str) -> None:
-    # Imported here: APScheduler is the daemon's alone, and `run --once` need not load it.
-    from apscheduler.jobstores.base import JobLookupError
-
-    with contextlib.suppress(JobLookupError):
-        scheduler.remove_job(job_id)
-
-
-def poll_thread_count(feeds: list[FeedConfig]) -> int:
-    """Poll threads worth running for these feeds: every request the per-origin limit
-    admits at once, plus three that parse and store what has arrived or wait for a parser
-    process (a thread beyond that only waits for an origin slot, holding memory). At most
-    MAXIMUM_CONCURRENT_POLLS."""
-    origins = {_origin_or_url(feed.url) for feed in feeds}
-    wanted = DEFAULT_PER_ORIGIN_LIMIT * len(origins) + 3
-    return max(1, min(MAXIMUM_CONCURRENT_POLLS, len(feeds), wanted))
-
-
-def _origin_or_url(url: str) -> object:
-    # A URL without an origin (file://, a broken one) is its own: it waits for nobody.
-    try:
-        return origin_of(url)
-    except FetchError:
-        return url
 
 
 def parse_worker_count(config: Config) -> int:

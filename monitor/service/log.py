@@ -79,7 +79,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     # HOWTO's "Optimization" section lists these switches, which spare every record a walk
     # up the stack (findCaller) and lookups of the thread, process and multiprocessing names.
     # A cycle of 1,000 polls logs 1,000 lines.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

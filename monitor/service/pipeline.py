@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -111,13 +111,16 @@ def refresh_feed(
     rules: Rules,
     now: datetime,
     unchanged_states: list[FeedStateUpdate] | None = None,
+    written_states: Callable[[FeedStateUpdate], None] | None = None,
 ) -> PollResult:
     """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
     deliveries in the same transaction as the articles. Return what happened.
 
     `state` is the feed's stored state (None for a feed never polled). When the feed has
     not changed, its new state is appended to `unchanged_states` if given (the caller writes
-    a whole cycle's in one transaction), else written at once."""
+    a whole cycle's in one transaction), else written at once. Otherwise the new state is
+    written with the articles (or the failure), and then handed to `written_states` if
+    given (the daemon keeps every state in memory)."""
     started = time.monotonic()
     # Validators belong to the URL that issued them; a changed URL starts afresh.
     same_url = state is not None and state.url == feed.url
@@ -131,7 +134,15 @@ def refresh_feed(
         )
     except FetchError as error:
         return _record_failure(
-            store, feed, state, now, started, str(error), error.status, error.retry_after_seconds
+            store,
+            feed,
+            state,
+            now,
+            started,
+            str(error),
+            error.status,
+            error.retry_after_seconds,
+            written_states,
         )
 
     body = fetched.body or b""
@@ -200,12 +211,15 @@ def refresh_feed(
             parsed, item_count = _parse_new_items(parser, request, split, known, feed.name)
             upgrade = None
     except ParseError as error:
-        return _record_failure(store, feed, state, now, started, str(error), fetched.status, None)
+        return _record_failure(
+            store, feed, state, now, started, str(error), fetched.status, None, written_states
+        )
     if parsed.bozo_reason:
         logger.debug("parse feed=%s bozo=%r", feed.name, parsed.bozo_reason)
 
     baseline = not feed.notify_existing and not (state and state.baseline_done)
     oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
+    new_state: dict[str, object] = {}
     with store.transaction() as transaction:
         changes, new_items = transaction.upsert_articles(
             feed.name, parsed.articles, baseline=baseline, now=now, upgrade=upgrade
@@ -217,9 +231,7 @@ def refresh_feed(
             hits = _match(change, feed.name, rules, transaction, now)
             matches += len(hits)
             deliveries += transaction.record_hits(change.article_id, feed.name, hits, now)
-        transaction.update_feed_state(
-            feed.name,
-            feed.url,
+        new_state.update(
             **_validators(fetched),
             last_poll_at=now,
             last_success_at=now,
@@ -235,6 +247,9 @@ def refresh_feed(
             item_digests=split.digest_blob() if split else None,
             identity_version=IDENTITY_VERSION,
         )
+        transaction.update_feed_state(feed.name, feed.url, **new_state)
+    if written_states is not None:
+        written_states(FeedStateUpdate(feed.name, feed.url, new_state))
     return PollResult(
         feed.name,
         ok=True,
@@ -373,18 +388,20 @@ def _record_failure(
     error: str,
     http_status: int | None,
     retry_after_seconds: float | None,
+    written_states: Callable[[FeedStateUpdate], None] | None = None,
 ) -> PollResult:
     error_streak = (state.error_streak if state else 0) + 1
+    new_state: dict[str, object] = {
+        "last_poll_at": now,
+        "http_status": http_status,
+        "error": error,
+        "error_streak": error_streak,
+        "last_new_count": 0,
+    }
     with store.transaction() as transaction:
-        transaction.update_feed_state(
-            feed.name,
-            feed.url,
-            last_poll_at=now,
-            http_status=http_status,
-            error=error,
-            error_streak=error_streak,
-            last_new_count=0,
-        )
+        transaction.update_feed_state(feed.name, feed.url, **new_state)
+    if written_states is not None:
+        written_states(FeedStateUpdate(feed.name, feed.url, new_state))
     return PollResult(
         feed.name,
         ok=False,

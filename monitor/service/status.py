@@ -152,10 +152,10 @@ def format_status(report: StatusReport, settings: DatabaseSettings) -> list[str]
         lines.append(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
     if counts["failed"]:
         lines.append("  send failed ones again: news-monitor deliveries retry [--rule NAME]")
-    for rule in report.failing_rules:
+    for failing in report.failing_rules:
         lines.append(
-            f"rule {rule['name']} failing: {rule['failures']} article(s), last at "
-            f"{short_time(rule['last_error_at'])}: {rule['last_error']}"
+            f"rule {failing['name']} failing: {failing['failures']} article(s), last at "
+            f"{short_time(failing['last_error_at'])}: {failing['last_error']}"
         )
     return lines
 

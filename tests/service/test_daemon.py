@@ -14,7 +14,7 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
 
 from monitor.config import FeedConfig
-from monitor.service.daemon import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
+from monitor.service.poll_schedule import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
 
 
 class Daemon:
@@ -234,3 +234,47 @@ def test_poll_threads_are_what_the_origins_can_use() -> None:
     assert poll_thread_count(many_origins) == MAXIMUM_CONCURRENT_POLLS
     # A file or a broken URL waits for no origin: each counts as its own.
     assert poll_thread_count(_feeds("file:///a.xml", "file:///b.xml", "not a url")) == 3
+
+
+def test_run_killed_after_polls_keeps_the_feed_state_for_the_next_start(
+    server, write_config, start_daemon
+) -> None:
+    # States are in the daemon's memory and flushed every few seconds; the store stays the
+    # truth: a daemon killed without a word starts again with the feed's validators.
+    server.add_feed("/cn", rss([_item(1, "法国新闻")]), etag='"v1"')
+    config = write_config(feeds={"cn": {"url": server.url("/cn"), "interval": "1s"}})
+    first = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 3, "three polls")
+    first.kill()
+    polls_before = server.hits("/cn")
+
+    second = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= polls_before + 2, "two polls after the restart")
+    assert second.stop() == 0
+
+    after_restart = [headers for path, headers in server.requests[polls_before:] if path == "/cn"]
+    assert all(headers.get("If-None-Match") == '"v1"' for headers in after_restart)
+    assert "poll feed=cn status=not_modified" in second.log()
+    assert "status=200" not in second.log()
+
+
+def test_run_starts_many_feeds_quietly(server, write_config, start_daemon) -> None:
+    # Every feed is due at start: their first polls are spread, and a feed is never due
+    # while its poll runs, so the scheduler skips no run.
+    for number in range(100):
+        server.add_feed(f"/f{number}", rss([_item(number, "法国新闻")]), etag=f'"{number}"')
+    config = write_config(
+        feeds={f"f{n}": {"url": server.url(f"/f{n}"), "interval": "1s"} for n in range(100)}
+    )
+    daemon = start_daemon(config)
+
+    wait_until(
+        lambda: all(server.hits(f"/f{n}") >= 2 for n in range(100)),
+        "two polls of every feed",
+        timeout=60,
+    )
+
+    assert daemon.stop() == 0
+    log = daemon.log()
+    assert "maximum number of running instances" not in log
+    assert "skipped" not in log and "Traceback" not in log

@@ -1,0 +1,211 @@
+"""The command line: arguments, and which command runs with which configuration.
+
+Commands and exit codes only (0 ok, 1 runtime failure, 2 bad config or usage): the work is
+monitor.service's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.cli.common import EXIT_FAILURE, EXIT_USAGE, print_problems
+from monitor.cli.deliveries import deliveries_retry
+from monitor.cli.notify import notify_test
+from monitor.cli.rules import rules_test
+from monitor.cli.run import check, run
+from monitor.cli.status import health, status
+from monitor.config import SECRETS, ConfigNotFoundError, find_config_file
+from monitor.model import ConfigError, StoreError
+from monitor.service import catch_daemon_signals, configure_logging, instance_name, load_config
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="main config file (default: $NEWS_MONITOR_CONFIG, ./config/monitor.yaml, "
+        "/etc/news-monitor/monitor.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="news-monitor",
+        description="Watch news feeds, match watch rules, alert through Apprise.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[common], help="poll feeds on schedule, match rules, send alerts"
+    )
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    run.add_argument(
+        "--dry-run", action="store_true", help="send nothing and mark nothing delivered"
+    )
+    run.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="the daemon's name among the instances on its database (default: "
+        "$NEWS_MONITOR_INSTANCE, else HOST:PID)",
+    )
+
+    commands.add_parser("check", parents=[common], help="validate config and rules")
+
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="whether a daemon runs, feeds, deliveries, config problems",
+        description="Read the database and show whether a daemon runs, each feed's polls and "
+        "the deliveries. Of the configuration, only what locates the database is needed (no "
+        "other secret is read): problems elsewhere, such as a broken rules file, are listed. "
+        "Exit 0 when the database could be read.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    health = commands.add_parser(
+        "health",
+        parents=[common],
+        help="exit 0 while a daemon's heartbeat is fresh and the database answers, else 1",
+        description="For health checks (Docker's HEALTHCHECK): exit 0 while a daemon's "
+        "heartbeat in the database is fresh, 1 otherwise (no daemon, database unreadable, "
+        "configuration that does not locate the database), with the reason on one line. "
+        "Never exit 2, which Docker reserves.",
+    )
+    health.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="check this instance only (default: $NEWS_MONITOR_INSTANCE, else any daemon)",
+    )
+
+    notify = commands.add_parser("notify", parents=[common], help="notification channels")
+    notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    notify_test = notify_commands.add_parser(
+        "test", parents=[common], help="send a test alert through one channel"
+    )
+    notify_test.add_argument("channel", help="channel name from the config")
+
+    deliveries = commands.add_parser("deliveries", parents=[common], help="the outbox")
+    deliveries_commands = deliveries.add_subparsers(
+        dest="deliveries_command", metavar="ACTION", required=True
+    )
+    retry = deliveries_commands.add_parser(
+        "retry",
+        parents=[common],
+        help="put failed deliveries back to pending",
+        description="Put deliveries that failed for good (every attempt used) back to "
+        "pending, their attempts reset: the running daemon, or the next `run --once`, sends "
+        "them again. Services of a channel that already received a message are skipped.",
+    )
+    retry.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
+
+    rules = commands.add_parser("rules", parents=[common], help="watch rules")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_test = rules_commands.add_parser(
+        "test",
+        parents=[common],
+        help="backtest: which articles each rule matches, and why (nothing is sent)",
+        description="Run the watch rules over stored articles (default), a feed file or a "
+        "feed URL, send nothing, and show each hit: rule, article, and every matched term "
+        "in its context.",
+        epilog="Stored articles: a rule limited by `feeds:` sees the articles any of those "
+        "feeds carried. --file and --url: `feeds:` limits are ignored (the source is no "
+        "configured feed), so every rule sees every item. Disabled rules are skipped unless "
+        "named with --rule. Exit 0 whatever the hits; 1 if the store or URL cannot be "
+        "read; 2 for an unknown rule, a bad duration or a file that is no feed.",
+    )
+    rules_test.add_argument(
+        "--rule", metavar="NAME", help="only this rule (tested even if disabled)"
+    )
+    rules_test.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        help="only stored articles first seen within this period, e.g. 7d or 12h (default: all)",
+    )
+    source = rules_test.add_mutually_exclusive_group()
+    source.add_argument(
+        "--file", type=Path, metavar="FEED.xml", help="test the items of a feed file instead"
+    )
+    source.add_argument("--url", metavar="URL", help="fetch a feed and test its items instead")
+    rules_test.add_argument(
+        "--json", action="store_true", help="one JSON object per hit on stdout, summary on stderr"
+    )
+    return parser
+
+
+def _duration(text: str) -> float:
+    from monitor.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    parser = build_parser()
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # Docker reserves a HEALTHCHECK's exit code 2: health fails with 1, even misused.
+        if exit_.code == EXIT_USAGE and "health" in (sys.argv[1:] if argv is None else argv):
+            return EXIT_FAILURE
+        raise
+    daemon_signals = None
+    if arguments.command == "run" and not arguments.once:
+        # Before the slow imports and the config: a SIGTERM sent while the daemon starts
+        # must stop it. As PID 1 in a container, a signal without a handler is ignored.
+        daemon_signals = catch_daemon_signals()
+    configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
+    if arguments.command == "health":
+        return health(getattr(arguments, "config", None), arguments.instance)
+    try:
+        config_path = getattr(arguments, "config", None) or find_config_file()
+        name = instance_name(arguments.instance) if arguments.command == "run" else None
+    except (ConfigNotFoundError, ValueError) as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.command == "status":
+        try:
+            return status(config_path, as_json=arguments.json)
+        except StoreError as error:
+            logger.error("store status=unavailable error=%r", str(error))
+            return EXIT_FAILURE
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        print_problems(error)
+        return EXIT_USAGE
+    SECRETS.update(config.secrets)
+    try:
+        if arguments.command == "check":
+            return check(config)
+        if arguments.command == "run":
+            return run(
+                config,
+                once=arguments.once,
+                dry_run=arguments.dry_run,
+                signals=daemon_signals,
+                instance=name,
+            )
+        if arguments.command == "notify":
+            return notify_test(config, arguments.channel)
+        if arguments.command == "deliveries":
+            return deliveries_retry(config, rule_name=arguments.rule)
+        if arguments.command == "rules":
+            return rules_test(config, arguments)
+    except StoreError as error:
+        logger.error("store status=unavailable error=%r", str(error))
+        return EXIT_FAILURE
+    parser.error(f"unknown command {arguments.command}")  # exits with EXIT_USAGE
