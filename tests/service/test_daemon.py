@@ -142,7 +142,7 @@ def _store_counts(config: Path) -> dict[str, int]:
     from datetime import UTC, datetime
 
     from monitor.service.configuration import load_config
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     store = Store(load_config(config).database_url)
     try:
@@ -157,7 +157,7 @@ def test_run_sends_a_digest_when_its_window_ends_not_at_the_next_tick(
     from datetime import UTC, datetime, timedelta
 
     from monitor.service.configuration import load_config
-    from monitor.store.database import Store
+    from monitor.store import Store
 
     server.add_feed("/cn", rss([]))
     config = write_config(

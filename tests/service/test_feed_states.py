@@ -9,10 +9,10 @@ import pytest
 from feeds import Item, rss
 from sqlalchemy import event
 
-from monitor.config.loader import load_config
+from monitor.service import load_config
 from monitor.service.daemon import Monitor
 from monitor.service.feed_states import FeedStates
-from monitor.store.database import FeedStateUpdate
+from monitor.store import FeedStateUpdate
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
