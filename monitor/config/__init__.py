@@ -17,7 +17,13 @@ from monitor.config.schema import (
     parse_quiet_hours,
     parse_size,
 )
-from monitor.config.secrets import SECRETS, MaskingFilter, SecretMask, secret_parts_of_url
+from monitor.config.secrets import (
+    SECRETS,
+    MaskingFilter,
+    SecretMask,
+    secret_parts_of_url,
+    url_safe_to_show,
+)
 from monitor.config.settings import (
     ChannelConfig,
     Config,
@@ -53,4 +59,5 @@ __all__ = [
     "parse_quiet_hours",
     "parse_size",
     "secret_parts_of_url",
+    "url_safe_to_show",
 ]

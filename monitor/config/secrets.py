@@ -415,3 +415,21 @@ class MaskingFilter(logging.Filter):
             record.msg = cleaned
             record.args = None
         return True
+
+
+def url_safe_to_show(url: str, written: str | None) -> str:
+    """Given a URL read from the database and the configured URL it came from (None when
+    unknown), return it safe to show. status resolves no feed secret, so it cannot mask
+    one: where the configured URL has a ${...} (or might have), the parts that could hold
+    it are cut: user and password, query and fragment, and the path if it has one there."""
+    if written is not None and "${" not in written:
+        return url
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        written_path = urlsplit(written).path if written is not None else "${"
+    except ValueError:
+        return "…"
+    path = parts.path if "${" not in written_path else "/…"
+    rest = "?…" if parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{path}{rest}"

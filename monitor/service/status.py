@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.config import SECRETS, DatabaseSettings, ListedFeed
+from monitor.config import SECRETS, DatabaseSettings, ListedFeed, url_safe_to_show
 from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
     FeedStatus,
@@ -249,7 +248,9 @@ def _feed_entry(feed: ListedFeed | None, status: FeedStatus | None) -> dict[str,
         "name": name,
         # As written in the config (a ${...} stays as it is); for a feed only the database
         # knows, the URL it was last polled at, cut to what cannot hold a secret.
-        "url": written if written is not None else shown_url(state.url if state else "", None),
+        "url": written
+        if written is not None
+        else url_safe_to_show(state.url if state else "", None),
         "enabled": feed.enabled if feed else None,
         "configured": feed is not None,
         "last_poll": iso(state.last_poll_at) if state else None,
@@ -262,26 +263,8 @@ def _feed_entry(feed: ListedFeed | None, status: FeedStatus | None) -> dict[str,
         "next_poll": iso(state.next_poll_at) if state else None,
     }
     if state and state.redirected_to:
-        entry["redirected_to"] = shown_url(state.redirected_to, written)
+        entry["redirected_to"] = url_safe_to_show(state.redirected_to, written)
     return entry
-
-
-def shown_url(url: str, written: str | None) -> str:
-    """Given a URL read from the database and the configured URL it came from (None when
-    unknown), return it safe to show. status resolves no feed secret, so it cannot mask
-    one: where the configured URL has a ${...} (or might have), the parts that could hold
-    it are cut: user and password, query and fragment, and the path if it has one there."""
-    if written is not None and "${" not in written:
-        return url
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        written_path = urlsplit(written).path if written is not None else "${"
-    except ValueError:
-        return "…"
-    path = parts.path if "${" not in written_path else "/…"
-    rest = "?…" if parts.query or parts.fragment else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{path}{rest}"
 
 
 def _feed_problem(entry: dict[str, object]) -> str:

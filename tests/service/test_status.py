@@ -18,7 +18,7 @@ from feeds import Item, rss
 from processes import DEADLINE_SECONDS, run_cli, wait_until
 from receivers import free_port
 
-from monitor.service.status import shown_url
+from monitor.config import url_safe_to_show
 
 # The place every command looks last for its configuration; tests of "none found" need none.
 SYSTEM_CONFIG = Path("/etc/news-monitor/monitor.yaml")
@@ -346,4 +346,4 @@ def test_every_command_without_config_lists_every_place_it_looked(
 def test_shown_url_cuts_what_may_hold_a_secret_status_did_not_resolve(
     url: str, written: str | None, shown: str
 ) -> None:
-    assert shown_url(url, written) == shown
+    assert url_safe_to_show(url, written) == shown
