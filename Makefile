@@ -22,6 +22,7 @@ test: $(BIN)/news-monitor
 lint: $(BIN)/news-monitor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(BIN)/news-monitor
 	$(BIN)/ruff format .

@@ -29,10 +29,6 @@ LAYER_OF_PACKAGE: dict[str, int] = {
 }
 MAXIMUM_MODULE_LINES = 700
 
-# While the package is being reshaped the checks report without failing the suite; run them
-# with --runxfail to see what is left. Removed once every package is in place.
-pytestmark = pytest.mark.xfail(reason="package restructure in progress", strict=False)
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
