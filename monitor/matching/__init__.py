@@ -38,6 +38,7 @@ from monitor.matching.validation import (
     query_problem,
     rule_problems,
 )
+from monitor.matching.vocabulary import fold_vocabulary
 
 __all__ = [
     "FIELD_ALIASES",
@@ -59,6 +60,7 @@ __all__ = [
     "compile_regex",
     "evaluate",
     "field_name",
+    "fold_vocabulary",
     "holds_without_terms",
     "near_spans",
     "normalize",
