@@ -22,6 +22,7 @@ from monitor.cli.status import health, status
 from monitor.config import SECRETS, ConfigNotFoundError, find_config_file
 from monitor.model import ConfigError, StoreError
 from monitor.service import catch_daemon_signals, configure_logging, instance_name, load_config
+from monitor.store import AlreadyRunningError
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
             return rules_test(config, arguments)
+    except AlreadyRunningError as error:
+        print(f"news-monitor run: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE

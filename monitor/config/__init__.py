@@ -26,6 +26,7 @@ from monitor.config.secrets import (
 )
 from monitor.config.settings import (
     ChannelConfig,
+    ClusterConfig,
     Config,
     DatabaseSettings,
     DeliveryConfig,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "SECRETS",
     "ChannelConfig",
+    "ClusterConfig",
     "Config",
     "ConfigNotFoundError",
     "DatabaseSettings",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.schema import (
+    DEFAULT_CLUSTER_LEASE_SECONDS,
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_JITTER_SECONDS,
@@ -20,6 +21,7 @@ from monitor.config.schema import (
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     ChannelSchema,
+    ClusterSchema,
     DefaultsSchema,
     DeliverySchema,
     FeedSchema,
@@ -27,6 +29,7 @@ from monitor.config.schema import (
 )
 from monitor.config.settings import (
     ChannelConfig,
+    ClusterConfig,
     Config,
     DeliveryConfig,
     FeedConfig,
@@ -109,6 +112,7 @@ def build_config(
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
         retention_seconds=model.retention,
+        cluster=_build_cluster(model.cluster),
     )
 
 
@@ -178,3 +182,9 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
         retry_cap_seconds=delivery.retry_cap or DEFAULT_RETRY_CAP_SECONDS,
         attempts=delivery.attempts or DEFAULT_DELIVERY_ATTEMPTS,
     )
+
+
+def _build_cluster(cluster: ClusterSchema | None) -> ClusterConfig:
+    if cluster is None:
+        return ClusterConfig()
+    return ClusterConfig(lease_seconds=cluster.lease or DEFAULT_CLUSTER_LEASE_SECONDS)

@@ -45,6 +45,12 @@ DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
 DEFAULT_RETRY_BASE_SECONDS = 30.0
 DEFAULT_RETRY_CAP_SECONDS = 3600.0
 DEFAULT_DELIVERY_ATTEMPTS = 10
+# cluster.lease: how long an instance that stopped renewing its lease (killed, hung, cut off
+# from the database) keeps its work before the others take it over.
+DEFAULT_CLUSTER_LEASE_SECONDS = 60.0
+# The shortest lease accepted: an instance renews it six times per lease, and a renewal is a
+# write to the database.
+MIN_CLUSTER_LEASE_SECONDS = 3.0
 # The shortest `retention:` accepted: old articles are pruned once a day, so a shorter
 # retention could not be kept anyway.
 MIN_RETENTION_SECONDS = 86400.0
@@ -319,6 +325,14 @@ def _check_query(query: str, info: ValidationInfo) -> str:
 Name = Annotated[str, AfterValidator(_non_blank)]
 Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
 Jitter = Annotated[float, PlainValidator(parse_duration)]
+ClusterLease = Annotated[
+    float,
+    PlainValidator(
+        _duration_at_least(
+            MIN_CLUSTER_LEASE_SECONDS, f"must be at least {MIN_CLUSTER_LEASE_SECONDS:g}s"
+        )
+    ),
+]
 PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
 ByteSize = Annotated[int, PlainValidator(_check_byte_size)]
 Retention = Annotated[
@@ -429,6 +443,10 @@ class HttpSchema(StrictSchema):
     listen: Listen = DEFAULT_HTTP_LISTEN
 
 
+class ClusterSchema(StrictSchema):
+    lease: ClusterLease | None = None
+
+
 class MainFileSchema(StrictSchema):
     database: DatabaseUrl | None = None
     state_dir: Name | None = None
@@ -441,6 +459,7 @@ class MainFileSchema(StrictSchema):
     delivery: DeliverySchema | None = None
     http: HttpSchema | None = None
     retention: Retention | None = None
+    cluster: ClusterSchema | None = None
 
 
 class RulesFileSchema(StrictSchema):

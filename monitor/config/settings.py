@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.config.schema import (
+    DEFAULT_CLUSTER_LEASE_SECONDS,
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_JITTER_SECONDS,
@@ -71,6 +72,13 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    # How long an instance that stops renewing its lease keeps its work (polls claimed,
+    # deliveries claimed) before the other instances on its database take it over.
+    lease_seconds: float = DEFAULT_CLUSTER_LEASE_SECONDS
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the main file
     database_url: str
@@ -88,6 +96,7 @@ class Config:
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
     retention_seconds: float | None = None
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((channel for channel in self.channels if channel.name == name), None)

@@ -10,10 +10,15 @@ from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
 from monitor.store.instances import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
+    AlreadyRunningError,
     InstanceIdentity,
     InstanceRecord,
+    heartbeat_fresh_seconds,
+    heartbeat_interval_seconds,
     instance_name,
 )
+from monitor.store.leases import ClaimedPoll, PollCompletion, PollRound
+from monitor.store.migrations import SchemaTooNewError
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
 from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
@@ -29,7 +34,9 @@ __all__ = [
     "HELD",
     "PENDING",
     "SENT",
+    "AlreadyRunningError",
     "ArticleChange",
+    "ClaimedPoll",
     "DeliveryArticle",
     "DueDelivery",
     "FeedState",
@@ -38,11 +45,16 @@ __all__ = [
     "HitToRecord",
     "InstanceIdentity",
     "InstanceRecord",
+    "PollCompletion",
+    "PollRound",
     "PruneReport",
     "RuleState",
+    "SchemaTooNewError",
     "Store",
     "StoreTransaction",
     "claim_is_live",
+    "heartbeat_fresh_seconds",
+    "heartbeat_interval_seconds",
     "instance_name",
     "new_claimant",
     "process_start",
