@@ -442,6 +442,7 @@ class Monitor(InstanceLiveness):
         self.service_manager.ready(f"watching {len(self.runtime.config.feeds)} feeds")
         try:
             while not self.stop_requested.wait(0.5):
+                self._report_lease()
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self.reload()

@@ -87,19 +87,19 @@ class InstanceLiveness:
             counts = self.store.delivery_counts()
         except StoreError as error:
             logger.error("heartbeat status=store_error error=%r", str(error))
-            self._report_lease()
             return
         self._last_heartbeat = time.monotonic()
         self._last_heartbeat_at = now
         self.metrics.set_deliveries(counts)
-        self._report_lease()
         self.service_manager.status(
             f"watching {len(self.runtime.config.feeds)} feeds; pending {counts['pending']}, "
             f"held {counts['held']}, failed {counts['failed']}"
         )
 
     def _report_lease(self) -> None:
-        """Tell /metrics how much lease is left, and log when sending stops or resumes."""
+        """Tell /metrics how much lease is left, and log when sending stops or resumes.
+        Run by the main loop, not the heartbeat: a heartbeat stuck on an unreachable
+        database must not keep this quiet."""
         lease = self.lease
         if lease is None:
             return
