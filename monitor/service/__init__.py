@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from monitor.service.log import configure_logging
     from monitor.service.operations import (
         check_configuration,
+        copy_database,
         retry_failed_deliveries,
         send_test_alert,
         stored_articles,
@@ -51,6 +52,7 @@ _MODULE_OF = {
     "instance_name": "instances",
     "configure_logging": "log",
     "check_configuration": "operations",
+    "copy_database": "operations",
     "load_config": "configuration",
     "load_database_settings": "configuration",
     "retry_failed_deliveries": "operations",
@@ -72,6 +74,7 @@ __all__ = [
     "check_configuration",
     "check_health",
     "configure_logging",
+    "copy_database",
     "file_articles",
     "format_failures",
     "format_hit",

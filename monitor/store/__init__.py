@@ -3,9 +3,10 @@ running instances. Other stages use what is exported here; see monitor.store.dat
 
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
+from monitor.store.copy import CopyError, CopyReport, copy_store
 from monitor.store.database import Store, StoreTransaction
 from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord
-from monitor.store.engine import sqlite_file
+from monitor.store.engine import sqlite_file, url_secrets
 from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
 from monitor.store.instances import (
     HEARTBEAT_FRESH_SECONDS,
@@ -37,6 +38,8 @@ __all__ = [
     "AlreadyRunningError",
     "ArticleChange",
     "ClaimedPoll",
+    "CopyError",
+    "CopyReport",
     "DeliveryArticle",
     "DueDelivery",
     "FeedState",
@@ -53,10 +56,12 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "claim_is_live",
+    "copy_store",
     "heartbeat_fresh_seconds",
     "heartbeat_interval_seconds",
     "instance_name",
     "new_claimant",
     "process_start",
     "sqlite_file",
+    "url_secrets",
 ]

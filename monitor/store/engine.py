@@ -134,6 +134,16 @@ def _use_write_ahead_log(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.01)
 
 
+def url_secrets(database_url: str) -> list[str]:
+    """Given a database URL, return what of it must never be shown: the URL, and its
+    password if it has one."""
+    try:
+        password = make_url(database_url).password
+    except Exception:  # noqa: BLE001 - not a URL: the whole text stays hidden
+        password = None
+    return [database_url, *([str(password)] if password else [])]
+
+
 def sqlite_file(database_url: str) -> Path | None:
     """Given a database URL, return its SQLite file; None for another database or memory."""
     url = make_url(database_url)

@@ -195,7 +195,8 @@ class LeaseQueries(StoreBase):
                 text(
                     "UPDATE singleton_job SET last_started_at = now(), started_by = :claimant "
                     "WHERE name = :name AND (last_started_at IS NULL "
-                    "OR last_started_at <= now() - make_interval(secs => CAST(:every AS double precision))) "
+                    "OR last_started_at <= now() "
+                    "- make_interval(secs => CAST(:every AS double precision))) "
                     "RETURNING name"
                 ),
                 {"name": name, "claimant": claimant, "every": every_seconds},

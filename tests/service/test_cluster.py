@@ -274,3 +274,37 @@ def test_a_second_daemon_on_sqlite_is_refused_while_the_first_process_lives(
     assert "first" in refused.stderr and f"pid {first.process.pid}" in refused.stderr
     assert "PostgreSQL" in refused.stderr
     assert once.returncode == 0, once.stderr  # run --once beside a daemon stays allowed
+
+
+def test_db_copy_moves_a_sqlite_store_to_postgresql_and_nothing_alerts_again(
+    server, hook, write_config, postgres_database
+) -> None:
+    server.add_feed("/cn", rss([_item(1, "法国新闻")]), etag='"1"')
+    channels = {"hook": hook.json_url("/alerts")}
+    config = write_config(feeds={"cn": server.url("/cn")}, channels=channels, rules=[RULE])
+    assert run_cli("run", "--once", "--config", str(config), cwd=config.parent).returncode == 0
+    server.add_feed("/cn", rss([_item(2, "韩日对话"), _item(1, "法国新闻")]), etag='"2"')
+    assert run_cli("run", "--once", "--config", str(config), cwd=config.parent).returncode == 0
+    hook.wait_for(1)
+
+    password = "Pw9zQx7Kv2"  # ignored by the server's trust authentication
+    target = postgres_database.replace("postgres@", f"postgres:{password}@", 1)
+    copied = run_cli("db", "copy", "--to", target, "--config", str(config), cwd=config.parent)
+    again = run_cli("db", "copy", "--to", target, "--config", str(config), cwd=config.parent)
+
+    moved = write_config(
+        feeds={"cn": server.url("/cn")}, channels=channels, rules=[RULE], database=target
+    )
+    assert run_cli("run", "--once", "--config", str(moved), cwd=moved.parent).returncode == 0
+    server.add_feed(
+        "/cn", rss([_item(3, "韩日峰会"), _item(2, "韩日对话"), _item(1, "法国新闻")]), etag='"3"'
+    )
+    assert run_cli("run", "--once", "--config", str(moved), cwd=moved.parent).returncode == 0
+    hook.wait_for(2)
+
+    assert copied.returncode == 0, copied.stderr
+    assert "article" in copied.stdout and "delivery" in copied.stdout
+    assert again.returncode == 1 and "already holds rows" in again.stderr
+    for output in (copied.stdout, copied.stderr, again.stdout, again.stderr):
+        assert password not in output
+    assert _titles(hook) == ["[korea-japan] 韩日对话", "[korea-japan] 韩日峰会"]
