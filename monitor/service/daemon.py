@@ -158,9 +158,7 @@ class Monitor(InstanceLiveness):
         self.service_manager = ServiceManager()
         # This daemon among the instances recorded in the database (run_forever only).
         self.instance = InstanceIdentity.of_this_process(instance_name)
-        self._last_heartbeat: float | None = None  # time.monotonic() of the last one
-        self._last_heartbeat_at: datetime | None = None
-        self._lease_sending = True  # as last logged
+        self._init_liveness()  # heartbeat and health (liveness.py)
         self._scheduler: Any = None  # set by run_forever
         self._polls: PollSchedule | SharedPollSchedule | None = None  # set by run_forever
         self._sender: Sender | None = None  # the daemon's, set by run_forever

@@ -6,6 +6,7 @@ what /healthz says of it, and its record when it stops. A part of Monitor
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,17 @@ from monitor.model import StoreError
 from monitor.service.cluster import Lease
 from monitor.service.http import Health, Metrics
 from monitor.service.sdnotify import ServiceManager
-from monitor.store import InstanceIdentity, Store, heartbeat_fresh_seconds
+from monitor.store import FeedStatus, InstanceIdentity, Store, heartbeat_fresh_seconds
 
 if TYPE_CHECKING:
     from monitor.service.daemon import Runtime
 
 logger = logging.getLogger(__name__)
+
+
+# /healthz waits this long for the database's view of the feeds; a database that does not
+# answer in time (cut off, or stuck) makes the answer unhealthy rather than late.
+HEALTH_READ_SECONDS = 2.0
 
 
 class InstanceLiveness:
@@ -36,6 +42,15 @@ class InstanceLiveness:
     _last_heartbeat: float | None
     _last_heartbeat_at: datetime | None
     _lease_sending: bool
+    _health_lock: threading.Lock
+    _health_read: tuple[threading.Event, dict[str, Any]] | None
+
+    def _init_liveness(self) -> None:
+        self._last_heartbeat = None  # time.monotonic() of the last one
+        self._last_heartbeat_at = None
+        self._lease_sending = True  # as last logged
+        self._health_lock = threading.Lock()
+        self._health_read = None  # the read of feed statuses in flight or last done
 
     def healthy(self) -> bool:
         """True while the scheduler runs and this instance's heartbeat is fresh (the same
@@ -54,8 +69,8 @@ class InstanceLiveness:
     def health(self) -> Health:
         """What /healthz reports: healthy or not, this instance, its last heartbeat and
         lease, and when each feed last succeeded."""
-        statuses = self.store.feed_statuses()
-        successes = [s.state.last_success_at for s in statuses if s.state.last_success_at]
+        statuses = self._feed_statuses()
+        successes = [s.state.last_success_at for s in statuses or [] if s.state.last_success_at]
         last_heartbeat = self._last_heartbeat_at
         details: dict[str, object] = {
             "instance": self.instance.name,
@@ -64,15 +79,44 @@ class InstanceLiveness:
             "last_heartbeat": last_heartbeat.isoformat() if last_heartbeat else None,
             "last_successful_poll": max(successes).isoformat() if successes else None,
             "feeds": len(self.runtime.config.feeds),
-            "failing_feeds": sum(1 for s in statuses if s.state.error),
+            "failing_feeds": sum(1 for s in statuses or [] if s.state.error),
         }
+        if statuses is None:
+            details["database"] = f"no answer within {HEALTH_READ_SECONDS:g} s"
         if self.lease is not None:
             details["lease"] = {
                 "held": self.lease.held(),
                 "remaining_seconds": round(self.lease.remaining_seconds(), 1),
                 "sending": self.lease.may_send(),
             }
-        return Health(self.healthy(), details)
+        return Health(self.healthy() and statuses is not None, details)
+
+    def _feed_statuses(self) -> list[FeedStatus] | None:
+        """The feeds' statuses, or None if the database does not give them within
+        HEALTH_READ_SECONDS. The read runs on a thread of its own (one at a time), so that
+        a database out of reach cannot hold /healthz, nor the process at exit."""
+        with self._health_lock:
+            if self._health_read is None or self._health_read[0].is_set():
+                done, box = threading.Event(), dict[str, Any]()
+
+                def read() -> None:
+                    try:
+                        box["statuses"] = self.store.feed_statuses()
+                    except Exception as error:  # noqa: BLE001 - raised in the asking thread
+                        box["error"] = error
+                    finally:
+                        done.set()
+
+                threading.Thread(target=read, name="health-read", daemon=True).start()
+                self._health_read = (done, box)
+            done, box = self._health_read
+        if not done.wait(HEALTH_READ_SECONDS):
+            return None
+        error = box.get("error")
+        if isinstance(error, Exception):
+            raise error
+        statuses: list[FeedStatus] = box["statuses"]
+        return statuses
 
     def _heartbeat_job(self) -> None:
         now = self.clock()

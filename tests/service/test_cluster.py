@@ -11,6 +11,8 @@ import itertools
 import json
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, Daemon, run_cli, wait_until
+from receivers import free_port
 from sqlalchemy import create_engine, text
 from tcp_proxy import TcpProxy
 
@@ -79,6 +82,19 @@ def _assert_polled_at_most_once_per_interval(server, since: float) -> None:
         assert len(times) <= elapsed / INTERVAL_SECONDS + 2, (feed, len(times), elapsed)
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert all(gap > INTERVAL_SECONDS / 2 for gap in gaps), (feed, gaps)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _health(port: int) -> tuple[int, dict]:
+    status, body = _get(port, "/healthz")
+    return status, json.loads(body)
 
 
 def _polls_by(daemon: Daemon) -> int:
@@ -218,11 +234,17 @@ def test_an_instance_cut_off_from_the_database_stops_sending_and_the_others_take
         hook,
         "${DATABASE_URL}",
         hook_path="/alerts/${NEWS_MONITOR_INSTANCE}",
+        http={"listen": "127.0.0.1:${HTTP_PORT}"},
     )
+    ports = {"inst-cut": free_port(), "inst-direct": free_port()}
     database = postgres_database.rsplit("/", 1)[1]
     with TcpProxy("127.0.0.1", 5432) as proxy:
         behind_proxy = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{database}"
-        cut_off = start_daemon(config, "inst-cut", env={"DATABASE_URL": behind_proxy})
+        cut_off = start_daemon(
+            config,
+            "inst-cut",
+            env={"DATABASE_URL": behind_proxy, "HTTP_PORT": str(ports["inst-cut"])},
+        )
         wait_until(cut_off.started, "the daemon behind the proxy", START_SECONDS)
         wait_until(lambda: all(server.hits(f"/f{n}") >= 1 for n in range(FEEDS)), "baselines")
         hook.set_delay(0.5)
@@ -230,7 +252,11 @@ def test_an_instance_cut_off_from_the_database_stops_sending_and_the_others_take
             "/f0", rss([_item(n, f"韩日对话 {n}") for n in range(count)]), etag='"news"'
         )
         wait_until(lambda: len(hook.requests) >= 2, "its alerts to be under way")
-        other = start_daemon(config, "inst-direct", env={"DATABASE_URL": postgres_database})
+        other = start_daemon(
+            config,
+            "inst-direct",
+            env={"DATABASE_URL": postgres_database, "HTTP_PORT": str(ports["inst-direct"])},
+        )
         wait_until(other.started, "the other daemon", START_SECONDS)
 
         proxy.cut()
@@ -241,10 +267,23 @@ def test_an_instance_cut_off_from_the_database_stops_sending_and_the_others_take
             DEADLINE_SECONDS + 2 * LEASE_SECONDS,
         )
         wait_until(lambda: "sending=paused" in cut_off.log(), "the cut-off one to pause")
+        # Each instance tells its own state: the cut-off one has lost its lease.
+        wait_until(
+            lambda: (
+                _health(ports["inst-cut"])[0] == 503
+                and not _health(ports["inst-cut"])[1]["lease"]["held"]
+            ),
+            "the cut-off one's /healthz to say its lease is lost",
+        )
+        healthy, details = _health(ports["inst-direct"])
+        metrics = _get(ports["inst-direct"], "/metrics")[1].decode()
         proxy.heal()
         wait_until(lambda: "sending=resumed" in cut_off.log(), "its lease renewed after healing")
+        wait_until(lambda: _health(ports["inst-cut"])[0] == 200, "the cut-off one healthy again")
         assert cut_off.stop() == 0 and other.stop() == 0
 
+    assert healthy == 200 and details["lease"]["held"] and details["instance"] == "inst-direct"
+    assert "news_monitor_lease_held 1.0" in metrics
     by_cut_off = [r for r in hook.requests if r.path.endswith("/inst-cut")]
     assert all(r.received_at < cut_at + LEASE_SECONDS for r in by_cut_off)
     assert any(r.path.endswith("/inst-direct") for r in hook.requests)  # it took the rest over
