@@ -112,6 +112,8 @@ class CycleReport:
 class Monitor(InstanceLiveness):
     """The running service: one store, one fetcher, and the current runtime."""
 
+    runtime: Runtime
+
     def __init__(
         self,
         config: Config,

@@ -9,16 +9,14 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from monitor.config import Config
 from monitor.model import StoreError
 from monitor.service.cluster import Lease
 from monitor.service.http import Health, Metrics
 from monitor.service.sdnotify import ServiceManager
 from monitor.store import FeedStatus, InstanceIdentity, Store, heartbeat_fresh_seconds
-
-if TYPE_CHECKING:
-    from monitor.service.daemon import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +24,13 @@ logger = logging.getLogger(__name__)
 # /healthz waits this long for the database's view of the feeds; a database that does not
 # answer in time (cut off, or stuck) makes the answer unhealthy rather than late.
 HEALTH_READ_SECONDS = 2.0
+
+
+class _Configured(Protocol):
+    """What of the daemon's Runtime this part reads."""
+
+    @property
+    def config(self) -> Config: ...
 
 
 class InstanceLiveness:
@@ -36,7 +41,7 @@ class InstanceLiveness:
     lease: Lease | None
     metrics: Metrics
     service_manager: ServiceManager
-    runtime: Runtime
+    runtime: _Configured
     clock: Any
     _scheduler: Any
     _last_heartbeat: float | None
