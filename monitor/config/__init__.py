@@ -30,6 +30,7 @@ from monitor.config.settings import (
     DatabaseSettings,
     DeliveryConfig,
     FeedConfig,
+    HttpConfig,
     ListedFeed,
     RuleConfig,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "DatabaseSettings",
     "DeliveryConfig",
     "FeedConfig",
+    "HttpConfig",
     "ListedFeed",
     "MaskingFilter",
     "RuleConfig",

@@ -31,12 +31,13 @@ from monitor.ingest import (
 from monitor.model import ConfigError, StoreError
 from monitor.service.configuration import load_config
 from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
-from monitor.service.http import Health, HttpEndpoint, Metrics
+from monitor.service.http import Health, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.signals import install_daemon_signals
+from monitor.service.web import WebServer, WebSources
 from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
@@ -507,12 +508,20 @@ class Monitor:
                 "stopping instance=%s status=store_error error=%r", self.instance.name, str(error)
             )
 
-    def _start_http(self) -> HttpEndpoint | None:
-        listen = self.runtime.config.http_listen
-        if not listen:
+    def _start_http(self) -> WebServer | None:
+        """Serve the web view, /healthz and /metrics (`http:`); it reads a store of its
+        own, opened read-only, so no page ever takes a write lock."""
+        settings = self.runtime.config.http
+        if settings is None:
             return None
-        return HttpEndpoint(
-            listen,
+        sources = WebSources(
+            config=lambda: self.runtime.config,
+            store=Store(self.runtime.config.database_url, read_only=True),
+            clock=self.clock,
+        )
+        return WebServer(
+            settings,
+            sources,
             health=self.health,
             metrics=self.metrics,
             before_scrape=lambda: self.metrics.set_deliveries(self.store.delivery_counts()),
@@ -589,6 +598,8 @@ class Monitor:
             return False
         if config.database_url != previous.database_url:
             logger.warning("reload database_changed=true note='restart to use the new database'")
+        if config.http != previous.http:
+            logger.warning("reload http_changed=true note='restart to serve the new http settings'")
         self.runtime = runtime
         parse_workers = parse_worker_count(config)
         if parse_workers != self.parser.workers:

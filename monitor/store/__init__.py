@@ -1,6 +1,7 @@
 """The store (layer 4): the database of feed state, articles, rule hits, deliveries and
 running instances. Other stages use what is exported here; see monitor.store.database."""
 
+from monitor.store.activity import DailyCount, HitDelivery, RecentHit, StoredArticle
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
 from monitor.store.database import Store, StoreTransaction
@@ -30,18 +31,22 @@ __all__ = [
     "PENDING",
     "SENT",
     "ArticleChange",
+    "DailyCount",
     "DeliveryArticle",
     "DueDelivery",
     "FeedState",
     "FeedStateUpdate",
     "FeedStatus",
+    "HitDelivery",
     "HitToRecord",
     "InstanceIdentity",
     "InstanceRecord",
     "PruneReport",
+    "RecentHit",
     "RuleState",
     "Store",
     "StoreTransaction",
+    "StoredArticle",
     "claim_is_live",
     "instance_name",
     "new_claimant",
