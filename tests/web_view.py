@@ -107,13 +107,21 @@ def record_matches(config_path: Path, server: FeedServer, hook: WebhookReceiver)
 
 @dataclass
 class RunningView:
-    server: WebServer
+    """A web view listening on a port of 127.0.0.1: in this process (`server`) or in a
+    daemon's."""
+
+    port: int
     base_path: str = ""
     user: str | None = None
     password: str | None = None
+    server: WebServer | None = None
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.server.port}{self.base_path}{path}"
+        return f"http://127.0.0.1:{self.port}{self.base_path}{path}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
     def get(
         self, path: str, *, credentials: tuple[str, str] | None = None, method: str = "GET"
@@ -160,4 +168,6 @@ def start_view(
         health=lambda: health or Health(True, {"instance": "test"}),
         metrics=metrics or Metrics(),
     ).start()
-    return RunningView(server, settings.base_path, settings.auth_user, settings.auth_password)
+    return RunningView(
+        server.port, settings.base_path, settings.auth_user, settings.auth_password, server
+    )

@@ -4,13 +4,19 @@ from feeds on a local server; authentication, base path, escaping, bad queries."
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from feed_server import FeedServer
+from feeds import Item, rss
+from processes import DEADLINE_SECONDS, HIDDEN_VARIABLES, wait_until
 from receivers import WebhookReceiver
 from web_view import (
     JAVASCRIPT_LINK,
@@ -43,7 +49,7 @@ def _view(recorded: tuple[Path, str], name: str, **http: object) -> Iterator[Run
         config = write_monitored_config(folder / name, server, hook, database, **http)
     view = start_view(config)
     yield view
-    view.server.close()
+    view.close()
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +292,7 @@ def test_base_path_serves_everything_under_it_and_links_stay_under_it(
 
     assert {"/news/", "/news/matches", "/news/feeds", "/news/stories", "/news/search"} <= set(links)
     assert all(link.startswith("/news/") for link in links), links
-    at_the_root = RunningView(guarded.server, "", "desk", "Tr0ub4dor-&-3")
+    at_the_root = RunningView(guarded.port, "", "desk", "Tr0ub4dor-&-3")
     assert at_the_root.get("/matches")[0] == 404 and at_the_root.get("/")[0] == 404
     status, _, body = guarded.get("")  # /news leads to /news/
     assert status == 200 and b"Overview" in body
@@ -328,3 +334,60 @@ def test_search_of_a_bad_query_raises_with_the_reason(recorded) -> None:
             search_articles(store, "-体育", since=None)
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------------ in the daemon
+
+
+def test_the_daemon_serves_the_web_view_with_live_matches(
+    tmp_path: Path, server: FeedServer, hook: WebhookReceiver, write_config
+) -> None:
+    password = "Xq7-web-pass-2931"
+    server.add_feed("/cn", rss([Item("法国新闻", link="https://e.org/1", guid="1")]))
+    config = write_config(
+        feeds={"rfi-cn": server.url("/cn")},
+        channels={"hook": hook.json_url("/alerts")},
+        rules=[{"name": "korea-japan", "any": ["韩日"], "notify": ["hook"]}],
+        http={"listen": "127.0.0.1:0", "auth": {"user": "desk", "password": "${WEB_PASSWORD}"}},
+    )
+    log_path = tmp_path / "daemon.log"
+    environment = {key: value for key, value in os.environ.items() if key not in HIDDEN_VARIABLES}
+    with log_path.open("w", encoding="utf-8") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env={**environment, "WEB_PASSWORD": password},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        wait_until(lambda: "http listening=" in log_path.read_text(), "the web view to listen")
+        port = re.search(r"http listening=127\.0\.0\.1:(\d+)", log_path.read_text())
+        assert port is not None
+        view = RunningView(int(port.group(1)), "", "desk", password)
+        wait_until(lambda: server.hits("/cn") >= 1, "the baseline poll")
+        server.add_feed(
+            "/cn",
+            rss(
+                [
+                    Item("韩日重启战略对话", link="https://e.org/2", guid="2"),
+                    Item("法国新闻", link="https://e.org/1", guid="1"),
+                ]
+            ),
+        )
+        hook.wait_for(1, timeout_seconds=DEADLINE_SECONDS)
+
+        def match_sent() -> bool:
+            matches = view.json("/api/matches")["matches"]
+            return bool(matches) and matches[0]["deliveries"][0]["status"] == "sent"
+
+        wait_until(match_sent, "the match to show as sent")
+        wait_until(lambda: view.get("/healthz", credentials=("x", "y"))[0] == 200, "healthy")
+        assert view.get("/", credentials=("desk", "wrong"))[0] == 401
+        assert "韩日重启战略对话" in view.text("/matches")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=DEADLINE_SECONDS) == 0
+    log_text = log_path.read_text()
+    assert password not in log_text and "Traceback" not in log_text
+    assert "stopped" in log_text

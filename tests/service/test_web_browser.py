@@ -50,7 +50,7 @@ def view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningView]:
         record_matches(config, server, hook)
     running = start_view(config)
     yield running
-    running.server.close()
+    running.close()
 
 
 def _run_browser(browser: str, profile: Path, url: str, *options: str) -> bytes:
