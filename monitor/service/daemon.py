@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, Config, FeedConfig
@@ -37,7 +37,6 @@ from monitor.service.pipeline import PollResult, Rules, refresh_feed
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.signals import install_daemon_signals
-from monitor.service.web import WebServer, WebSources
 from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
@@ -48,6 +47,9 @@ from monitor.store import (
     claim_is_live,
     new_claimant,
 )
+
+if TYPE_CHECKING:
+    from monitor.service.web import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -509,23 +511,18 @@ class Monitor:
             )
 
     def _start_http(self) -> WebServer | None:
-        """Serve the web view, /healthz and /metrics (`http:`); it reads a store of its
-        own, opened read-only, so no page ever takes a write lock."""
-        settings = self.runtime.config.http
-        if settings is None:
+        """Serve the web view, /healthz and /metrics when `http:` is set."""
+        if self.runtime.config.http is None:
             return None
-        sources = WebSources(
-            config=lambda: self.runtime.config,
-            store=Store(self.runtime.config.database_url, read_only=True),
+        from monitor.service.web import start_web_server  # Starlette: only when served
+
+        return start_web_server(
+            lambda: self.runtime.config,
             clock=self.clock,
-        )
-        return WebServer(
-            settings,
-            sources,
             health=self.health,
             metrics=self.metrics,
             before_scrape=lambda: self.metrics.set_deliveries(self.store.delivery_counts()),
-        ).start()
+        )
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set flags; the main loop acts on them outside signal context.

@@ -5,6 +5,6 @@ SVG (charts.py, templates/charts.html), HTTP Basic authentication and security h
 """
 
 from monitor.service.web.reports import WebSources
-from monitor.service.web.server import WebServer
+from monitor.service.web.server import WebServer, start_web_server
 
-__all__ = ["WebServer", "WebSources"]
+__all__ = ["WebServer", "WebSources", "start_web_server"]

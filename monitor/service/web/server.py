@@ -13,11 +13,13 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
-from monitor.config import HttpConfig
+from monitor.config import Config, HttpConfig
 from monitor.service.http import Health, Metrics
 from monitor.service.web.app import build_app
 from monitor.service.web.reports import WebSources
+from monitor.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,32 @@ class WebServer:
         self._thread.join(timeout=GRACEFUL_SHUTDOWN_SECONDS + 2)
         self._socket.close()
         self._store.close()
+
+
+def start_web_server(
+    config: Callable[[], Config],
+    *,
+    clock: Callable[[], datetime],
+    health: Callable[[], Health],
+    metrics: Metrics,
+    before_scrape: Callable[[], None] = lambda: None,
+) -> WebServer:
+    """Given the daemon's running configuration (with `http:`), start serving its web view
+    on a store of its own, opened read-only, so that no page ever takes the write lock a
+    poll needs. Raise OSError if it cannot listen."""
+    current = config()
+    assert current.http is not None
+    sources = WebSources(
+        config=config, store=Store(current.database_url, read_only=True), clock=clock
+    )
+    try:
+        server = WebServer(
+            current.http, sources, health=health, metrics=metrics, before_scrape=before_scrape
+        )
+    except BaseException:
+        sources.store.close()
+        raise
+    return server.start()
 
 
 def _bound_socket(listen: str) -> socket.socket:
