@@ -17,6 +17,7 @@ from feed_server import FeedServer
 from feeds import Item, rss
 from receivers import WebhookReceiver
 
+from monitor.config import SECRETS
 from monitor.service import Monitor, load_config
 from monitor.service.http import Health, Metrics
 from monitor.service.web import WebServer, WebSources
@@ -163,6 +164,7 @@ def start_view(
     `http:` settings, read-only store), as the daemon does."""
     config = load_config(config_path)
     assert config.http is not None
+    SECRETS.update(config.secrets)  # as the daemon does: masked wherever they would show
     settings = config.http
     sources = WebSources(config=lambda: config, store=Store(config.database_url, read_only=True))
     server = WebServer(

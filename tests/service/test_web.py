@@ -135,6 +135,26 @@ def test_feeds_page_shows_each_feeds_state_and_new_articles_per_day(view: Runnin
     assert "HTTP 500" in broken and " 500 " in broken and "never" in broken
 
 
+def test_a_secret_in_a_feed_url_is_masked_on_the_page_and_in_the_api(
+    tmp_path: Path, write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEED_TOKEN", "tok-58a1c9e2")
+    config = write_config(
+        feeds={"private": "https://news.example.org/rss?token=${FEED_TOKEN}"},
+        http={"listen": "127.0.0.1:0"},
+    )
+    Store(f"sqlite:///{tmp_path}/state/monitor.db").create_schema()
+    view = start_view(config)
+    try:
+        (feed,) = view.json("/api/feeds")["feeds"]
+        page = view.text("/feeds")
+    finally:
+        view.close()
+
+    assert feed["url"] == "https://news.example.org/rss?token=****"
+    assert "tok-58a1c9e2" not in page and "token=****" in page
+
+
 def test_stories_page_is_empty_without_stories(view: RunningView) -> None:
     assert "No stories of several articles to show." in view.text("/stories")
     assert view.json("/api/stories") == {"stories": []}
