@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.config import RuleConfig
-from monitor.matching import SCAN_BATCH_ARTICLES, RuleSet, positive_term_problems, query_problem
+from monitor.matching import RuleSet, positive_term_problems, query_problem
 from monitor.model import ConfigError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
 from monitor.store import Store, StoredArticle
 
 SEARCH_RULE = "search"
+# Articles matched together between two looks at the clock. A /regex/ may take up to
+# monitor.matching's REGEX_TIME_LIMIT_SECONDS per article, so a batch may run past the time
+# limit by this many times that; from about 16 on, larger batches were no faster (see
+# SCAN_BATCH_ARTICLES there).
+SEARCH_BATCH_ARTICLES = 16
 # Contexts shown per result: enough to see why it matched, short enough for a phone.
 EXCERPT_CONTEXTS = 2
 
@@ -103,7 +108,7 @@ def search_articles(
     while len(results) < limit:
         if clock() >= deadline:
             return SearchOutcome(tuple(results), complete=False, articles_checked=checked)
-        batch = list(itertools.islice(articles, SCAN_BATCH_ARTICLES))
+        batch = list(itertools.islice(articles, SEARCH_BATCH_ARTICLES))
         if not batch:
             break
         checked += len(batch)
