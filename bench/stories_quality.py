@@ -106,13 +106,15 @@ def main() -> None:
             f"{half:6} {len(subset):6} {same:5} {len(subset) - same:10}"
             f" {precision:10.1%} {recall:7.1%} {false_groupings:16} {misses:7}"
         )
+    for half in ("tune", "report"):
+        subset = [pair for pair in pairs if pair.half == half]
+        same_scores = [pair.similarity for pair in subset if pair.label == "same"]
+        different_scores = [pair.similarity for pair in subset if pair.label == "different"]
+        print(
+            f"{half} half: lowest same-story similarity {min(same_scores):.3f},"
+            f" highest different-story {max(different_scores):.3f}"
+        )
     tune = [pair for pair in pairs if pair.half == "tune"]
-    same_scores = sorted(pair.similarity for pair in tune if pair.label == "same")
-    different_scores = sorted(pair.similarity for pair in tune if pair.label == "different")
-    print(
-        f"tune half: lowest same-story similarity {same_scores[0]:.3f},"
-        f" highest different-story {different_scores[-1]:.3f}"
-    )
     print("threshold sweep on the tune half: threshold  precision  recall")
     for step in range(1, 20):
         threshold = step / 20
