@@ -31,6 +31,7 @@ from monitor.config.settings import (
     DatabaseSettings,
     DeliveryConfig,
     FeedConfig,
+    HttpConfig,
     ListedFeed,
     RuleConfig,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "DatabaseSettings",
     "DeliveryConfig",
     "FeedConfig",
+    "HttpConfig",
     "ListedFeed",
     "MaskingFilter",
     "RuleConfig",

@@ -4,6 +4,7 @@ delivery, where the database and the state are; and the checks across feeds.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -19,12 +20,15 @@ from monitor.config.schema import (
     DEFAULT_MAX_BYTES,
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
+    DEFAULT_SEARCH_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    NO_AUTH,
     ChannelSchema,
     ClusterSchema,
     DefaultsSchema,
     DeliverySchema,
     FeedSchema,
+    HttpSchema,
     MainFileSchema,
 )
 from monitor.config.settings import (
@@ -33,6 +37,7 @@ from monitor.config.settings import (
     Config,
     DeliveryConfig,
     FeedConfig,
+    HttpConfig,
     ListedFeed,
     RuleConfig,
 )
@@ -91,6 +96,33 @@ def duplicate_feed_problems(main: Source) -> list[ConfigProblem]:
     return problems
 
 
+def http_problems(main: Source, model: MainFileSchema) -> list[ConfigProblem]:
+    """Report a web view open beyond this machine without a word on authentication:
+    listening on an address other than loopback needs `auth`, or `auth: none` written."""
+    http = model.http
+    if http is None or http.auth is not None or is_loopback(http.listen):
+        return []
+    host = http.listen.rpartition(":")[0]
+    message = (
+        f"{host or 'this address'} is reachable from other machines: set "
+        "auth: {user: NAME, password: ${SECRET}} (HTTP Basic for the web view), or write "
+        "auth: none to serve it without authentication"
+    )
+    return [main.problem(("http", "listen"), message)]
+
+
+def is_loopback(listen: str) -> bool:
+    """Given "host:port", return whether the host is this machine's loopback only
+    (127.0.0.0/8, ::1, localhost; an empty host listens on 127.0.0.1)."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host in ("", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any address
+
+
 def build_config(
     main: Source,
     model: MainFileSchema,
@@ -108,7 +140,7 @@ def build_config(
         channels=_build_channels(model.channels or {}),
         rules=rules,
         delivery=_build_delivery(model.delivery),
-        http_listen=model.http.listen if model.http else None,
+        http=_build_http(model.http) if model.http else None,
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
         retention_seconds=model.retention,
@@ -172,6 +204,17 @@ def _build_channels(channels: dict[str, ChannelSchema]) -> tuple[ChannelConfig, 
     if "console" not in channels:
         built.append(ChannelConfig("console", ("console://",)))
     return tuple(built)
+
+
+def _build_http(http: HttpSchema) -> HttpConfig:
+    credentials = http.auth if http.auth is not None and http.auth is not NO_AUTH else None
+    return HttpConfig(
+        listen=http.listen,
+        auth_user=credentials.user if credentials else None,
+        auth_password=credentials.password if credentials else None,
+        base_path=http.base_path,
+        search_timeout_seconds=http.search_timeout or DEFAULT_SEARCH_TIMEOUT_SECONDS,
+    )
 
 
 def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:

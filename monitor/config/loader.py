@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from monitor.config.building import (
     build_config,
     duplicate_feed_problems,
+    http_problems,
     listed_feeds,
     reference_names,
     resolve_database_url,
@@ -124,6 +125,8 @@ def _load(path: Path, loading: Loading) -> Config | None:
     for source in rule_sources:
         loading.problems.extend(rule_shape_problems(source, loading))
     loading.problems.extend(duplicate_feed_problems(main))
+    if main_model is not None:
+        loading.problems.extend(http_problems(main, main_model))
     loading.problems.extend(duplicate_rule_problems(rule_sources))
     if loading.problems or main_model is None or any(built is None for built in file_rules):
         return None

@@ -296,6 +296,9 @@ def _check_quiet_hours(text: str) -> str:
 
 
 DEFAULT_HTTP_LISTEN = "127.0.0.1:9464"
+# How long one search of the web view may run before it answers with what it found so far.
+DEFAULT_SEARCH_TIMEOUT_SECONDS = 5.0
+_BASE_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
 
 
 def _check_listen(text: str) -> str:
@@ -307,6 +310,27 @@ def _check_listen(text: str) -> str:
     if host.startswith("[") != host.endswith("]"):
         raise ValueError('write an IPv6 host in brackets, such as "[::1]:9464"')
     return text
+
+
+def _check_base_path(text: str) -> str:
+    """A URL path prefix such as /news, returned without a trailing slash ("" for /)."""
+    path = text.strip().rstrip("/")
+    if not path:
+        return ""
+    if not _BASE_PATH.fullmatch(path) or any(part in (".", "..") for part in path.split("/")):
+        raise ValueError('expected a URL path such as "/news" (starting with /)')
+    return path
+
+
+def _auth_or_none(value: Any) -> Any:
+    # `auth: none` is a choice written down: serving without authentication on purpose.
+    if value == "none":
+        return NO_AUTH
+    if isinstance(value, str):
+        raise ValueError(
+            "expected {user: NAME, password: ${SECRET}}, or none to serve without authentication"
+        )
+    return value
 
 
 def _check_template(source: str, info: ValidationInfo) -> str:
@@ -362,6 +386,9 @@ ChannelReference = Annotated[str, AfterValidator(_check_channel_reference)]
 Digest = Annotated[str, PlainValidator(_check_digest)]
 QuietHours = Annotated[str, AfterValidator(_check_quiet_hours)]
 Listen = Annotated[str, AfterValidator(_check_listen)]
+BasePath = Annotated[str, AfterValidator(_check_base_path)]
+# A number is text too (`password: 123456`); a type error must not echo the value.
+Password = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_non_blank)]
 TemplateText = Annotated[str, AfterValidator(_check_template)]
 
 
@@ -438,9 +465,24 @@ class DeliverySchema(StrictSchema):
         return self
 
 
+class HttpAuthSchema(StrictSchema):
+    """HTTP Basic authentication of the web view: `{user: NAME, password: ${SECRET}}`."""
+
+    user: Name
+    password: Password
+
+
+# What `auth: none` stands for once validated (building.py tells it from real credentials).
+NO_AUTH = HttpAuthSchema.model_construct(user="", password="")
+
+
 class HttpSchema(StrictSchema):
-    # Local only unless the operator says otherwise: metrics and health are not for the world.
+    # Local only unless the operator says otherwise: the web view, metrics and health are
+    # not for the world. Listening beyond loopback needs `auth` (building.py checks).
     listen: Listen = DEFAULT_HTTP_LISTEN
+    auth: Annotated[HttpAuthSchema | None, BeforeValidator(_auth_or_none)] = None
+    base_path: BasePath = ""
+    search_timeout: PositiveDuration | None = None
 
 
 class ClusterSchema(StrictSchema):

@@ -11,12 +11,14 @@ from pathlib import Path
 from monitor.config.schema import (
     DEFAULT_CLUSTER_LEASE_SECONDS,
     DEFAULT_DELIVERY_ATTEMPTS,
+    DEFAULT_HTTP_LISTEN,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_JITTER_SECONDS,
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
+    DEFAULT_SEARCH_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
 )
 from monitor.model import DEFAULT_MATCH_FIELDS, ConfigProblem
@@ -79,6 +81,19 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The `http:` section: where the web view, /healthz and /metrics listen, and how."""
+
+    listen: str = DEFAULT_HTTP_LISTEN  # "host:port"
+    # HTTP Basic credentials for everything but /healthz and /metrics; None: no
+    # authentication (loopback, or `auth: none` written in the config).
+    auth_user: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
+    base_path: str = ""  # "/news": every path under it; "" serves at the root
+    search_timeout_seconds: float = DEFAULT_SEARCH_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the main file
     database_url: str
@@ -88,7 +103,7 @@ class Config:
     channels: tuple[ChannelConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    http_listen: str | None = None
+    http: HttpConfig | None = None  # None: no `http:` section, nothing served
     # Every value substituted from ${...}: never to be shown in logs, errors or status.
     secrets: frozenset[str] = frozenset()
     # The main file and every rules file, for reload on change.

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, Config, FeedConfig
@@ -36,7 +36,7 @@ from monitor.service.cluster import (
 )
 from monitor.service.configuration import load_config
 from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
-from monitor.service.http import HttpEndpoint, Metrics
+from monitor.service.http import Metrics
 from monitor.service.liveness import InstanceLiveness
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed
@@ -54,6 +54,9 @@ from monitor.store import (
     heartbeat_interval_seconds,
     new_claimant,
 )
+
+if TYPE_CHECKING:
+    from monitor.service.web import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -524,16 +527,19 @@ class Monitor(InstanceLiveness):
         result = self.poll(feed, states, unchanged_states=unchanged, plan_next_poll=True)
         return result, unchanged[-1] if unchanged else None
 
-    def _start_http(self) -> HttpEndpoint | None:
-        listen = self.runtime.config.http_listen
-        if not listen:
+    def _start_http(self) -> WebServer | None:
+        """Serve the web view, /healthz and /metrics when `http:` is set."""
+        if self.runtime.config.http is None:
             return None
-        return HttpEndpoint(
-            listen,
+        from monitor.service.web import start_web_server  # Starlette: only when served
+
+        return start_web_server(
+            lambda: self.runtime.config,
+            clock=self.clock,
             health=self.health,
             metrics=self.metrics,
             before_scrape=lambda: self.metrics.set_deliveries(self.store.delivery_counts()),
-        ).start()
+        )
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set flags; the main loop acts on them outside signal context.
@@ -606,6 +612,8 @@ class Monitor(InstanceLiveness):
             return False
         if config.database_url != previous.database_url:
             logger.warning("reload database_changed=true note='restart to use the new database'")
+        if config.http != previous.http:
+            logger.warning("reload http_changed=true note='restart to serve the new http settings'")
         self.runtime = runtime
         parse_workers = parse_worker_count(config)
         if parse_workers != self.parser.workers:

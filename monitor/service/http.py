@@ -1,17 +1,15 @@
-"""The optional `http:` endpoint: /healthz for supervisors, /metrics for Prometheus.
+"""What /healthz and /metrics report: the daemon's health, and its Prometheus metrics.
 
-Bound to 127.0.0.1 unless configured otherwise. The server knows nothing about feeds or
-the database: the daemon hands it a health check and a metrics registry.
+The web view (monitor.service.web) serves both; the daemon hands it a health check and
+these metrics.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -30,8 +28,8 @@ class Metrics:
     """The daemon's Prometheus metrics, in a registry of their own.
 
     Nothing is recorded, and prometheus_client (a tenth of a second to import) is not
-    imported, until something exports them: an HttpEndpoint, or reading `registry`. The
-    daemon sets its endpoint up before the first poll; `run --once` has none.
+    imported, until something exports them by reading `registry`: the web view does, and
+    the daemon starts it before the first poll; `run --once` has none.
     """
 
     def __init__(self) -> None:
@@ -138,83 +136,3 @@ class _LiveMetrics:
     def set_deliveries(self, counts: Mapping[str, int]) -> None:
         for status, count in counts.items():
             self.deliveries.labels(status=status).set(count)
-
-
-class HttpEndpoint:
-    """A threaded HTTP server in the background; close() stops it."""
-
-    def __init__(
-        self,
-        listen: str,
-        *,
-        health: Callable[[], Health],
-        metrics: Metrics,
-        before_scrape: Callable[[], None] = lambda: None,
-    ) -> None:
-        host, _, port = listen.rpartition(":")
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/healthz":
-                    endpoint._serve_health(self)
-                elif path == "/metrics":
-                    endpoint._serve_metrics(self)
-                else:
-                    self._reply(404, b"not found\n", "text/plain; charset=utf-8")
-
-            def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # scrapes every few seconds would drown the poll lines
-
-        self._health = health
-        self._metrics = metrics
-        metrics._export()  # from now on polls are counted
-        self._before_scrape = before_scrape
-        self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> HttpEndpoint:
-        self._thread.start()
-        logger.info(
-            "http listening=%s:%d paths=/healthz,/metrics", *self._server.server_address[:2]
-        )
-        return self
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _serve_health(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
-            health = self._health()
-        except Exception as error:  # a health check that fails is an unhealthy service
-            logger.exception("http healthz status=error")
-            health = Health(False, {"error": type(error).__name__})
-        body = json.dumps({"healthy": health.healthy, **health.details}, default=str)
-        handler._reply(  # type: ignore[attr-defined]
-            200 if health.healthy else 503, body.encode() + b"\n", "application/json"
-        )
-
-    def _serve_metrics(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
-            self._before_scrape()
-        except Exception:  # stale gauges beat no metrics at all
-            logger.warning("http metrics status=partial", exc_info=True)
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        handler._reply(  # type: ignore[attr-defined]
-            200, generate_latest(self._metrics.registry), CONTENT_TYPE_LATEST
-        )

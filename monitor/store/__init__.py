@@ -1,6 +1,7 @@
 """The store (layer 4): the database of feed state, articles, rule hits, deliveries and
 running instances. Other stages use what is exported here; see monitor.store.database."""
 
+from monitor.store.activity import DailyCount, HitDelivery, RecentHit, StoredArticle
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
 from monitor.store.copy import CopyError, CopyReport, copy_store
@@ -40,21 +41,25 @@ __all__ = [
     "ClaimedPoll",
     "CopyError",
     "CopyReport",
+    "DailyCount",
     "DeliveryArticle",
     "DueDelivery",
     "FeedState",
     "FeedStateUpdate",
     "FeedStatus",
+    "HitDelivery",
     "HitToRecord",
     "InstanceIdentity",
     "InstanceRecord",
     "PollCompletion",
     "PollRound",
     "PruneReport",
+    "RecentHit",
     "RuleState",
     "SchemaTooNewError",
     "Store",
     "StoreTransaction",
+    "StoredArticle",
     "claim_is_live",
     "copy_store",
     "heartbeat_fresh_seconds",

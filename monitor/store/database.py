@@ -5,7 +5,8 @@ writes that must run together. Each is assembled from the parts of one domain:
   its transactions; monitor.store.tables: the tables;
 - monitor.store.migrations: bringing a database of any earlier version up to date;
 - monitor.store.feeds, .articles, .rules, .deliveries, .retention, .instances, .leases:
-  the queries and writes of each; monitor.store.copy: a whole store into another.
+  the queries and writes of each; monitor.store.activity: reads of what happened over
+  time; monitor.store.copy: a whole store into another.
 
 They are the only modules of news-monitor that import SQLAlchemy or SQLModel.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from monitor.store.activity import ActivityQueries
 from monitor.store.articles import ArticleQueries, ArticleTransaction
 from monitor.store.deliveries import DeliveryQueries, DeliveryTransaction
 from monitor.store.feeds import FeedQueries, FeedTransaction
@@ -38,6 +40,7 @@ class Store(
     RetentionQueries,
     InstanceRecords,
     LeaseQueries,
+    ActivityQueries,
 ):
     """The database: one per process, safe to use from several threads.
 

@@ -235,7 +235,7 @@ def test_load_config_with_full_config_returns_every_value(tmp_path: Path) -> Non
     assert config.database_url == f"sqlite:///{tmp_path}/state/monitor.db"
     assert config.source_files == (path.resolve(), (tmp_path / "rules/watch.yaml").resolve())
     assert config.secrets == frozenset({"hook-secret-42"})
-    assert config.http_listen == "127.0.0.1:9464"
+    assert config.http is not None and config.http.listen == "127.0.0.1:9464"
     assert (config.delivery.retry_base_seconds, config.delivery.retry_cap_seconds) == (10, 1800)
     assert config.delivery.attempts == 3
 
@@ -1069,7 +1069,8 @@ def test_load_config_http_listen_defaults_to_loopback(
 ) -> None:
     path = minimal_main(tmp_path, http + "\n")
 
-    assert load_config(path).http_listen == listen
+    http_config = load_config(path).http
+    assert (http_config.listen if http_config else None) == listen
 
 
 # ---------------------------------------------------- large rules files: positions on demand

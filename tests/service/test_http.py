@@ -1,13 +1,20 @@
+"""/healthz and /metrics, served by the web view's server."""
+
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from monitor.service.http import Health, HttpEndpoint, Metrics
+from monitor.config import Config, HttpConfig
+from monitor.service.http import Health, Metrics
+from monitor.service.web import WebServer, WebSources
+from monitor.store import Store
 
 
 @pytest.fixture
@@ -15,23 +22,38 @@ def metrics() -> Metrics:
     return Metrics()
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, credentials: tuple[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if credentials is not None:
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
 
 
-@pytest.fixture
-def endpoint(metrics: Metrics) -> Iterator[tuple[HttpEndpoint, dict]]:
-    state = {"healthy": True}
-    server = HttpEndpoint(
-        "127.0.0.1:0",
+def _serve(
+    tmp_path: Path, settings: HttpConfig, metrics: Metrics, state: dict[str, bool]
+) -> WebServer:
+    database_url = f"sqlite:///{tmp_path}/monitor.db"
+    Store(database_url).create_schema()
+    config = Config(path=tmp_path / "monitor.yaml", database_url=database_url, state_dir=tmp_path)
+    sources = WebSources(config=lambda: config, store=Store(database_url, read_only=True))
+    return WebServer(
+        settings,
+        sources,
         health=lambda: Health(state["healthy"], {"last_successful_poll": "2026-11-26T08:00:00Z"}),
         metrics=metrics,
         before_scrape=lambda: metrics.set_deliveries({"pending": 2, "sent": 5}),
     ).start()
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path, metrics: Metrics) -> Iterator[tuple[WebServer, dict]]:
+    state = {"healthy": True}
+    server = _serve(tmp_path, HttpConfig(listen="127.0.0.1:0"), metrics, state)
     yield server, state
     server.close()
 
@@ -74,4 +96,28 @@ def test_metrics_exposes_polls_latency_and_deliveries(endpoint, metrics: Metrics
 def test_unknown_path_answers_404(endpoint) -> None:
     server, _ = endpoint
 
-    assert _get(f"http://127.0.0.1:{server.port}/")[0] == 404
+    assert _get(f"http://127.0.0.1:{server.port}/nothing-here")[0] == 404
+
+
+def test_healthz_and_metrics_need_no_credentials_when_the_view_does(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    settings = HttpConfig(
+        listen="127.0.0.1:0", auth_user="desk", auth_password="pw-9f3k", base_path="/news"
+    )
+    server = _serve(tmp_path, settings, metrics, {"healthy": True})
+    base = f"http://127.0.0.1:{server.port}/news"
+    try:
+        assert _get(f"{base}/healthz")[0] == 200
+        assert _get(f"{base}/metrics")[0] == 200
+        assert _get(f"{base}/")[0] == 401
+        assert _get(f"{base}/", ("desk", "pw-9f3k"))[0] == 200
+    finally:
+        server.close()
+
+
+def test_a_port_in_use_is_an_error_at_start(endpoint, tmp_path: Path, metrics: Metrics) -> None:
+    server, _ = endpoint
+
+    with pytest.raises(OSError):
+        _serve(tmp_path, HttpConfig(listen=f"127.0.0.1:{server.port}"), metrics, {"healthy": True})
