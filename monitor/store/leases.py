@@ -44,6 +44,9 @@ from monitor.store.engine import StoreBase, aware
 from monitor.store.feeds import FeedState, FeedStateUpdate, write_feed_state
 from monitor.store.tables import FeedStateRow, table_of
 
+# The configured feeds, given as an array: a set the database hashes once per statement
+# (`= ANY(array)` compared each row with every name: a millisecond per hundred rows).
+_NAMES = "(SELECT unnest(CAST(:names AS varchar[])))"
 # What "not again" (a feed that answered 410 Gone) means in a shared schedule: a year, or
 # until a reload changes the feed.
 NOT_AGAIN = timedelta(days=365)
@@ -145,7 +148,7 @@ class LeaseQueries(StoreBase):
                 due = connection.execute(
                     text(
                         "SELECT feed_name, due_at FROM feed_lease "
-                        "WHERE feed_name = ANY(:names) AND due_at <= now() "
+                        f"WHERE feed_name IN {_NAMES} AND due_at <= now() "
                         "AND (claimed_by IS NULL OR claimed_until < now()) "
                         "ORDER BY due_at LIMIT :claim FOR UPDATE SKIP LOCKED"
                     ),
@@ -168,9 +171,10 @@ class LeaseQueries(StoreBase):
                     ]
             next_due = connection.execute(
                 text(
-                    "SELECT EXTRACT(EPOCH FROM MIN(due_at) - now()) FROM feed_lease "
-                    "WHERE feed_name = ANY(:names) "
-                    "AND (claimed_by IS NULL OR claimed_until < now())"
+                    "SELECT EXTRACT(EPOCH FROM due_at - now()) FROM feed_lease "
+                    f"WHERE feed_name IN {_NAMES} "
+                    "AND (claimed_by IS NULL OR claimed_until < now()) "
+                    "ORDER BY due_at LIMIT 1"
                 ),
                 {"names": list(feed_names)},
             ).scalar()
