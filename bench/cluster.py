@@ -87,6 +87,12 @@ class BackendCpu:
         self._stop.set()
         self._thread.join()
 
+    def backends(self) -> int:
+        """How many backends were seen: connections opened (a pool that keeps closing and
+        opening them shows here)."""
+        with self._lock:
+            return len(self._ticks)
+
     def seconds(self) -> float:
         self._sample()
         with self._lock:
@@ -208,6 +214,7 @@ def _run(
         cpu_changed = cpu()
         wait(lambda: _quiet(farm), "the last alerts")
     finally:
+        backends_seen = backends.backends()
         backends.__exit__()
         for daemon in daemons:
             daemon.send_signal(signal.SIGTERM)
@@ -246,6 +253,7 @@ def _run(
                 ("changed", cpu_changed[1] - cpu_cold[1], cpu_changed[0] - cpu_cold[0]),
             )
         },
+        "database_backends_seen": backends_seen,
         "exit_codes": [daemon.returncode for daemon in daemons],
         "errors_in_logs": sum(text.count(" ERROR ") for text in texts),
         "tracebacks": sum(text.count("Traceback") for text in texts),
