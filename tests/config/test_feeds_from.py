@@ -415,7 +415,8 @@ def test_outlines_nested_past_the_limit_are_refused(tmp_path: Path) -> None:
         + "</body></opml>"
     )
 
-    assert _opml_problem(tmp_path, body) == f"subs.opml:{depth + 1}: outlines nested more than 50 deep"
+    expected = f"subs.opml:{depth + 1}: outlines nested more than {MAX_OPML_DEPTH} deep"
+    assert _opml_problem(tmp_path, body) == expected
 
 
 @pytest.mark.parametrize(
