@@ -34,8 +34,10 @@ _UNCHECKED_JSON = "application/json"
 # At most this many application/json links are fetched to see whether they are JSON Feeds.
 MAX_JSON_LINKS_CHECKED = 3
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# An HTML page, possibly after an XML declaration (XHTML), comments and a doctype.
 _HTML_START = re.compile(
-    rb"\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>]|<head[\s>])", re.I | re.S
+    rb"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>]|<head[\s>])",
+    re.IGNORECASE | re.DOTALL,
 )
 # <meta charset="gbk"> or <meta http-equiv="Content-Type" content="text/html; charset=gbk">
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([-\w.:]+)", re.I)

@@ -279,3 +279,23 @@ def test_discover_fetch_errors_reach_the_caller(server) -> None:
 
     with pytest.raises(FetchError, match="HTTP 500"):
         discover(server.url("/error"))
+
+
+def test_discover_reads_a_local_xhtml_page_and_resolves_its_links_as_files(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    page.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head>'
+        '<link rel="alternate" type="application/atom+xml" title="本地" href="feeds/atom.xml"/>'
+        "</head></html>",
+        encoding="utf-8",
+    )
+
+    (line,) = discover(page.as_uri())
+
+    assert yaml.safe_load(line) == [
+        {"name": "本地", "url": (page.parent / "feeds/atom.xml").as_uri()}
+    ]
