@@ -15,6 +15,7 @@ from pathlib import Path
 from monitor import __version__
 from monitor.cli.common import EXIT_FAILURE, EXIT_USAGE, print_problems
 from monitor.cli.deliveries import deliveries_retry
+from monitor.cli.feeds import feeds_discover, feeds_export
 from monitor.cli.notify import notify_test
 from monitor.cli.rules import rules_test
 from monitor.cli.run import check, run
@@ -108,6 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
 
+    feeds = commands.add_parser("feeds", parents=[common], help="bring feeds in, take them out")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
+    feeds_commands.add_parser(
+        "export",
+        parents=[common],
+        help="print every configured feed as OPML 2.0",
+        description="Print every configured feed (those of monitor.yaml and of its feeds_from: "
+        "files) as an OPML 2.0 subscription list for a feed reader: groups as nested folders, "
+        "URLs as written in the config (a ${...} is never resolved). Read back with "
+        "feeds_from:, it gives the same feeds in the same groups.",
+    )
+    discover_command = feeds_commands.add_parser(
+        "discover",
+        parents=[common],
+        help="print the feeds a web page declares, as feed entries to paste",
+        description='Fetch a page and print the feeds it declares (<link rel="alternate"> '
+        "of RSS, Atom and JSON Feed), one monitor.yaml feed entry per line, ready to paste "
+        "under feeds:. A URL that is itself a feed prints itself. Exit 1, with one line "
+        "saying why, when the page cannot be fetched or declares no feed. No configuration "
+        "is read.",
+    )
+    discover_command.add_argument("url", help="a web page (or feed) URL")
+
     rules = commands.add_parser("rules", parents=[common], help="watch rules")
     rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     rules_test = rules_commands.add_parser(
@@ -170,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
     if arguments.command == "health":
         return health(getattr(arguments, "config", None), arguments.instance)
+    if arguments.command == "feeds" and arguments.feeds_command == "discover":
+        return feeds_discover(arguments.url)  # for someone who has no configuration yet
     try:
         config_path = getattr(arguments, "config", None) or find_config_file()
         name = instance_name(arguments.instance) if arguments.command == "run" else None
@@ -182,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StoreError as error:
             logger.error("store status=unavailable error=%r", str(error))
             return EXIT_FAILURE
+    if arguments.command == "feeds":
+        return feeds_export(config_path)  # reads no secret: URLs stay as written
     try:
         config = load_config(config_path)
     except ConfigError as error:

@@ -7,8 +7,9 @@ monitor.service.configuration supplies them.
 """
 
 from monitor.config.checks import RuleProblemFound, StageChecks
-from monitor.config.loader import load_config, load_database_settings
+from monitor.config.loader import load_config, load_database_settings, load_feed_list
 from monitor.config.locations import ConfigNotFoundError, default_config_path, find_config_file
+from monitor.config.opml import OutlineEntry, opml_text
 from monitor.config.schema import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
@@ -49,6 +50,7 @@ __all__ = [
     "HttpConfig",
     "ListedFeed",
     "MaskingFilter",
+    "OutlineEntry",
     "RuleConfig",
     "RuleProblemFound",
     "SecretMask",
@@ -57,6 +59,8 @@ __all__ = [
     "find_config_file",
     "load_config",
     "load_database_settings",
+    "load_feed_list",
+    "opml_text",
     "parse_duration",
     "parse_quiet_hours",
     "parse_size",

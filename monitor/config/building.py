@@ -123,8 +123,9 @@ def is_loopback(listen: str) -> bool:
 def build_config(
     main: Source,
     model: MainFileSchema,
+    feeds: tuple[FeedConfig, ...],
     rules: tuple[RuleConfig, ...],
-    rule_sources: list[Source],
+    source_files: list[Path],
     loading: Loading,
 ) -> Config:
     state_dir = resolve_state_dir(model.state_dir, main.folder, loading.environ)
@@ -133,13 +134,13 @@ def build_config(
         database_url=resolve_database_url(model.database, main.folder, state_dir),
         state_dir=state_dir,
         timezone=model.timezone or "UTC",
-        feeds=tuple(_build_feed(feed, model.defaults) for feed in model.feeds or []),
+        feeds=feeds,
         channels=_build_channels(model.channels or {}),
         rules=rules,
         delivery=_build_delivery(model.delivery),
         http=_build_http(model.http) if model.http else None,
         secrets=frozenset(secret for secret in loading.secrets if secret),
-        source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
+        source_files=tuple(dict.fromkeys(path.resolve() for path in source_files)),
         retention_seconds=model.retention,
     )
 
@@ -171,7 +172,12 @@ def resolve_database_url(configured: str | None, folder: Path, state_dir: Path) 
     return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
 
 
-def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig:
+def build_feed(
+    feed: FeedSchema, defaults: DefaultsSchema | None, groups: tuple[str, ...]
+) -> FeedConfig:
+    """Given a validated feed entry, the main file's defaults and the feed's groups (see
+    monitor.config.feed_lists), return the feed with every setting decided."""
+
     def setting(name: str, builtin: Any) -> Any:
         for layer in (feed, defaults):
             value = getattr(layer, name, None) if layer is not None else None
@@ -189,6 +195,7 @@ def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig
         max_age_seconds=setting("max_age", DEFAULT_MAX_AGE_SECONDS),
         notify_existing=feed.notify_existing,
         enabled=feed.enabled,
+        groups=groups,
     )
 
 

@@ -17,7 +17,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationInfo,
+    create_model,
     model_validator,
 )
 
@@ -232,11 +233,59 @@ def _check_field_name(name: str, info: ValidationInfo) -> str:
     return _stage_checks(info).field_name(name)
 
 
+# A rule's `feeds:` names a group of feeds as group:NAME (see normalise_group).
+GROUP_PREFIX = "group:"
+
+
+def normalise_group(text: str) -> str:
+    """Given a group as written ("Outer / Inner", an OPML folder path), return it as the
+    program keeps it ("Outer/Inner"): each folder's name stripped, "/" between them. Raise
+    ValueError if it is blank or names an empty folder ("Outer//Inner")."""
+    folders = [folder.strip() for folder in text.split("/")]
+    if not any(folders):
+        raise ValueError("a group name must not be empty")
+    if not all(folders):
+        raise ValueError(f"{text!r} has an empty folder name between two '/'")
+    return "/".join(" ".join(folder.split()) for folder in folders)
+
+
+def _check_groups(value: Any) -> tuple[str, ...]:
+    # One group or a list of them: `group: Asia` or `group: [Asia, Wires]`.
+    groups = [value] if isinstance(value, str) else value
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        raise ValueError(f"expected a group name or a list of them, got {describe(value)}")
+    return tuple(dict.fromkeys(normalise_group(group) for group in groups))
+
+
+def _check_feed_name(name: str) -> str:
+    if name.startswith(GROUP_PREFIX):
+        raise ValueError(f"a feed name must not start with {GROUP_PREFIX} (rules name groups so)")
+    return name
+
+
 def _check_feed_reference(name: str, info: ValidationInfo) -> str:
+    if name.startswith(GROUP_PREFIX):
+        return _check_group_reference(name, info)
     known = (info.context or {}).get("feeds")
     if known is not None and name not in known:
         raise ValueError(f"no feed is named {name!r}")
     return name
+
+
+def _check_group_reference(reference: str, info: ValidationInfo) -> str:
+    """`group:Outer` names the feeds of the group Outer and of every group inside it
+    (Outer/Inner); return the reference with the group normalised."""
+    group = normalise_group(reference.removeprefix(GROUP_PREFIX))
+    known = (info.context or {}).get("groups")
+    if known is not None and group not in known:
+        if not known:
+            raise ValueError(
+                f"no feed group is named {group!r}: no feed has a group (folders of an OPML "
+                "file in feeds_from:, or a feed's group:)"
+            )
+        shown = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+        raise ValueError(f"no feed group is named {group!r} (groups: {shown})")
+    return GROUP_PREFIX + group
 
 
 def _check_channel_reference(name: str, info: ValidationInfo) -> str:
@@ -341,6 +390,8 @@ def _check_query(query: str, info: ValidationInfo) -> str:
 
 
 Name = Annotated[str, AfterValidator(_non_blank)]
+FeedName = Annotated[str, AfterValidator(_non_blank), AfterValidator(_check_feed_name)]
+Groups = Annotated[tuple[str, ...], PlainValidator(_check_groups)]
 Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
 Jitter = Annotated[float, PlainValidator(parse_duration)]
 PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
@@ -397,8 +448,9 @@ class DefaultsSchema(StrictSchema):
 
 
 class FeedSchema(StrictSchema):
-    name: Name
+    name: FeedName
     url: FeedUrl
+    group: Groups | None = None
     interval: Interval | None = None
     jitter: Jitter | None = None
     timeout: PositiveDuration | None = None
@@ -406,6 +458,40 @@ class FeedSchema(StrictSchema):
     max_age: PositiveDuration | None = None
     notify_existing: bool = False
     enabled: bool = True
+
+
+# What an OPML outline gives its feed; the rest of a feed entry may be a per-file default.
+FEEDS_FROM_OWN_KEYS = ("name", "url")
+
+
+class _FeedsFromShortForm(StrictSchema):
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"file": value} if isinstance(value, str) else value
+
+
+def _feeds_from_schema() -> type[_FeedsFromShortForm]:
+    """An entry of feeds_from: `file`, and as defaults for the file's feeds any key of a
+    feed entry but name and url, checked exactly as on a feed (the fields are FeedSchema's
+    own, so a key added to feeds works here too)."""
+    settings: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in FeedSchema.model_fields.items()
+        if name not in FEEDS_FROM_OWN_KEYS
+    }
+    return create_model(
+        "FeedsFromSchema", __base__=_FeedsFromShortForm, file=(Name, ...), **settings
+    )
+
+
+if TYPE_CHECKING:
+
+    class FeedsFromSchema(_FeedsFromShortForm):
+        file: str
+
+else:
+    FeedsFromSchema = _feeds_from_schema()
 
 
 class RuleSchema(StrictSchema):
@@ -477,6 +563,7 @@ class MainFileSchema(StrictSchema):
     timezone: TimeZone | None = None
     defaults: DefaultsSchema | None = None
     feeds: list[FeedSchema] | None = None
+    feeds_from: list[FeedsFromSchema] | None = None
     channels: dict[Name, ChannelSchema] | None = None
     rules_files: list[Name] | None = None
     rules: list[RuleSchema] | None = None

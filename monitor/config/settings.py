@@ -34,6 +34,9 @@ class FeedConfig:
     max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
     notify_existing: bool = False
     enabled: bool = True
+    # The groups it is in (`group:` or its OPML folders, "Outer/Inner"). Not compared: a
+    # feed whose groups change polls as before, so a reload must not plan a first poll.
+    groups: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Config:
     http: HttpConfig | None = None  # None: no `http:` section, nothing served
     # Every value substituted from ${...}: never to be shown in logs, errors or status.
     secrets: frozenset[str] = frozenset()
-    # The main file and every rules file, for reload on change.
+    # The main file, every rules file and every OPML file, for reload on change.
     source_files: tuple[Path, ...] = ()
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
@@ -123,6 +126,7 @@ class ListedFeed:
     name: str
     url: str  # as written: ${...} left as it is
     enabled: bool = True
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

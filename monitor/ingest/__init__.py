@@ -5,6 +5,7 @@ article each item is. See docs/architecture.md for where this stage sits.
 Other packages use what is exported here; the modules behind it may move.
 """
 
+from monitor.ingest.discovery import DiscoveredFeed, NoFeedFound, discover_feeds
 from monitor.ingest.fetch import (
     DEFAULT_PER_ORIGIN_LIMIT,
     Fetcher,
@@ -33,10 +34,12 @@ __all__ = [
     "FRESHNESS_EXPIRES",
     "FRESHNESS_MAX_AGE",
     "IDENTITY_VERSION",
+    "DiscoveredFeed",
     "FetchResult",
     "Fetcher",
     "ItemKeys",
     "ItemSplit",
+    "NoFeedFound",
     "ParsePool",
     "ParseRequest",
     "ParsedFeed",
@@ -46,6 +49,7 @@ __all__ = [
     "UpgradePoll",
     "assign",
     "default_worker_count",
+    "discover_feeds",
     "facts_needed",
     "item_keys",
     "known_digests",

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
         select_rules,
         url_articles,
     )
-    from monitor.service.configuration import load_config, load_database_settings
+    from monitor.service.configuration import load_config, load_database_settings, load_feed_list
     from monitor.service.daemon import CycleReport, Monitor, Runtime
+    from monitor.service.feed_lists import discover, export_feeds
     from monitor.service.instances import instance_name
     from monitor.service.log import configure_logging
     from monitor.service.operations import (
@@ -48,11 +49,14 @@ _MODULE_OF = {
     "CycleReport": "daemon",
     "Monitor": "daemon",
     "Runtime": "daemon",
+    "discover": "feed_lists",
+    "export_feeds": "feed_lists",
     "instance_name": "instances",
     "configure_logging": "log",
     "check_configuration": "operations",
     "load_config": "configuration",
     "load_database_settings": "configuration",
+    "load_feed_list": "configuration",
     "retry_failed_deliveries": "operations",
     "send_test_alert": "operations",
     "stored_articles": "operations",
@@ -72,6 +76,8 @@ __all__ = [
     "check_configuration",
     "check_health",
     "configure_logging",
+    "discover",
+    "export_feeds",
     "file_articles",
     "format_failures",
     "format_hit",
@@ -81,6 +87,7 @@ __all__ = [
     "instance_name",
     "load_config",
     "load_database_settings",
+    "load_feed_list",
     "read_status",
     "retry_failed_deliveries",
     "select_rules",
