@@ -19,6 +19,7 @@ from monitor.config.schema import (
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_OFF,
     ChannelSchema,
     DefaultsSchema,
     DeliverySchema,
@@ -155,6 +156,7 @@ def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig
         timeout_seconds=setting("timeout", DEFAULT_TIMEOUT_SECONDS),
         max_bytes=setting("max_bytes", DEFAULT_MAX_BYTES),
         max_age_seconds=setting("max_age", DEFAULT_MAX_AGE_SECONDS),
+        fulltext=setting("fulltext", FULLTEXT_OFF),
         notify_existing=feed.notify_existing,
         enabled=feed.enabled,
     )
