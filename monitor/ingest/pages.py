@@ -96,7 +96,7 @@ class ArticlePages:
         # A bug here must cost the item its page, never the item: it is stored as its feed
         # gave it, and the traceback is logged.
         except Exception:
-            logger.exception("fulltext status=crashed")
+            logger.exception("fulltext status=crashed link=%s", link)
             return PageText(link, None, "internal error (see the log)")
 
     def _fetch_text(
