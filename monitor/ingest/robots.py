@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 CACHE_SECONDS = 24 * 3600.0
 RETRY_SECONDS = 600.0
+# Origins kept beyond this many have their expired entries dropped: a feed of links to
+# many sites (an aggregator) must not grow the daemon's memory for months.
+MAX_ORIGINS = 1000
 # The RFC asks parsers to read at least 500 KiB.
 MAX_ROBOTS_BYTES = 512 * 1024
 ACCEPT = "text/plain, */*;q=0.5"
@@ -81,6 +84,11 @@ class RobotsRules:
             return RobotsVerdict(True)
         return RobotsVerdict(False, "robots.txt disallows it")
 
+    def known_origins(self) -> int:
+        """How many origins' robots.txt are kept now (for tests)."""
+        with self._lock:
+            return len(self._entries)
+
     def _now(self) -> float:
         return self._clock()
 
@@ -102,9 +110,19 @@ class RobotsRules:
                 entry = self._read(origin, url, remaining)
                 with self._lock:
                     self._entries[origin] = entry
+                    if len(self._entries) > MAX_ORIGINS:
+                        self._forget_expired()
             return entry
         finally:
             origin_lock.release()
+
+    def _forget_expired(self) -> None:
+        # Called with self._lock held. A thread still holding a forgotten origin's lock
+        # finishes as before; at worst that origin's robots.txt is read twice at once.
+        now = self._now()
+        for origin in [o for o, entry in self._entries.items() if entry.expires_at <= now]:
+            del self._entries[origin]
+            self._origin_locks.pop(origin, None)
 
     def _read(self, origin: Origin, url: str, timeout_seconds: float) -> _Entry:
         with self._lock:

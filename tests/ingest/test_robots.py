@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.ingest import Fetcher
+from monitor.ingest import Fetcher, robots
 from monitor.ingest.robots import CACHE_SECONDS, RETRY_SECONDS, RobotsRules
 
 ROBOTS = b"""User-agent: *
@@ -115,3 +115,17 @@ def test_each_origin_has_its_own_robots_txt(server, fetcher) -> None:
     assert not allowed(rules, server.url("/no-monitors/page"))
     assert not allowed(rules, other)
     assert server.hits("/robots.txt") == 2
+
+
+def test_expired_origins_are_forgotten_once_many_are_kept(server, fetcher, monkeypatch) -> None:
+    monkeypatch.setattr(robots, "MAX_ORIGINS", 1)
+    server.add_feed("/robots.txt", ROBOTS, content_type="text/plain")
+    clock = Clock()
+    rules = RobotsRules(fetcher, clock=clock)
+    assert allowed(rules, server.url("/page"))
+    clock.now += CACHE_SECONDS + 1
+
+    # A second origin: the first one's expired entry goes.
+    assert allowed(rules, server.url("/page").replace("127.0.0.1", "localhost"))
+
+    assert rules.known_origins() == 1
