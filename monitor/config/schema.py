@@ -46,6 +46,12 @@ DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
 DEFAULT_RETRY_BASE_SECONDS = 30.0
 DEFAULT_RETRY_CAP_SECONDS = 3600.0
 DEFAULT_DELIVERY_ATTEMPTS = 10
+# A feed's `fulltext:` as FeedConfig holds it: off; the article page's text for items that
+# carry no content:encoded (YAML `true`); for every new item, replacing what the feed gave
+# (`always`).
+FULLTEXT_OFF = "off"
+FULLTEXT_IF_MISSING = "if_missing"
+FULLTEXT_ALWAYS = "always"
 # The shortest `retention:` accepted: old articles are pruned once a day, so a shorter
 # retention could not be kept anyway.
 MIN_RETENTION_SECONDS = 86400.0
@@ -176,6 +182,17 @@ def _check_timezone(name: str) -> str:
             f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai"
         ) from None
     return name
+
+
+def _check_fulltext(value: Any) -> str:
+    if value is True:
+        return FULLTEXT_IF_MISSING
+    if value is False:
+        return FULLTEXT_OFF
+    if value == FULLTEXT_ALWAYS:
+        return FULLTEXT_ALWAYS
+    got = "other text" if isinstance(value, str) else describe(value)
+    raise ValueError(f"expected true, false or always, got {got}")
 
 
 def _check_database_url(url: str) -> str:
@@ -407,6 +424,7 @@ Retention = Annotated[
     ),
 ]
 Count = Annotated[int, PlainValidator(_check_count)]
+FullText = Annotated[str, PlainValidator(_check_fulltext)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
@@ -445,6 +463,7 @@ class DefaultsSchema(StrictSchema):
     timeout: PositiveDuration | None = None
     max_bytes: ByteSize | None = None
     max_age: PositiveDuration | None = None
+    fulltext: FullText | None = None
 
 
 class FeedSchema(StrictSchema):
@@ -456,6 +475,7 @@ class FeedSchema(StrictSchema):
     timeout: PositiveDuration | None = None
     max_bytes: ByteSize | None = None
     max_age: PositiveDuration | None = None
+    fulltext: FullText | None = None
     notify_existing: bool = False
     enabled: bool = True
 

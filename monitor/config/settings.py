@@ -19,6 +19,7 @@ from monitor.config.schema import (
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_SEARCH_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_OFF,
 )
 from monitor.model import DEFAULT_MATCH_FIELDS, ConfigProblem
 
@@ -32,6 +33,9 @@ class FeedConfig:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
+    # FULLTEXT_OFF, FULLTEXT_IF_MISSING (YAML `true`) or FULLTEXT_ALWAYS: whether new items
+    # get their article page's main text as content (see monitor.service.fulltext).
+    fulltext: str = FULLTEXT_OFF
     notify_existing: bool = False
     enabled: bool = True
     # The groups it is in (`group:` or its OPML folders, "Outer/Inner"). Not compared: a

@@ -24,6 +24,7 @@ from monitor.delivery import (
     template_chooser,
 )
 from monitor.ingest import (
+    ArticlePages,
     Fetcher,
     ParsePool,
     default_worker_count,
@@ -133,6 +134,9 @@ class Monitor:
                     "deliver released_claims=%d note='left by a process that ended'", void
                 )
         self.fetcher = Fetcher()
+        # Article pages for feeds with `fulltext:`: the same fetcher (and so the same
+        # per-origin limit), and each site's robots.txt kept between polls.
+        self.pages = ArticlePages(self.fetcher)
         self.parser = ParsePool(parse_worker_count(config))
         # The command line may have created these before the slow imports, so a SIGTERM
         # that arrives while the daemon is starting is not lost (see signals.py).
@@ -197,6 +201,7 @@ class Monitor:
                 now=self.clock(),
                 unchanged_states=unchanged_states,
                 written_states=feed_states.written if feed_states is not None else None,
+                pages=self.pages,
             )
         except StoreError:
             raise
@@ -630,6 +635,11 @@ def _log_poll(result: PollResult, next_poll_reason: str | None = None) -> None:
             f" next_poll_in_seconds={round(result.next_poll_seconds or 0)}"
         )
     elapsed_milliseconds = round(result.elapsed_seconds * 1000)
+    if result.pages:
+        next_poll_fields = (
+            f" fulltext_pages={result.pages} fulltext_failed={result.pages_failed}"
+            + next_poll_fields
+        )
     if result.ok:
         logger.info(
             "poll feed=%s status=%s items=%d new=%d new_articles=%d matches=%d "

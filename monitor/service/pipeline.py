@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config import FeedConfig, RuleConfig
+from monitor.config import FULLTEXT_OFF, FeedConfig, RuleConfig
 from monitor.delivery import DeliveryPolicy, graphemes
 from monitor.ingest import (
     IDENTITY_VERSION,
+    ArticlePages,
     Fetcher,
     FetchResult,
     ItemSplit,
@@ -30,6 +31,7 @@ from monitor.ingest import (
 )
 from monitor.matching import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
+from monitor.service.fulltext import add_full_text
 from monitor.store import (
     ArticleChange,
     FeedState,
@@ -95,6 +97,8 @@ class PollResult:
     max_age_source: str | None = None
     permanent_redirect_to: str | None = None
     elapsed_seconds: float = 0.0
+    pages: int = 0  # article pages fetched for full text
+    pages_failed: int = 0  # of which gave no text
     # Set by the daemon when it schedules the feed's next poll: when, and why later than
     # the feed's interval (None: the interval decided).
     next_poll_seconds: float | None = None
@@ -112,6 +116,7 @@ def refresh_feed(
     now: datetime,
     unchanged_states: list[FeedStateUpdate] | None = None,
     written_states: Callable[[FeedStateUpdate], None] | None = None,
+    pages: ArticlePages | None = None,
 ) -> PollResult:
     """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
     deliveries in the same transaction as the articles. Return what happened.
@@ -120,7 +125,11 @@ def refresh_feed(
     not changed, its new state is appended to `unchanged_states` if given (the caller writes
     a whole cycle's in one transaction), else written at once. Otherwise the new state is
     written with the articles (or the failure), and then handed to `written_states` if
-    given (the daemon keeps every state in memory)."""
+    given (the daemon keeps every state in memory).
+
+    For a feed with `fulltext:`, the article pages of new items are fetched (with `pages`,
+    which keeps robots.txt between polls; a new one if None) before the transaction, and
+    their text stored as the articles' content (monitor.service.fulltext)."""
     started = time.monotonic()
     # Validators belong to the URL that issued them; a changed URL starts afresh.
     same_url = state is not None and state.url == feed.url
@@ -218,6 +227,19 @@ def refresh_feed(
         logger.debug("parse feed=%s bozo=%r", feed.name, parsed.bozo_reason)
 
     baseline = not feed.notify_existing and not (state and state.baseline_done)
+    # Outside the transaction: fetching pages takes up to the feed's timeout.
+    fulltext = None
+    if not baseline and feed.fulltext != FULLTEXT_OFF:
+        fulltext = add_full_text(
+            feed,
+            parsed.articles,
+            store=store,
+            pages=pages or ArticlePages(fetcher),
+            parser=parser,
+            upgrade=upgrade,
+        )
+        if fulltext is not None:
+            parsed = replace(parsed, articles=fulltext.articles)
     oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
     new_state: dict[str, object] = {}
     with store.transaction() as transaction:
@@ -246,6 +268,7 @@ def refresh_feed(
             body_hash=body_hash,
             item_digests=split.digest_blob() if split else None,
             identity_version=IDENTITY_VERSION,
+            **(fulltext.state_values(now) if fulltext is not None else {}),
         )
         transaction.update_feed_state(feed.name, feed.url, **new_state)
     if written_states is not None:
@@ -265,6 +288,8 @@ def refresh_feed(
         max_age_source=fetched.max_age_source,
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
+        pages=fulltext.pages if fulltext is not None else 0,
+        pages_failed=len(fulltext.failures) if fulltext is not None else 0,
     )
 
 

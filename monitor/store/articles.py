@@ -97,9 +97,67 @@ class ArticleQueries(StoreBase):
             if len(rows) < batch_size:
                 return
 
+    def articles_to_store(
+        self,
+        feed_name: str,
+        articles: Sequence[Article],
+        *,
+        upgrade: UpgradePoll | None = None,
+    ) -> frozenset[int]:
+        """Given a feed's items, return the indexes of those upsert_articles would take as
+        changes now (new articles, and known ones whose text was edited), without storing
+        anything. A writer between this and upsert_articles may change the answer; what is
+        stored is decided by upsert_articles alone."""
+        if not articles:
+            return frozenset()
+        with self._reading() as session:
+            return ArticleTransaction(session).changes_among(feed_name, articles, upgrade)
+
 
 class ArticleTransaction(TransactionBase):
     """StoreTransaction's writes of articles."""
+
+    def changes_among(
+        self, feed_name: str, articles: Sequence[Article], upgrade: UpgradePoll | None
+    ) -> frozenset[int]:
+        """The indexes of the items upsert_articles would return as changes (see
+        Store.articles_to_store); reads only."""
+        items = [item_keys(feed_name, article) for article in articles]
+        known = self._known_keys(lookup_keys(items))
+        if not known:
+            return frozenset(range(len(articles)))
+        carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
+        facts = StoredFacts(
+            known,
+            carried=self._carried(feed_name, carried_ids),
+            links=self._stored_links(link_ids),
+        )
+        assignment = assign(items, facts, upgrade=upgrade)
+        stored_ids = {
+            target.article_id for target in assignment.targets if isinstance(target, Stored)
+        }
+        hashes = (
+            dict(
+                self.session.exec(
+                    select(ArticleRow.id, ArticleRow.content_hash)
+                    .where(col(ArticleRow.id).in_(stored_ids))
+                    .where(col(ArticleRow.pruned_at).is_(None))
+                ).all()
+            )
+            if stored_ids
+            else {}
+        )
+        changes = set()
+        for index, target in enumerate(assignment.targets):
+            if isinstance(target, Stored):
+                stored_hash = hashes.get(target.article_id)
+                quietly = upgrade is not None and upgrade.held_before(index)
+                if stored_hash not in (None, articles[index].content_hash) and not quietly:
+                    changes.add(index)
+            # A new article taken apart from an old merge is stored as seen before: no change.
+            elif target.index not in assignment.seen_before:
+                changes.add(index)
+        return frozenset(changes)
 
     def upsert_articles(
         self,

@@ -132,6 +132,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "create missing tables", create_missing_tables),
     Migration(3, "add missing columns and indexes", add_missing_columns),
     Migration(4, "move first-schema deliveries", move_legacy_deliveries),
+    Migration(5, "add the full-text columns of feed_state", add_missing_columns),
 )
 
 

@@ -44,6 +44,12 @@ class FeedStateRow(SQLModel, table=True):
     # The identity (monitor.ingest.identity.IDENTITY_VERSION) this feed's items were last stored
     # under; NULL: the first, from before link fragments counted.
     identity_version: int | None = None
+    # Full text (`fulltext:`): the last poll that fetched article pages, how many it fetched,
+    # how many gave no text, and why (JSON: [{"link": ..., "error": ...}], the first few).
+    fulltext_at: datetime | None = None
+    fulltext_pages: int | None = None
+    fulltext_failed: int | None = None
+    fulltext_errors: str | None = None
 
 
 class ArticleRow(SQLModel, table=True):

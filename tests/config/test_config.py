@@ -12,6 +12,9 @@ import pytest
 from monitor.config import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_ALWAYS,
+    FULLTEXT_IF_MISSING,
+    FULLTEXT_OFF,
     Config,
     default_config_path,
     parse_duration,
@@ -518,6 +521,8 @@ def test_load_config_with_wrong_value_reports_line_and_key_path(
         ),
         ("url: https:///feed.xml", "a feed URL needs a host"),
         ("enabled: maybe", "expected true or false"),
+        ("fulltext: sometimes", "expected true, false or always, got other text"),
+        ("fulltext: 1", "expected true, false or always, got a number"),
     ],
 )
 def test_load_config_with_bad_feed_setting_reports_its_line(
@@ -541,6 +546,38 @@ def test_load_config_with_bad_feed_setting_reports_its_line(
     found = only_problem(path)
 
     assert found.startswith(f"{path}:5: feeds[1].{key}: {message}"), found
+
+
+def test_load_config_fulltext_per_feed_wins_over_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "monitor.yaml",
+        """
+        defaults: {fulltext: true}
+        feeds:
+          - {name: inherits, url: "https://example.org/a"}
+          - {name: always, url: "https://example.org/b", fulltext: always}
+          - {name: never, url: "https://example.org/c", fulltext: false}
+        """,
+    )
+    bare = minimal_main(tmp_path / "bare")
+
+    config = load_config(path, environ={})
+
+    assert [feed.fulltext for feed in config.feeds] == [
+        FULLTEXT_IF_MISSING,
+        FULLTEXT_ALWAYS,
+        FULLTEXT_OFF,
+    ]
+    assert load_config(bare, environ={}).feeds[0].fulltext == FULLTEXT_OFF
+
+
+def test_load_config_with_bad_fulltext_default_reports_its_line(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "defaults:\n  fulltext: yes please\n")
+
+    found = only_problem(path)
+
+    assert ": defaults.fulltext: expected true, false or always" in found, found
 
 
 def test_load_config_with_interval_of_one_second_accepts_it(tmp_path: Path) -> None:
