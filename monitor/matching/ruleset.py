@@ -59,6 +59,7 @@ from monitor.matching.compile import CompiledRule, compile_rules, holds_without_
 from monitor.matching.explain import ArticleExplainer, TermHit
 from monitor.matching.query import Near, Regex, compile_regex, evaluate
 from monitor.matching.scan import ArticleScan, RegexTimeout, Scanner, summarise
+from monitor.matching.vocabulary import RegionalReading
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
 
 logger = logging.getLogger(__name__)
@@ -111,15 +112,18 @@ class RuleSet:
         with only `none` terms, or a query that only excludes, compiles and matches every
         article without them; the loader forbids both.
         """
-        compiled = compile_rules(rules, feed_limits=feed_limits)
-        return cls._from_compiled(compiled, regex_time_limit_seconds)
+        compiled, readings = compile_rules(rules, feed_limits=feed_limits)
+        return cls._from_compiled(compiled, readings, regex_time_limit_seconds)
 
     @classmethod
     def _from_compiled(
-        cls, rules: tuple[CompiledRule, ...], regex_time_limit_seconds: float
+        cls,
+        rules: tuple[CompiledRule, ...],
+        readings: dict[str, RegionalReading],
+        regex_time_limit_seconds: float,
     ) -> RuleSet:
-        near_texts = {
-            term.text
+        near_keys = {
+            term.key
             for rule in rules
             if not rule.only_terms
             for atom in rule.positive_atoms + rule.negated_atoms
@@ -132,10 +136,10 @@ class RuleSet:
         always_evaluated: list[int] = []
         fields: set[str] = set()
         regexes: dict[str, regex.Pattern[str]] = {}
-        term_texts: set[str] = set()
+        texts_by_key: dict[str, str] = {}
         for index, rule in enumerate(rules):
             for term in rule.positive_terms + rule.negated_terms:
-                term_texts.add(term.text)
+                texts_by_key[term.key] = term.text
             for atom in rule.positive_atoms + rule.negated_atoms:
                 fields.update(atom.fields or ())
                 if isinstance(atom, Regex) and atom.pattern not in regexes:
@@ -154,9 +158,8 @@ class RuleSet:
         for text, indexes in rules_by_term.items():
             if indexes.__class__ is list:
                 rules_by_term[text] = tuple(indexes)  # same keys: no copy of the dict
-        # sorted: the same automaton for the same rules
-        automaton = TermAutomaton(sorted(term_texts), near_texts) if term_texts else None
-        del term_texts
+        automaton = TermAutomaton(texts_by_key, near_keys, readings) if texts_by_key else None
+        del texts_by_key
         scanner = Scanner(
             automaton=automaton,
             fields=tuple(field for field in ARTICLE_FIELDS if field in fields),
