@@ -11,6 +11,8 @@ from typing import Any
 
 import opencc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config import RuleConfig
 from monitor.matching import RuleSet, fold_vocabulary, normalize
@@ -260,3 +262,73 @@ def test_regional_readings_of_terms_opencc_cannot_take_are_none(term: str) -> No
 )
 def test_written_script_counts_characters_of_each_script(texts: list[str], script: str) -> None:
     assert written_script(texts) == script
+
+
+# ----------------------------------------------------------------------------- properties
+
+# Words of both vocabularies and both scripts, words that only look alike (软体动物), and
+# words that tell the script (这 and 這).
+CN_WORDS = ("软件", "软体", "动物", "信息", "资讯", "影片", "视频", "鼠标", "内存", "这", "，")
+TW_WORDS = ("軟體", "動物", "資訊", "影片", "滑鼠", "記憶體", "這", "，")
+VOCABULARY_TERMS = (
+    "软件", "軟體", "软体", "信息", "資訊", "资讯", "视频", "影片", "鼠标", "滑鼠", "内存",
+    "記憶體", "动物",
+)  # fmt: skip
+
+
+def old_match(terms: list[str], item: Article) -> bool:
+    """What a rule of plain Chinese terms matched before regional vocabulary."""
+    texts = [normalize(item.field_text(field)) for field in ("title", "content")]
+    return any(normalize(term) in text for term in terms for text in texts)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    words=st.sampled_from([CN_WORDS, TW_WORDS]).flatmap(
+        lambda words: st.tuples(
+            st.lists(st.sampled_from(words), max_size=6),
+            st.lists(st.sampled_from(words), max_size=20),
+        )
+    ),
+    rule_terms=st.lists(
+        st.lists(st.sampled_from(VOCABULARY_TERMS), min_size=1, max_size=3), min_size=1, max_size=4
+    ),
+)
+def test_match_keeps_old_matches_adds_none_in_simplified_and_explains_each(
+    words: tuple[list[str], list[str]], rule_terms: list[list[str]]
+) -> None:
+    title, content = ("".join(part) for part in words)
+    item = article(content, title=title)
+    rules = [rule(f"r{index}", any=terms) for index, terms in enumerate(rule_terms)]
+    rule_set = RuleSet.compile(rules)
+    readings = regional_readings(term for terms in rule_terms for term in terms)
+    simplified = written_script([title, content]) == SIMPLIFIED
+
+    names, _, explainer = rule_set.explaining_match(item, "rfi")
+
+    assert names == [match.rule_name for match in rule_set.match(item, "rfi")]
+    for one in rules:
+        terms = list(one.any_terms)
+        matched = one.name in names
+        if old_match(terms, item):
+            assert matched, terms  # nothing that matched before stops matching
+        if matched and simplified and not old_match(terms, item):
+            # New in Simplified text: only a Taiwan term's Mainland form, as written.
+            texts = [normalize(title), normalize(content)]
+            assert any(
+                term in readings and readings[term].mainland in text
+                for term in terms
+                for text in texts
+            ), terms
+        hits = explainer.explain(one.name)
+        assert bool(hits) is matched
+        summary = explainer.summary(one.name).terms_by_field if matched else {}
+        explained_terms: dict[str, set[str]] = {}
+        for hit in hits:
+            explained_terms.setdefault(hit.field, set()).add(hit.term)
+        assert {field: set(found) for field, found in summary.items()} == explained_terms
+        in_order = explainer.terms_in_order(one.name) if matched else None
+        assert (
+            in_order is None
+            or {field: set(found) for field, found in in_order.items()} == explained_terms
+        )
