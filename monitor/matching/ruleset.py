@@ -9,7 +9,9 @@ Matching one article (RuleSet.match_with_failures):
 2. Run ONE Aho-Corasick automaton, holding every term of every rule (NEAR operands and
    negated terms included; see monitor.matching.automaton), over each field, keep per
    field the first offset of each term that respects the Latin boundary rule. Only for the
-   terms that some NEAR uses, every occurrence is kept, as (start, end) pairs.
+   terms that some NEAR uses, every occurrence is kept, as (start, end) pairs. The
+   automaton also holds each term's regional variants (软件: 软体 for 軟體; see
+   monitor.matching.vocabulary); a variant's hit counts only if the article confirms it.
 3. Evaluate the tree only of rules that use at least one positive term that was hit (a
    reverse index from term to rules), plus the "always evaluated" rules: those that can hold
    with no term hit at all (a pure NOT, a pure /regex/, `/x/ OR a`). A tree is monotone: a
