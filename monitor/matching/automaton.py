@@ -42,23 +42,31 @@ class TermAutomaton:
         readings: Mapping[str, RegionalReading],
     ) -> None:
         """Given every term's key -> text, the keys of NEAR operands and the regional
-        readings of the terms that have variants (by key)."""
-        # pattern -> [(key, Mainland form for a variant, None for the term's own text)]
+        readings of the terms that have variants (by key: exactly those in texts)."""
+        # Patterns that are not simply one term's own text: pattern -> [(key, the term's
+        # Mainland form for a variant, None for the term's own text)]. Few: a list each.
         reports: dict[str, list[tuple[str, str | None]]] = {}
-        for key, text in texts.items():
-            reports.setdefault(text, []).append((key, None))
-            reading = readings.get(key)
-            if reading is not None:
-                for variant in reading.variants:
-                    reports.setdefault(variant, []).append((key, reading.mainland))
-        patterns = sorted(reports)  # sorted: the same automaton for the same rules
+        for key, reading in readings.items():
+            reports.setdefault(reading.text, []).append((key, None))
+            for variant in reading.variants:
+                reports.setdefault(variant, []).append((key, reading.mainland))
+        # The other terms' key is their text (Term.key).
+        own = [text for key, text in texts.items() if key not in readings]
+        for text in own:
+            if text in reports:
+                reports[text].append((text, None))
+        patterns = sorted({*own, *reports})  # sorted: the same automaton for the same rules
+        del own
         # The matcher keeps its own copy of the patterns; only the values stay here.
         self._matcher = ahocorasick_rs.AhoCorasick(
             patterns, matchkind=ahocorasick_rs.MatchKind.Standard
         )
         # What the scan needs to know of each pattern, by pattern index.
         self.values: list[Any] = [
-            _pattern_value(pattern, reports[pattern], near_keys) for pattern in patterns
+            _term_value(pattern, near=pattern in near_keys)
+            if pattern not in reports
+            else _reports(pattern, reports[pattern], near_keys)
+            for pattern in patterns
         ]
         self.readings = readings
 
@@ -127,11 +135,7 @@ class _Reports:
     reports: tuple[tuple[str, bool, bool, bool, str | None], ...]
 
 
-def _pattern_value(
-    pattern: str, found: list[tuple[str, str | None]], near_keys: set[str]
-) -> str | tuple[str, bool, bool, bool] | _Reports:
-    if len(found) == 1 and found[0][0] == pattern and found[0][1] is None:
-        return _term_value(pattern, near=pattern in near_keys)
+def _reports(pattern: str, found: list[tuple[str, str | None]], near_keys: set[str]) -> _Reports:
     check_before, check_after = is_latin_char(pattern[0]), is_latin_char(pattern[-1])
     return _Reports(
         tuple(

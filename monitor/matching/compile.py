@@ -28,7 +28,6 @@ from monitor.matching.query import (
     parse_query,
     parse_term,
     tree_atoms,
-    tree_terms,
     with_default_fields,
 )
 from monitor.matching.validation import RuleProblem, rule_problems
@@ -137,7 +136,7 @@ def compile_rules(
     Raise ConfigError listing every invalid term, query syntax error, unknown field and
     rule without terms.
     """
-    trees: list[tuple[str, Node, frozenset[str]]] = []
+    compiled: list[CompiledRule] = []
     problems: list[ConfigProblem] = []
     for rule in rules:
         if not rule.enabled:
@@ -162,21 +161,22 @@ def compile_rules(
         # One shared empty set for the rules without feed limits (10,000 empty sets
         # would take 2 MB).
         feeds = frozenset(rule.feeds) if rule.feeds and feed_limits else _NO_FEEDS
-        trees.append((rule.name, tree, feeds))
+        compiled.append(_compile_rule(rule.name, tree, feeds))
     if problems:
         raise ConfigError(problems)
     # The readings of all the rules' terms at once: working them out may take a process.
     readings = regional_readings(
-        term.source
-        for _, tree, _ in trees
-        for positive in (True, False)
-        for term in tree_terms(tree, positive=positive)
+        term.source for rule in compiled for term in rule.positive_terms + rule.negated_terms
     )
-    compiled = tuple(
-        _compile_rule(name, _with_regional_keys(tree, readings) if readings else tree, feeds)
-        for name, tree, feeds in trees
-    )
-    return compiled, {reading.key: reading for reading in readings.values()}
+    if readings:
+        # Compiled again, with the keys of their readings: the few rules that have them.
+        compiled = [
+            _compile_rule(rule.name, _with_regional_keys(rule.tree, readings), rule.feeds)
+            if any(term.source in readings for term in rule.positive_terms + rule.negated_terms)
+            else rule
+            for rule in compiled
+        ]
+    return tuple(compiled), {reading.key: reading for reading in readings.values()}
 
 
 def _with_regional_keys(node: Node, readings: Mapping[str, RegionalReading]) -> Node:

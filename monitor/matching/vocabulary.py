@@ -139,12 +139,20 @@ def _work_out_readings(written_terms: list[str]) -> dict[str, RegionalReading | 
     as_taiwan_read = _convert(_taiwan_to_mainland(), candidates)
     to_taiwan = list(dict.fromkeys([*candidates, *as_taiwan_read]))
     taiwan_forms = dict(zip(to_taiwan, _mainland_to_taiwan(to_taiwan), strict=True))
+    # Most conversions change the script only (韩日 -> 韓日): the same Simplified characters
+    # make the same term text, which t2s of all of them at once tells without parsing each.
+    converted = list(dict.fromkeys([*to_taiwan, *taiwan_forms.values()]))
+    simplified = dict(zip(converted, _simplified(converted), strict=True))
     for written, mainland_written in zip(candidates, as_taiwan_read, strict=True):
+        taiwan_form, round_trip = taiwan_forms[written], taiwan_forms[mainland_written]
+        own = simplified[written]
+        if simplified[mainland_written] == simplified[taiwan_form] == simplified[round_trip] == own:
+            continue  # no other word: None
         readings[written] = _reading(
             written,
             taiwan_reading=mainland_written,
-            taiwan_form=taiwan_forms[written],
-            round_trip=taiwan_forms[mainland_written],
+            taiwan_form=taiwan_form,
+            round_trip=round_trip,
         )
     return readings
 
@@ -154,10 +162,17 @@ def _may_have_variants(written: str) -> bool:
         return False
     try:
         written.encode("utf-8")
-        parse_term(written)
-    except (UnicodeEncodeError, ValueError):
+    except UnicodeEncodeError:
         return False
     return True
+
+
+def _simplified(texts: list[str]) -> list[str]:
+    """Given texts without line breaks, return to_simplified() of each, in one call."""
+    simplified = to_simplified("\n".join(texts)).split("\n")
+    if len(simplified) != len(texts):  # not expected
+        return [to_simplified(text) for text in texts]
+    return simplified
 
 
 def _reading(
@@ -165,7 +180,10 @@ def _reading(
 ) -> RegionalReading | None:
     """Given a term as written, tw2sp of it, s2twp of it and s2twp of its tw2sp, return its
     reading, or None if it has no variants (see the module docstring)."""
-    term = parse_term(written)
+    try:
+        term = parse_term(written)
+    except ValueError:
+        return None  # not a valid term: the rule's own check reports it
 
     def text_of(converted: str) -> str | None:
         try:
