@@ -14,14 +14,17 @@ in an article counts only if the article, read in its own vocabulary, says the t
 - Simplified text is Mainland vocabulary: a variant counts only if it is the term's Mainland
   form (軟體 finds 软件). 软件's variant 软体 does not count in 软体动物 (a mollusc), nor
   视频's variant 影片 in 这部影片 (a film).
-- Other text is read as Taiwan vocabulary, with OpenCC's phrases deciding in context: the
-  variant counts if tw2sp of the text around it holds the term's Mainland form. 軟體公司 is
-  软件公司 there, 軟體動物 is 软体动物.
+- Other text (Traditional, or with as few characters of one script as of the other, as in
+  AI伺服器需求旺) is read as Taiwan vocabulary, with OpenCC's phrases deciding in context:
+  the variant counts if tw2sp of the text around it holds the term's Mainland form.
+  軟體公司 is 软件公司 there, 軟體動物 is 软体动物.
 
 A term has a Taiwan reading when tw2sp changes it and s2twp takes the result back to it
 (軟體 -> 软件 -> 軟體, 滑鼠 -> 鼠标 -> 滑鼠), unless s2twp changes the term itself: then it is
 a Mainland word (程序, whose Taiwan form is 程式) and keeps its Mainland meaning. 行程
-(tw2sp: 进程, but s2twp(进程) is 程序) keeps its own too.
+(tw2sp: 进程, but s2twp(进程) is 程序) keeps its own too. A word of both places that
+OpenCC knows only as Taiwan's (智慧: wisdom on the Mainland, 智能 in Taiwan) is read both
+ways: nothing in the dictionaries tells which the rule meant. A /regex/ has no variants.
 """
 
 from __future__ import annotations
