@@ -126,12 +126,10 @@ class CompiledRule:
     only_terms: bool  # no Near, no Regex: the common case, summarised the quick way
 
 
-def compile_rules(
-    rules: Sequence[RuleConfig], *, feed_limits: bool
-) -> tuple[tuple[CompiledRule, ...], dict[str, RegionalReading]]:
-    """Given rules, return (the enabled ones compiled, in their order; the regional reading
-    of each of their terms that has variants, by Term.key). With feed_limits=False, the
-    rules' `feeds:` are ignored: each rule sees every article.
+def compile_rules(rules: Sequence[RuleConfig], *, feed_limits: bool) -> tuple[CompiledRule, ...]:
+    """Given rules, return the enabled ones compiled, in their order, without regional
+    readings (with_regional_keys adds them). With feed_limits=False, the rules' `feeds:` are
+    ignored: each rule sees every article.
 
     Raise ConfigError listing every invalid term, query syntax error, unknown field and
     rule without terms.
@@ -164,19 +162,28 @@ def compile_rules(
         compiled.append(_compile_rule(rule.name, tree, feeds))
     if problems:
         raise ConfigError(problems)
-    # The readings of all the rules' terms at once: working them out may take a process.
+    return tuple(compiled)
+
+
+def with_regional_keys(
+    rules: tuple[CompiledRule, ...],
+) -> tuple[tuple[CompiledRule, ...], dict[str, RegionalReading]]:
+    """Given compiled rules, return (them with the key of its regional reading on each term
+    that has one, Term.key; the readings by key). Working the readings out may take a
+    process (monitor.matching.vocabulary)."""
     readings = regional_readings(
-        term.source for rule in compiled for term in rule.positive_terms + rule.negated_terms
+        term.source for rule in rules for term in rule.positive_terms + rule.negated_terms
     )
-    if readings:
-        # Compiled again, with the keys of their readings: the few rules that have them.
-        compiled = [
-            _compile_rule(rule.name, _with_regional_keys(rule.tree, readings), rule.feeds)
-            if any(term.source in readings for term in rule.positive_terms + rule.negated_terms)
-            else rule
-            for rule in compiled
-        ]
-    return tuple(compiled), {reading.key: reading for reading in readings.values()}
+    if not readings:
+        return rules, {}
+    # Compiled again, with the keys of their readings: the few rules that have them.
+    keyed = tuple(
+        _compile_rule(rule.name, _with_regional_keys(rule.tree, readings), rule.feeds)
+        if any(term.source in readings for term in rule.positive_terms + rule.negated_terms)
+        else rule
+        for rule in rules
+    )
+    return keyed, {reading.key: reading for reading in readings.values()}
 
 
 def _with_regional_keys(node: Node, readings: Mapping[str, RegionalReading]) -> Node:

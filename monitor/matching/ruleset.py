@@ -50,6 +50,7 @@ reload.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,11 +58,16 @@ import regex
 
 from monitor.config import RuleConfig
 from monitor.matching.automaton import TermAutomaton
-from monitor.matching.compile import CompiledRule, compile_rules, holds_without_terms, index_texts
+from monitor.matching.compile import (
+    CompiledRule,
+    compile_rules,
+    holds_without_terms,
+    index_texts,
+    with_regional_keys,
+)
 from monitor.matching.explain import ArticleExplainer, TermHit
 from monitor.matching.query import Near, Regex, compile_regex, evaluate
 from monitor.matching.scan import ArticleScan, RegexTimeout, Scanner, summarise
-from monitor.matching.vocabulary import RegionalReading
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure, RuleMatch
 
 logger = logging.getLogger(__name__)
@@ -78,24 +84,20 @@ SCAN_BATCH_ARTICLES = 64
 
 
 class RuleSet:
-    """Every enabled rule compiled into one matcher. Build it with RuleSet.compile()."""
+    """Every enabled rule compiled into one matcher. Build it with RuleSet.compile().
 
-    def __init__(
-        self,
-        rules: tuple[CompiledRule, ...],
-        rules_by_term: dict[str, int | tuple[int, ...]],
-        always_evaluated: tuple[int, ...],
-        scanner: Scanner,
-    ) -> None:
-        self._rules = rules
-        self._by_name = {rule.name: rule for rule in rules}
-        # positive term text -> index of the rule that uses it, or indexes of the rules
-        self._rules_by_term = rules_by_term
-        # rules whose tree can hold with no term hit (a pure NOT, a pure regex): checked on
-        # every article
-        self._always_evaluated = always_evaluated
-        # the automaton, the fields it looks at and the regexes
-        self._scanner = scanner
+    The rules are checked and compiled at once; the regional readings of their terms, and
+    the automaton that needs them, when the first article is matched or explained (working
+    the readings out may take a process, about 0.3 s: a run that matches nothing, such as a
+    cycle of unchanged feeds, does not pay for it).
+    """
+
+    def __init__(self, rules: tuple[CompiledRule, ...], regex_time_limit_seconds: float) -> None:
+        self._compiled = rules  # without regional readings; () once the matcher is built
+        self._names = tuple(rule.name for rule in rules)
+        self._regex_time_limit_seconds = regex_time_limit_seconds
+        self._built: _Matcher | None = None
+        self._build_lock = threading.Lock()
 
     @classmethod
     def compile(
@@ -114,16 +116,127 @@ class RuleSet:
         with only `none` terms, or a query that only excludes, compiles and matches every
         article without them; the loader forbids both.
         """
-        compiled, readings = compile_rules(rules, feed_limits=feed_limits)
-        return cls._from_compiled(compiled, readings, regex_time_limit_seconds)
+        return cls(compile_rules(rules, feed_limits=feed_limits), regex_time_limit_seconds)
+
+    def _matcher(self) -> _Matcher:
+        matcher = self._built
+        if matcher is None:
+            with self._build_lock:
+                if self._built is None:
+                    self._built = _Matcher.build(self._compiled, self._regex_time_limit_seconds)
+                    self._compiled = ()  # the matcher holds them now, with their keys
+                matcher = self._built
+        return matcher
+
+    def rule_names(self) -> tuple[str, ...]:
+        """Return the names of the compiled (enabled) rules, in config order."""
+        return self._names
+
+    def match(self, article: Article, feed_name: str) -> list[RuleMatch]:
+        """Given an article and the name of the feed it came from, return one RuleMatch per
+        rule that matches it, in rule order. A rule whose regex ran out of time does not
+        match, and is logged; match_with_failures() returns such failures instead."""
+        matches, failures = self.match_with_failures(article, feed_name)
+        for failure in failures:
+            logger.warning("rule %s skipped: %s", failure.rule_name, failure.message)
+        return matches
+
+    def match_with_failures(
+        self, article: Article, feed_name: str
+    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
+        """Given an article and the name of the feed it came from, return (one RuleMatch per
+        rule that matches it, one RuleFailure per rule that could not be evaluated on it),
+        both in rule order. A rule fails when its regexes run out of time; it then counts as
+        not matching this article."""
+        matcher = self._matcher()
+        scan = matcher.scanner.scans([article])[0]
+        matching, failures = matcher.evaluate(scan, feed_name)
+        return [summarise(rule, scan) for rule in matching], failures
+
+    def explaining_match(
+        self, article: Article, feed_name: str
+    ) -> tuple[list[str], list[RuleFailure], ArticleExplainer]:
+        """Given an article and the name of the feed it came from, return the names of the
+        rules that match it and the failures (as match_with_failures(article, feed_name)
+        does), and explainer(article), the latter cheaper than on its own: it knows from
+        matching which terms occur in which field, and does not look for the others. The
+        explainer's summary() gives a name's RuleMatch: who explains the hits seldom needs
+        it (at 10,000 rules, 185,000 summaries cost about a tenth of a `rules test`).
+
+        For many articles at once, explaining_matches() is faster."""
+        return self.explaining_matches([(article, feed_name)])[0]
+
+    def explaining_matches(
+        self, articles: Sequence[tuple[Article, str]]
+    ) -> list[tuple[list[str], list[RuleFailure], ArticleExplainer]]:
+        """Given (article, name of the feed it came from) pairs, return explaining_match()
+        of each, in the same order.
+
+        Faster than one explaining_match() per article for more than a few: each step runs
+        over every article before the next starts (normalising the fields, then the
+        automaton over all of them, then evaluating the rules), so each step's tables stay
+        in the CPU's caches instead of evicting each other. At 10,000 rules the automaton
+        is megabytes; SCAN_BATCH_ARTICLES articles at a time is what `rules test` passes.
+        """
+        matcher = self._matcher()
+        scans = matcher.scanner.scans([article for article, _ in articles])
+        results = []
+        for (article, feed_name), scan in zip(articles, scans, strict=True):
+            matching, failures = matcher.evaluate(scan, feed_name)
+            names = [rule.name for rule in matching]
+            explainer = ArticleExplainer(matcher.by_name, matcher.scanner, article, scan)
+            results.append((names, failures, explainer))
+        return results
+
+    def explain(self, article: Article, rule_name: str) -> tuple[TermHit, ...]:
+        """Given an article and the name of a compiled rule, return every occurrence of every
+        positive term of the rule in the fields it looks at: words, phrases and prefixes
+        (a prefix's occurrence runs to the end of its word), both operands of each pair
+        that satisfies a NEAR, and every non-empty match of each regex. Sorted by field
+        (ARTICLE_FIELDS order), then start; offsets point into the original field text.
+
+        Whether the rule matches is not checked (the feed is not known here). Slower than
+        match(): meant for the few hits shown to a person. A regex that runs out of time
+        contributes the matches it found before. Raise KeyError if no enabled rule has
+        that name. To explain several rules of one article, explainer() is cheaper.
+        """
+        return self.explainer(article).explain(rule_name)
+
+    def explainer(self, article: Article) -> ArticleExplainer:
+        """Given an article, return an ArticleExplainer: explain() for any number of rules of
+        this one article, each field normalised once and each term looked for once."""
+        matcher = self._matcher()
+        return ArticleExplainer(matcher.by_name, matcher.scanner, article)
+
+
+class _Matcher:
+    """What matching takes, built from compiled rules once their terms have their regional
+    readings (RuleSet._matcher)."""
+
+    def __init__(
+        self,
+        rules: tuple[CompiledRule, ...],
+        rules_by_term: dict[str, int | tuple[int, ...]],
+        always_evaluated: tuple[int, ...],
+        scanner: Scanner,
+    ) -> None:
+        self.rules = rules
+        self.by_name = {rule.name: rule for rule in rules}
+        # positive term key -> index of the rule that uses it, or indexes of the rules
+        self.rules_by_term = rules_by_term
+        # rules whose tree can hold with no term hit (a pure NOT, a pure regex): checked on
+        # every article
+        self.always_evaluated = always_evaluated
+        # the automaton, the fields it looks at and the regexes
+        self.scanner = scanner
 
     @classmethod
-    def _from_compiled(
-        cls,
-        rules: tuple[CompiledRule, ...],
-        readings: dict[str, RegionalReading],
-        regex_time_limit_seconds: float,
-    ) -> RuleSet:
+    def build(cls, compiled: tuple[CompiledRule, ...], regex_time_limit_seconds: float) -> _Matcher:
+        try:
+            rules, readings = with_regional_keys(compiled)
+        except Exception:  # whatever OpenCC raised: matching goes on without variants
+            logger.exception("regional vocabulary unavailable: terms match as written only")
+            rules, readings = compiled, {}
         near_keys = {
             term.key
             for rule in rules
@@ -175,76 +288,14 @@ class RuleSet:
             scanner=scanner,
         )
 
-    def rule_names(self) -> tuple[str, ...]:
-        """Return the names of the compiled (enabled) rules, in config order."""
-        return tuple(rule.name for rule in self._rules)
-
-    def match(self, article: Article, feed_name: str) -> list[RuleMatch]:
-        """Given an article and the name of the feed it came from, return one RuleMatch per
-        rule that matches it, in rule order. A rule whose regex ran out of time does not
-        match, and is logged; match_with_failures() returns such failures instead."""
-        matches, failures = self.match_with_failures(article, feed_name)
-        for failure in failures:
-            logger.warning("rule %s skipped: %s", failure.rule_name, failure.message)
-        return matches
-
-    def match_with_failures(
-        self, article: Article, feed_name: str
-    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
-        """Given an article and the name of the feed it came from, return (one RuleMatch per
-        rule that matches it, one RuleFailure per rule that could not be evaluated on it),
-        both in rule order. A rule fails when its regexes run out of time; it then counts as
-        not matching this article."""
-        return self._match(self._scan(article), feed_name)
-
-    def explaining_match(
-        self, article: Article, feed_name: str
-    ) -> tuple[list[str], list[RuleFailure], ArticleExplainer]:
-        """Given an article and the name of the feed it came from, return the names of the
-        rules that match it and the failures (as match_with_failures(article, feed_name)
-        does), and explainer(article), the latter cheaper than on its own: it knows from
-        matching which terms occur in which field, and does not look for the others. The
-        explainer's summary() gives a name's RuleMatch: who explains the hits seldom needs
-        it (at 10,000 rules, 185,000 summaries cost about a tenth of a `rules test`).
-
-        For many articles at once, explaining_matches() is faster."""
-        return self.explaining_matches([(article, feed_name)])[0]
-
-    def explaining_matches(
-        self, articles: Sequence[tuple[Article, str]]
-    ) -> list[tuple[list[str], list[RuleFailure], ArticleExplainer]]:
-        """Given (article, name of the feed it came from) pairs, return explaining_match()
-        of each, in the same order.
-
-        Faster than one explaining_match() per article for more than a few: each step runs
-        over every article before the next starts (normalising the fields, then the
-        automaton over all of them, then evaluating the rules), so each step's tables stay
-        in the CPU's caches instead of evicting each other. At 10,000 rules the automaton
-        is megabytes; SCAN_BATCH_ARTICLES articles at a time is what `rules test` passes.
-        """
-        scans = self._scanner.scans([article for article, _ in articles])
-        results = []
-        for (article, feed_name), scan in zip(articles, scans, strict=True):
-            matching, failures = self._evaluate(scan, feed_name)
-            names = [rule.name for rule in matching]
-            explainer = ArticleExplainer(self._by_name, self._scanner, article, scan)
-            results.append((names, failures, explainer))
-        return results
-
-    def _match(
-        self, scan: ArticleScan, feed_name: str
-    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
-        matching, failures = self._evaluate(scan, feed_name)
-        return [summarise(rule, scan) for rule in matching], failures
-
-    def _evaluate(
+    def evaluate(
         self, scan: ArticleScan, feed_name: str
     ) -> tuple[list[CompiledRule], list[RuleFailure]]:
         """The rules that match the scanned article, in rule order, and the failures."""
-        candidates = set(self._always_evaluated)
+        candidates = set(self.always_evaluated)
         for field_hits in scan.hits.values():
             for text in field_hits.prefix:
-                indexes = self._rules_by_term.get(text)
+                indexes = self.rules_by_term.get(text)
                 if indexes.__class__ is int:
                     candidates.add(indexes)
                 elif indexes is not None:
@@ -252,7 +303,7 @@ class RuleSet:
         matches: list[CompiledRule] = []
         failures: list[RuleFailure] = []
         for index in sorted(candidates):
-            rule = self._rules[index]
+            rule = self.rules[index]
             if rule.feeds and feed_name not in rule.feeds:
                 continue
             scan.rule_started = None
@@ -262,31 +313,8 @@ class RuleSet:
             except RegexTimeout as timeout:
                 message = (
                     f"regex {timeout.node.source} ran out of time "
-                    f"({self._scanner.regex_time_limit_seconds:g}s) on the {timeout.field}; "
+                    f"({self.scanner.regex_time_limit_seconds:g}s) on the {timeout.field}; "
                     "the rule counts as not matching this article"
                 )
                 failures.append(RuleFailure(rule_name=rule.name, message=message))
         return matches, failures
-
-    def explain(self, article: Article, rule_name: str) -> tuple[TermHit, ...]:
-        """Given an article and the name of a compiled rule, return every occurrence of every
-        positive term of the rule in the fields it looks at: words, phrases and prefixes
-        (a prefix's occurrence runs to the end of its word), both operands of each pair
-        that satisfies a NEAR, and every non-empty match of each regex. Sorted by field
-        (ARTICLE_FIELDS order), then start; offsets point into the original field text.
-
-        Whether the rule matches is not checked (the feed is not known here). Slower than
-        match(): meant for the few hits shown to a person. A regex that runs out of time
-        contributes the matches it found before. Raise KeyError if no enabled rule has
-        that name. To explain several rules of one article, explainer() is cheaper.
-        """
-        return self.explainer(article).explain(rule_name)
-
-    def explainer(self, article: Article) -> ArticleExplainer:
-        """Given an article, return an ArticleExplainer: explain() for any number of rules of
-        this one article, each field normalised once and each term looked for once."""
-        return ArticleExplainer(self._by_name, self._scanner, article)
-
-    def _scan(self, article: Article) -> ArticleScan:
-        """Given an article, return its normalised fields and the hits in each."""
-        return self._scanner.scans([article])[0]

@@ -332,3 +332,41 @@ def test_match_keeps_old_matches_adds_none_in_simplified_and_explains_each(
             in_order is None
             or {field: set(found) for field, found in in_order.items()} == explained_terms
         )
+
+
+def test_compile_works_out_readings_only_when_first_article_is_matched(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without the OpenCC command, working readings out logs a warning: when it happens shows.
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    monkeypatch.setenv("PATH", "")
+
+    with caplog.at_level(logging.WARNING):
+        rules = RuleSet.compile([rule(any=["视频会议"])])
+    assert not caplog.records and rules.rule_names() == ("rule",)
+    with caplog.at_level(logging.WARNING):
+        found = matches(rules, "這場視訊會議的畫面")
+
+    assert found == ["rule"] and "computed in this process" in caplog.text
+
+
+def test_match_without_opencc_phrases_still_matches_as_written(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    converter = opencc.OpenCC
+
+    def failing(config: str) -> opencc.OpenCC:
+        if config.startswith("s2twp"):
+            raise RuntimeError(f"{config}: dictionary missing")
+        return converter(config)
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(opencc, "OpenCC", failing)
+    rules = RuleSet.compile([rule(any=["视频通话"])])
+
+    with caplog.at_level(logging.ERROR):
+        assert matches(rules, "視頻通話") == ["rule"]  # Traditional script, as before
+        assert matches(rules, "視訊通話") == []  # no variant without s2twp
+
+    assert "regional vocabulary unavailable" in caplog.text
