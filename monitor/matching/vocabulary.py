@@ -274,15 +274,18 @@ def _script_characters() -> dict[str, int]:
     if _script_weights is None:
         with _script_lock:
             if _script_weights is None:
-                characters = [chr(code) for code in range(0x3400, 0xA000)]
-                folded = to_simplified("\n".join(characters)).split("\n")
-                pairs = [
-                    (char, simple)
-                    for char, simple in zip(characters, folded, strict=True)
-                    if simple != char and len(simple) == 1
-                ]
-                traditional = {char for char, _ in pairs}
-                simplified = {simple for _, simple in pairs} - traditional
+                traditional: set[str] = set()
+                simplified: set[str] = set()
+                # A block at a time, one character a line (no phrase spans two): what the
+                # whole range would hold at once stays in the process's heap (about 4 MB).
+                for first in range(0x3400, 0xA000, 1024):
+                    block = "\n".join(map(chr, range(first, min(first + 1024, 0xA000))))
+                    folded = to_simplified(block).split("\n")
+                    for char, simple in zip(block.split("\n"), folded, strict=False):
+                        if simple != char and len(simple) == 1:
+                            traditional.add(char)
+                            simplified.add(simple)
+                simplified -= traditional
                 _script_weights = dict.fromkeys(traditional, 1) | dict.fromkeys(simplified, -1)
     return _script_weights
 
