@@ -279,6 +279,20 @@ def test_format_hit_without_colour_marks_match_with_brackets() -> None:
     assert "\x1b[" not in text
 
 
+def test_format_hit_of_regional_variant_shows_article_word_and_rule_term() -> None:
+    backtest = Backtest(select_rules([rule("software", any_terms=("软件",))]))
+    taiwan = article("台灣軟體公司宣佈裁員", "https://e.org/tw", summary="這家軟體公司裁員一成")
+    mollusc = article("这种软体动物生活在海里", "https://e.org/cn")
+
+    hits = list(backtest.run([(taiwan, ("tw",)), (mollusc, ("cn",))]))
+
+    assert [hit.article for hit in hits] == [taiwan]
+    assert hits[0].fields == {"title": ("软件",), "summary": ("软件",)}
+    lines = format_hit(hits[0], colour=False, timezone=UTC).splitlines()
+    assert any(line.split() == ["title", "软件:", "台灣【軟體】公司宣佈裁員"] for line in lines)
+    assert any(line.split() == ["summary", "软件:", "這家【軟體】公司裁員一成"] for line in lines)
+
+
 def test_format_hit_with_colour_marks_match_in_bold_red() -> None:
     _, hit = _tw_hit()
 
@@ -484,6 +498,25 @@ def test_rules_test_with_file_matches_markup_of_plain_text_fields_and_shows_clea
     # The RSS item's link without its utm_* parameters.
     assert "https://markup.example.org/blink\n" in results[1].stdout
     assert "utm_" not in results[1].stdout
+
+
+def test_rules_test_with_file_explains_taiwan_word_found_by_mainland_term(
+    tmp_path: Path, write_config
+) -> None:
+    config = write_config(feeds=FEEDS, rules=[{"name": "software", "any": ["软件"]}])
+    feed = tmp_path / "sample.xml"
+    items = [
+        Item("台灣軟體公司宣佈裁員", link="https://e.org/1", guid="1"),
+        Item("这种软体动物生活在海里", link="https://e.org/2", guid="2"),
+    ]
+    feed.write_bytes(rss(items))
+
+    result = run_cli("rules", "test", "--file", str(feed), "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "[software] 台灣軟體公司宣佈裁員" in result.stdout
+    assert "软件: 台灣【軟體】公司宣佈裁員" in result.stdout
+    assert "软体动物" not in result.stdout and "(2 articles checked)" in result.stdout
 
 
 def test_rules_test_with_file_that_is_no_feed_exits_two(tmp_path: Path, write_config) -> None:
