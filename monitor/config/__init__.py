@@ -12,6 +12,7 @@ from monitor.config.locations import ConfigNotFoundError, default_config_path, f
 from monitor.config.schema import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     parse_duration,
     parse_quiet_hours,
@@ -32,11 +33,13 @@ from monitor.config.settings import (
     FeedConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_STORY_WINDOW_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
     "SECRETS",
     "ChannelConfig",
@@ -51,6 +54,7 @@ __all__ = [
     "RuleProblemFound",
     "SecretMask",
     "StageChecks",
+    "StoriesConfig",
     "default_config_path",
     "find_config_file",
     "load_config",

@@ -24,6 +24,7 @@ from monitor.config.schema import (
     DeliverySchema,
     FeedSchema,
     MainFileSchema,
+    StoriesSchema,
 )
 from monitor.config.settings import (
     ChannelConfig,
@@ -32,6 +33,7 @@ from monitor.config.settings import (
     FeedConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 from monitor.config.sources import Loading, Source
 from monitor.model import ConfigProblem
@@ -109,6 +111,7 @@ def build_config(
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
         retention_seconds=model.retention,
+        stories=_build_stories(model.stories),
     )
 
 
@@ -177,4 +180,12 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
         retry_base_seconds=delivery.retry_base or DEFAULT_RETRY_BASE_SECONDS,
         retry_cap_seconds=delivery.retry_cap or DEFAULT_RETRY_CAP_SECONDS,
         attempts=delivery.attempts or DEFAULT_DELIVERY_ATTEMPTS,
+    )
+
+
+def _build_stories(stories: StoriesSchema | None) -> StoriesConfig:
+    if stories is None:
+        return StoriesConfig()
+    return StoriesConfig(
+        enabled=stories.enabled, window_seconds=stories.window, similarity=stories.similarity
     )

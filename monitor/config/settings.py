@@ -16,6 +16,7 @@ from monitor.config.schema import (
     DEFAULT_MAX_BYTES,
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
 )
 from monitor.model import DEFAULT_MATCH_FIELDS, ConfigProblem
@@ -59,6 +60,9 @@ class RuleConfig:
     quiet_hours: str | None = None
     max_per_hour: int | None = None
     template: str | None = None
+    # At most one alert per story on each channel (the story's later articles are listed
+    # under the first while its alert waits); False: one alert per article.
+    per_story: bool = True
     source_file: str = ""
     source_line: int | None = None
 
@@ -68,6 +72,18 @@ class DeliveryConfig:
     retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
     retry_cap_seconds: float = DEFAULT_RETRY_CAP_SECONDS
     attempts: int = DEFAULT_DELIVERY_ATTEMPTS  # every try counts, the first included
+
+
+@dataclass(frozen=True)
+class StoriesConfig:
+    """`stories:`: grouping the articles that report the same news into stories."""
+
+    enabled: bool = True
+    # Articles first seen within this long after a story's first article may join it.
+    window_seconds: float = DEFAULT_STORY_WINDOW_SECONDS
+    # How alike an article must be to join a story, 0 to 1; None: the measure's default
+    # (monitor.stories.DEFAULT_SIMILARITY).
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,7 @@ class Config:
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
     retention_seconds: float | None = None
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((channel for channel in self.channels if channel.name == name), None)
