@@ -31,6 +31,9 @@ RSS and PSS, the parser processes' CPU); 6 and 7 run the real daemon, `news-moni
                into 100 feeds polled every 10 s (jitter 2 s); from the moment the farm
                serves an item to its alert arriving at the farm's webhook, p50 and p95;
                target p95 <= interval + jitter + 2 s
+After the table, bench/rules.py (RuleSet.match in one process, not --quick) and
+bench/stories.py (storing one new article and finding its story among the stored articles;
+target < 5 ms median and p95) print tables of their own.
 References (bench/reference.py): lemon24/reader for 1-3 (pip install reader sgmllib3k;
 `make bench` installs it, not a project dependency), and `naive` (feedparser.parse(url), a
 seen-guid table, an `in` loop) for 0-5: its alerts on step 3 are the expected set, and the
@@ -565,9 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        default="startup,farm,rules,delivery,daemon,latency",
+        default="startup,farm,rules,delivery,daemon,latency,stories",
         help="comma-separated: startup (0), farm (1-3), rules (4), delivery (5), daemon (6), "
-        "latency (7)",
+        "latency (7), stories (bench/stories.py)",
     )
     parser.add_argument("--no-reader", action="store_true", help="skip lemon24/reader")
     parser.add_argument(
@@ -709,6 +712,18 @@ def main(argv: list[str] | None = None) -> int:
         print("\nbench/rules.py: RuleSet.match in one process (articles/s)", flush=True)
         subprocess.run(
             [sys.executable, str(Path(__file__).with_name("rules.py")), "--no-backtest"],
+            check=False,
+            env=_product_env(settings),
+        )
+    if "stories" in only:
+        print("\nbench/stories.py: grouping a new article into its story", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("stories.py")),
+                f"--articles={settings.articles}",
+                f"--samples={100 if quick else 400}",
+            ],
             check=False,
             env=_product_env(settings),
         )
