@@ -37,6 +37,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from farm import ENTITY_COUNT, SENTENCES, TOPIC_SHARE, corpus  # bench/ is on sys.path
+from run import HOST_SPEED_STEPS, host_speed_seconds
 from sqlmodel import SQLModel
 
 from monitor import stories as measure
@@ -151,6 +152,7 @@ def _run(
     grouping: StoryGrouping,
     now: datetime,
 ) -> int:
+    speed_at_start = host_speed_seconds()
     polls = max(1, articles // ITEMS_PER_POLL)
     count = polls * ITEMS_PER_POLL
     print(f"filling: {count:,} articles in {polls:,} polls, grouped ...", flush=True)
@@ -201,6 +203,10 @@ def _run(
     print(
         f"load average {load} on {os.cpu_count()} CPUs: wall times include waiting for a "
         "CPU; CPU times (this thread's) do not"
+    )
+    print(
+        f"host speed: {HOST_SPEED_STEPS:,}-step Python loop {speed_at_start:.2f} s at start, "
+        f"{host_speed_seconds():.2f} s at end (figures compare across runs only as these do)"
     )
     print(
         f"fill (cold, baseline polls of {ITEMS_PER_POLL}): {per_article[True]:.2f} ms per "
