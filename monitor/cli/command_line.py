@@ -20,9 +20,16 @@ from monitor.cli.notify import notify_test
 from monitor.cli.rules import rules_test
 from monitor.cli.run import check, run
 from monitor.cli.status import health, status
+from monitor.cli.stories import stories
 from monitor.config import SECRETS, ConfigNotFoundError, find_config_file
 from monitor.model import ConfigError, StoreError
-from monitor.service import catch_daemon_signals, configure_logging, instance_name, load_config
+from monitor.service import (
+    DEFAULT_STORIES_SINCE_SECONDS,
+    catch_daemon_signals,
+    configure_logging,
+    instance_name,
+    load_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
     rules_test.add_argument(
         "--json", action="store_true", help="one JSON object per hit on stdout, summary on stderr"
     )
+
+    stories = commands.add_parser(
+        "stories",
+        parents=[common],
+        help="stories of several articles: the same news in several feeds or scripts",
+        description="List the stories first seen within a period, newest first: id, first "
+        "seen, title, and each article's feed, published time, title and link. A story "
+        "groups the articles that report the same news (the /cn article and its /tw "
+        "version, a reprint), and a rule alerts once per story.",
+        epilog="Nothing is listed while grouping is off (stories: false).",
+    )
+    stories.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        default=DEFAULT_STORIES_SINCE_SECONDS,
+        help="stories first seen within this period, e.g. 12h or 7d (default: 1d)",
+    )
+    stories.add_argument(
+        "--all", action="store_true", help="every story, also those of a single article"
+    )
+    stories.add_argument("--json", action="store_true", help="one JSON object per story")
     return parser
 
 
@@ -233,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
             return rules_test(config, arguments)
+        if arguments.command == "stories":
+            return stories(config, arguments)
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE

@@ -13,6 +13,7 @@ from monitor.config.opml import OutlineEntry, opml_text
 from monitor.config.schema import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     FULLTEXT_ALWAYS,
     FULLTEXT_IF_MISSING,
@@ -37,11 +38,13 @@ from monitor.config.settings import (
     HttpConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_STORY_WINDOW_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
     "FULLTEXT_ALWAYS",
     "FULLTEXT_IF_MISSING",
@@ -61,6 +64,7 @@ __all__ = [
     "RuleProblemFound",
     "SecretMask",
     "StageChecks",
+    "StoriesConfig",
     "default_config_path",
     "find_config_file",
     "load_config",

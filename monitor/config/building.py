@@ -29,6 +29,7 @@ from monitor.config.schema import (
     FeedSchema,
     HttpSchema,
     MainFileSchema,
+    StoriesSchema,
 )
 from monitor.config.settings import (
     ChannelConfig,
@@ -38,6 +39,7 @@ from monitor.config.settings import (
     HttpConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 from monitor.config.sources import Loading, Source
 from monitor.model import ConfigProblem
@@ -143,6 +145,7 @@ def build_config(
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(path.resolve() for path in source_files)),
         retention_seconds=model.retention,
+        stories=_build_stories(model.stories),
     )
 
 
@@ -229,4 +232,12 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
         retry_base_seconds=delivery.retry_base or DEFAULT_RETRY_BASE_SECONDS,
         retry_cap_seconds=delivery.retry_cap or DEFAULT_RETRY_CAP_SECONDS,
         attempts=delivery.attempts or DEFAULT_DELIVERY_ATTEMPTS,
+    )
+
+
+def _build_stories(stories: StoriesSchema | None) -> StoriesConfig:
+    if stories is None:
+        return StoriesConfig()
+    return StoriesConfig(
+        enabled=stories.enabled, window_seconds=stories.window, similarity=stories.similarity
     )

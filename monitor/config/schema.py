@@ -52,6 +52,8 @@ DEFAULT_DELIVERY_ATTEMPTS = 10
 FULLTEXT_OFF = "off"
 FULLTEXT_IF_MISSING = "if_missing"
 FULLTEXT_ALWAYS = "always"
+# `stories.window`: how long after a story's first article others may still join it.
+DEFAULT_STORY_WINDOW_SECONDS = 72 * 3600.0
 # The shortest `retention:` accepted: old articles are pruned once a day, so a shorter
 # retention could not be kept anyway.
 MIN_RETENTION_SECONDS = 86400.0
@@ -393,6 +395,14 @@ def _auth_or_none(value: Any) -> Any:
     return value
 
 
+def _check_similarity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number from 0 to 1, got {describe(value)}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"must be from 0 to 1 (higher is stricter), not {value}")
+    return float(value)
+
+
 def _check_template(source: str, info: ValidationInfo) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
     _checked(_stage_checks(info).check_template(source))
@@ -445,6 +455,7 @@ BasePath = Annotated[str, AfterValidator(_check_base_path)]
 # A number is text too (`password: 123456`); a type error must not echo the value.
 Password = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_non_blank)]
 TemplateText = Annotated[str, AfterValidator(_check_template)]
+Similarity = Annotated[float, PlainValidator(_check_similarity)]
 
 
 # ------------------------------------------------------------------------- file schemas
@@ -528,6 +539,8 @@ class RuleSchema(StrictSchema):
     max_per_hour: Count | None = None
     template: TemplateText | None = None
     query: Query | None = None
+    # At most one alert per story (monitor.stories) on each channel; false: one per article.
+    per_story: bool = True
 
 
 class ChannelSchema(StrictSchema):
@@ -568,6 +581,28 @@ class HttpAuthSchema(StrictSchema):
 NO_AUTH = HttpAuthSchema.model_construct(user="", password="")
 
 
+class StoriesSchema(StrictSchema):
+    """`stories:` grouping articles that report the same news. `stories: false` is short for
+    {enabled: false}, `stories: true` for the defaults. similarity None: the measure's own
+    default (monitor.stories.DEFAULT_SIMILARITY, which this layer cannot import)."""
+
+    enabled: bool = True
+    window: PositiveDuration = DEFAULT_STORY_WINDOW_SECONDS
+    similarity: Similarity | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if not isinstance(value, dict):
+            raise ValueError(
+                "expected false, true, or a mapping such as {window: 72h, similarity: 0.5}; "
+                f"got {describe(value)}"
+            )
+        return value
+
+
 class HttpSchema(StrictSchema):
     # Local only unless the operator says otherwise: the web view, metrics and health are
     # not for the world. Listening beyond loopback needs `auth` (building.py checks).
@@ -590,6 +625,7 @@ class MainFileSchema(StrictSchema):
     delivery: DeliverySchema | None = None
     http: HttpSchema | None = None
     retention: Retention | None = None
+    stories: StoriesSchema | None = None
 
 
 class RulesFileSchema(StrictSchema):

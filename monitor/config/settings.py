@@ -18,6 +18,7 @@ from monitor.config.schema import (
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_SEARCH_TIMEOUT_SECONDS,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     FULLTEXT_OFF,
 )
@@ -68,6 +69,9 @@ class RuleConfig:
     quiet_hours: str | None = None
     max_per_hour: int | None = None
     template: str | None = None
+    # At most one alert per story on each channel (the story's later articles are listed
+    # under the first while its alert waits); False: one alert per article.
+    per_story: bool = True
     source_file: str = ""
     source_line: int | None = None
 
@@ -93,6 +97,18 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class StoriesConfig:
+    """`stories:`: grouping the articles that report the same news into stories."""
+
+    enabled: bool = True
+    # Articles first seen within this long after a story's first article may join it.
+    window_seconds: float = DEFAULT_STORY_WINDOW_SECONDS
+    # How alike an article must be to join a story, 0 to 1; None: the measure's default
+    # (monitor.stories.DEFAULT_SIMILARITY).
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the main file
     database_url: str
@@ -110,6 +126,7 @@ class Config:
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
     retention_seconds: float | None = None
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((channel for channel in self.channels if channel.name == name), None)

@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     )
     from monitor.service.signals import catch_daemon_signals
     from monitor.service.status import check_health, format_status, read_status
+    from monitor.service.stories import (
+        DEFAULT_STORIES_SINCE_SECONDS,
+        format_story,
+        stored_stories,
+        story_json,
+    )
 
 _MODULE_OF = {
     "Backtest": "backtest",
@@ -64,9 +70,14 @@ _MODULE_OF = {
     "check_health": "status",
     "format_status": "status",
     "read_status": "status",
+    "DEFAULT_STORIES_SINCE_SECONDS": "stories",
+    "format_story": "stories",
+    "story_json": "stories",
+    "stored_stories": "stories",
 }
 
 __all__ = [
+    "DEFAULT_STORIES_SINCE_SECONDS",
     "Backtest",
     "CycleReport",
     "Monitor",
@@ -82,6 +93,7 @@ __all__ = [
     "format_failures",
     "format_hit",
     "format_status",
+    "format_story",
     "format_summary",
     "hit_json",
     "instance_name",
@@ -93,6 +105,8 @@ __all__ = [
     "select_rules",
     "send_test_alert",
     "stored_articles",
+    "stored_stories",
+    "story_json",
     "url_articles",
 ]
 

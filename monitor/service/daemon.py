@@ -34,7 +34,7 @@ from monitor.service.configuration import load_config
 from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
 from monitor.service.http import Health, Metrics
 from monitor.service.next_poll import ReasonsLogged, next_poll
-from monitor.service.pipeline import PollResult, Rules, refresh_feed
+from monitor.service.pipeline import PollResult, Rules, refresh_feed, story_grouping
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.signals import install_daemon_signals
@@ -45,6 +45,7 @@ from monitor.store import (
     FeedStateUpdate,
     InstanceIdentity,
     Store,
+    StoryGrouping,
     claim_is_live,
     new_claimant,
 )
@@ -81,6 +82,7 @@ class Runtime:
     rules: Rules
     notifier: Notifier
     timezone: ZoneInfo
+    stories: StoryGrouping | None  # how new articles group into stories; None: they do not
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -89,6 +91,7 @@ class Runtime:
             rules=Rules.compile(config.rules, ZoneInfo(config.timezone)),
             notifier=Notifier(config.channels),
             timezone=ZoneInfo(config.timezone),
+            stories=story_grouping(config.stories),
         )
 
 
@@ -198,6 +201,7 @@ class Monitor:
                 fetcher=self.fetcher,
                 parser=self.parser,
                 rules=runtime.rules,
+                stories=runtime.stories,
                 now=self.clock(),
                 unchanged_states=unchanged_states,
                 written_states=feed_states.written if feed_states is not None else None,
@@ -473,9 +477,15 @@ class Monitor:
 
     def prune(self) -> None:
         """Empty the bodies of articles older than `retention` (identity keys stay, so an
-        old article never comes back as new) and drop finished old deliveries."""
+        old article never comes back as new) and drop finished old deliveries; forget the
+        band keys of stories past their window (no article can join them any more)."""
+        if self.dry_run:
+            return
+        stories = self.runtime.stories
+        if stories is not None:
+            self.store.forget_story_bands(self.clock() - timedelta(seconds=stories.window_seconds))
         retention_seconds = self.runtime.config.retention_seconds
-        if not retention_seconds or self.dry_run:
+        if not retention_seconds:
             return
         report = self.store.prune_articles(self.clock() - timedelta(seconds=retention_seconds))
         logger.info(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config import FULLTEXT_OFF, FeedConfig, RuleConfig
+from monitor.config import FULLTEXT_OFF, FeedConfig, RuleConfig, StoriesConfig
 from monitor.delivery import DeliveryPolicy, graphemes
 from monitor.ingest import (
     IDENTITY_VERSION,
@@ -39,7 +39,9 @@ from monitor.store import (
     HitToRecord,
     Store,
     StoreTransaction,
+    StoryGrouping,
 )
+from monitor.stories import DEFAULT_SIMILARITY
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,15 @@ class Rules:
                 for rule in rules
             },
         )
+
+
+def story_grouping(stories: StoriesConfig) -> StoryGrouping | None:
+    """Given the configuration's `stories:`, return how new articles are grouped into
+    stories, or None when grouping is off."""
+    if not stories.enabled:
+        return None
+    threshold = DEFAULT_SIMILARITY if stories.similarity is None else stories.similarity
+    return StoryGrouping(window_seconds=stories.window_seconds, similarity=threshold)
 
 
 @dataclass(frozen=True)
@@ -113,13 +124,15 @@ def refresh_feed(
     fetcher: Fetcher,
     parser: ParsePool,
     rules: Rules,
+    stories: StoryGrouping | None,
     now: datetime,
     unchanged_states: list[FeedStateUpdate] | None = None,
     written_states: Callable[[FeedStateUpdate], None] | None = None,
     pages: ArticlePages | None = None,
 ) -> PollResult:
-    """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
-    deliveries in the same transaction as the articles. Return what happened.
+    """Poll one feed: fetch, parse, store new and edited articles (grouping the new ones
+    into stories, unless `stories` is None), match rules, and queue deliveries in the same
+    transaction as the articles. Return what happened.
 
     `state` is the feed's stored state (None for a feed never polled). When the feed has
     not changed, its new state is appended to `unchanged_states` if given (the caller writes
@@ -244,7 +257,12 @@ def refresh_feed(
     new_state: dict[str, object] = {}
     with store.transaction() as transaction:
         changes, new_items = transaction.upsert_articles(
-            feed.name, parsed.articles, baseline=baseline, now=now, upgrade=upgrade
+            feed.name,
+            parsed.articles,
+            baseline=baseline,
+            now=now,
+            upgrade=upgrade,
+            stories=stories,
         )
         matches = deliveries = 0
         for change in changes:
@@ -372,6 +390,8 @@ def _match(
         return []
     # An edited article re-runs every rule, but a rule notifies at most once per article.
     already = transaction.known_rule_hits(change.article_id) if not change.is_new else set()
+    # Once per story: only a story with articles before this one can have alerted already.
+    story_id = None if change.story_started else change.story_id
     return [
         HitToRecord(
             rule_name=match.rule_name,
@@ -379,6 +399,7 @@ def _match(
             excerpt=excerpt(change.article, match, rules.matcher),
             channels=rules.by_name[match.rule_name].notify,
             timing=rules.policies[match.rule_name].timing(now),
+            story_id=story_id if rules.by_name[match.rule_name].per_story else None,
         )
         for match in matched
         if match.rule_name not in already

@@ -1,11 +1,12 @@
-"""The store (layer 4): the database of feed state, articles, rule hits, deliveries and
-running instances. Other stages use what is exported here; see monitor.store.database."""
+"""The store (layer 4): the database of feed state, articles and their stories, rule hits,
+deliveries and running instances. Other stages use what is exported here; see
+monitor.store.database."""
 
 from monitor.store.activity import DailyCount, HitDelivery, RecentHit, StoredArticle
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
 from monitor.store.database import Store, StoreTransaction
-from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord
+from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord, StoryMention
 from monitor.store.engine import sqlite_file
 from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
 from monitor.store.instances import (
@@ -17,6 +18,7 @@ from monitor.store.instances import (
 )
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
+from monitor.store.stories import ArticleStory, StoryArticle, StoryGrouping, StoryRecord
 from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "PENDING",
     "SENT",
     "ArticleChange",
+    "ArticleStory",
     "DailyCount",
     "DeliveryArticle",
     "DueDelivery",
@@ -47,6 +50,10 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "StoredArticle",
+    "StoryArticle",
+    "StoryGrouping",
+    "StoryMention",
+    "StoryRecord",
     "claim_is_live",
     "instance_name",
     "new_claimant",

@@ -119,6 +119,15 @@ def move_legacy_deliveries(connection: Connection) -> None:
     logger.warning("store migrated=deliveries note='moved to the batch-capable schema'")
 
 
+def add_stories(connection: Connection) -> None:
+    """Stories (monitor.store.stories): the story and story_band tables, each article's story
+    and signature, the story marks of delivery items. Articles stored before have no story
+    (a later article cannot join one), and their rule hits and deliveries stay as they are,
+    so nothing alerts again."""
+    create_missing_tables(connection)
+    add_missing_columns(connection)
+
+
 @dataclass(frozen=True)
 class Migration:
     number: int  # its place in MIGRATIONS, from 1
@@ -133,6 +142,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "add missing columns and indexes", add_missing_columns),
     Migration(4, "move first-schema deliveries", move_legacy_deliveries),
     Migration(5, "add the full-text columns of feed_state", add_missing_columns),
+    Migration(6, "add stories", add_stories),
 )
 
 

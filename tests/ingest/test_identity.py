@@ -18,6 +18,7 @@ import pytest
 from feeds import Item, rss
 from sqlalchemy import insert, select, update
 from test_parse_equivalence import ref_article_from_entry
+from texts import distinct_text
 
 from monitor.ingest.identity import (
     ItemKeys,
@@ -53,7 +54,8 @@ def _post(number: int, *, guid: bool, published: datetime, title: str | None = N
         title or f"韩日会谈直播 第{number}条",
         link=f"{page}#{anchor}-{number}",
         guid=f"live-{number}" if guid else None,
-        description=f"<p>韩日外长会谈，第{number}条更新。</p>",
+        # Each post its own story (grouping would give a post and a comment one alert).
+        description=f"<p>韩日外长会谈，第{number}条更新。{distinct_text(f'{anchor}-{number}')}</p>",
         published=published,
     )
 

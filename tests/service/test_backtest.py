@@ -311,6 +311,7 @@ def test_hit_json_gives_rule_article_and_terms_per_field() -> None:
         "title": TW_TITLE,
         "link": hit.article.link,
         "published": "2023-10-05T09:15:00Z",
+        "story": None,  # an article from no store
         "fields": {"title": ["韩日"], "summary": ["韩日"]},
     }
 
@@ -402,8 +403,10 @@ def test_rules_test_json_prints_one_object_per_hit_and_summary_on_stderr(
         "title": TW_TITLE,
         "link": tw["link"],
         "published": "2023-10-05T09:15:00Z",
+        "story": tw["story"],
         "fields": {"title": ["韩日"], "summary": ["韩日"]},
     }
+    assert isinstance(tw["story"], int)  # a story of its own: grouping is on by default
     assert "korea-japan: 2 hits" in result.stderr
 
 
@@ -582,6 +585,7 @@ def _reference_hit_json(hit) -> str:  # type: ignore[no-untyped-def]
             "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
             if published
             else None,
+            "story": hit.story,
             "fields": {name: list(terms) for name, terms in hit.fields.items()},
         },
         ensure_ascii=False,

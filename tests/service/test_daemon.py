@@ -12,6 +12,7 @@ import pytest
 import yaml
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
+from texts import distinct_text
 
 from monitor.config import FeedConfig
 from monitor.service.poll_schedule import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
@@ -60,7 +61,13 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
 
 
 def _item(number: int, title: str) -> Item:
-    return Item(title, link=f"https://e.org/{number}", guid=str(number))
+    # Each number its own story: grouping gives articles of one story one alert.
+    return Item(
+        title,
+        link=f"https://e.org/{number}",
+        guid=str(number),
+        description=f"<p>{distinct_text(number)}</p>",
+    )
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
