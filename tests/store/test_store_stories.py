@@ -292,7 +292,7 @@ def test_a_database_from_before_stories_upgrades_and_nothing_alerts_again(store:
             ("delivery_item", "suppressed_at"),
         ):
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
-        connection.exec_driver_sql("DELETE FROM schema_migration WHERE number = 5")
+        connection.exec_driver_sql("DELETE FROM schema_migration WHERE name = 'add stories'")
     assert not store.schema_is_current()
 
     store.create_schema()
