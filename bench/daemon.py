@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/daemon.py                       # 1,000 feeds, 10,000 polls
     .venv/bin/python bench/daemon.py --product /tmp/base   # another tree's monitor/ (PYTHONPATH)
+    .venv/bin/python bench/daemon.py --rules 1000          # with bench/rules.py's rules loaded
 
 Starts the local farm (bench/farm.py, in a process of its own), runs the real daemon on it
 with every feed's interval at 10 s, waits for the baseline (every feed fetched once), and
@@ -41,11 +42,18 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 def measure_steady_state(
-    product_dir: Path | None, feeds: int = 1000, polls: int = 10_000, *, timeout: float = 1800
+    product_dir: Path | None,
+    feeds: int = 1000,
+    polls: int = 10_000,
+    *,
+    timeout: float = 1800,
+    rules: int = 0,
 ) -> dict:
     """Run the daemon of `product_dir` (a tree holding monitor/; None: the installed one)
     on `feeds` farm feeds until `polls` polls answered 304 after the baseline; return the
-    figures (see the module's docstring)."""
+    figures (see the module's docstring). With `rules`, the daemon loads that many of
+    bench/rules.py's rules (what compiling them leaves in memory shows in its RSS) and
+    matches the first feed's items; their channel goes nowhere (a closed local port)."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-daemon-") as folder,
         FarmProcess(feeds, ITEMS_PER_FEED) as farm,
@@ -58,8 +66,16 @@ def measure_steady_state(
                     "database": "sqlite:///state/monitor.db",
                     "timezone": "UTC",
                     "defaults": {"interval": f"{INTERVAL_SECONDS}s", "jitter": "0s"},
-                    "feeds": [{"name": f"f{i}", "url": farm.url(i)} for i in range(feeds)],
-                    "channels": {},
+                    # With rules, the first feed's items are matched on its first poll
+                    # (notify_existing): a rule set finishes compiling when it first
+                    # matches, and what that leaves in memory is part of the steady state.
+                    "feeds": [
+                        {"name": f"f{i}", "url": farm.url(i)}
+                        | ({"notify_existing": True} if rules and i == 0 else {})
+                        for i in range(feeds)
+                    ],
+                    "channels": {"hook": "json://127.0.0.1:9/"} if rules else {},
+                    "rules": _rules(rules),
                 }
             ),
             encoding="utf-8",
@@ -108,6 +124,14 @@ def measure_steady_state(
             }
         )
         return result
+
+
+def _rules(count: int) -> list[dict]:
+    if not count:
+        return []
+    from rules import HAS_QUERY, rules_yaml  # imported here: it imports the monitor package
+
+    return [{**rule, "notify": ["hook"]} for rule in rules_yaml(count, with_queries=HAS_QUERY)]
 
 
 def _measure(
@@ -216,10 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--polls", type=int, default=10_000)
+    parser.add_argument("--rules", type=int, default=0, help="rules loaded (bench/rules.py's)")
     arguments = parser.parse_args(argv)
     product = arguments.product.resolve() if arguments.product else None
-    result = measure_steady_state(product, arguments.feeds, arguments.polls)
-    print(json.dumps({"product": str(product or "installed"), **result}, indent=1))
+    result = measure_steady_state(product, arguments.feeds, arguments.polls, rules=arguments.rules)
+    print(
+        json.dumps(
+            {"product": str(product or "installed"), "rules": arguments.rules, **result}, indent=1
+        )
+    )
     return 0
 
 

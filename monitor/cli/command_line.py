@@ -16,13 +16,21 @@ from monitor import __version__
 from monitor.cli.common import EXIT_FAILURE, EXIT_USAGE, print_problems
 from monitor.cli.db import db_copy
 from monitor.cli.deliveries import deliveries_retry
+from monitor.cli.feeds import feeds_discover, feeds_export
 from monitor.cli.notify import notify_test
 from monitor.cli.rules import rules_test
 from monitor.cli.run import check, run
 from monitor.cli.status import health, status
+from monitor.cli.stories import stories
 from monitor.config import SECRETS, ConfigNotFoundError, find_config_file
 from monitor.model import ConfigError, StoreError
-from monitor.service import catch_daemon_signals, configure_logging, instance_name, load_config
+from monitor.service import (
+    DEFAULT_STORIES_SINCE_SECONDS,
+    catch_daemon_signals,
+    configure_logging,
+    instance_name,
+    load_config,
+)
 from monitor.store import AlreadyRunningError
 
 logger = logging.getLogger(__name__)
@@ -128,6 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("--rule", metavar="NAME", help="only this rule's deliveries")
 
+    feeds = commands.add_parser("feeds", parents=[common], help="bring feeds in, take them out")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
+    feeds_commands.add_parser(
+        "export",
+        parents=[common],
+        help="print every configured feed as OPML 2.0",
+        description="Print every configured feed (those of monitor.yaml and of its feeds_from: "
+        "files) as an OPML 2.0 subscription list for a feed reader: groups as nested folders, "
+        "URLs as written in the config (a ${...} is never resolved). Read back with "
+        "feeds_from:, it gives the same feeds in the same groups.",
+    )
+    discover_command = feeds_commands.add_parser(
+        "discover",
+        parents=[common],
+        help="print the feeds a web page declares, as feed entries to paste",
+        description='Fetch a page and print the feeds it declares (<link rel="alternate"> '
+        "of RSS, Atom and JSON Feed), one monitor.yaml feed entry per line, ready to paste "
+        "under feeds:. A URL that is itself a feed prints itself. Exit 1, with one line "
+        "saying why, when the page cannot be fetched or declares no feed. No configuration "
+        "is read.",
+    )
+    discover_command.add_argument("url", help="a web page (or feed) URL")
+
     rules = commands.add_parser("rules", parents=[common], help="watch rules")
     rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     rules_test = rules_commands.add_parser(
@@ -160,6 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
     rules_test.add_argument(
         "--json", action="store_true", help="one JSON object per hit on stdout, summary on stderr"
     )
+
+    stories = commands.add_parser(
+        "stories",
+        parents=[common],
+        help="stories of several articles: the same news in several feeds or scripts",
+        description="List the stories first seen within a period, newest first: id, first "
+        "seen, title, and each article's feed, published time, title and link. A story "
+        "groups the articles that report the same news (the /cn article and its /tw "
+        "version, a reprint), and a rule alerts once per story.",
+        epilog="Nothing is listed while grouping is off (stories: false).",
+    )
+    stories.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        default=DEFAULT_STORIES_SINCE_SECONDS,
+        help="stories first seen within this period, e.g. 12h or 7d (default: 1d)",
+    )
+    stories.add_argument(
+        "--all", action="store_true", help="every story, also those of a single article"
+    )
+    stories.add_argument("--json", action="store_true", help="one JSON object per story")
     return parser
 
 
@@ -190,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(arguments.log_format, logging.DEBUG if arguments.verbose else logging.INFO)
     if arguments.command == "health":
         return health(getattr(arguments, "config", None), arguments.instance)
+    if arguments.command == "feeds" and arguments.feeds_command == "discover":
+        return feeds_discover(arguments.url)  # for someone who has no configuration yet
     try:
         config_path = getattr(arguments, "config", None) or find_config_file()
         name = instance_name(arguments.instance) if arguments.command == "run" else None
@@ -202,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StoreError as error:
             logger.error("store status=unavailable error=%r", str(error))
             return EXIT_FAILURE
+    if arguments.command == "feeds":
+        return feeds_export(config_path)  # reads no secret: URLs stay as written
     try:
         config = load_config(config_path)
     except ConfigError as error:
@@ -227,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
             return rules_test(config, arguments)
+        if arguments.command == "stories":
+            return stories(config, arguments)
     except AlreadyRunningError as error:
         print(f"news-monitor run: {error}", file=sys.stderr)
         return EXIT_FAILURE

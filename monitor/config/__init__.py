@@ -7,12 +7,17 @@ monitor.service.configuration supplies them.
 """
 
 from monitor.config.checks import RuleProblemFound, StageChecks
-from monitor.config.loader import load_config, load_database_settings
+from monitor.config.loader import load_config, load_database_settings, load_feed_list
 from monitor.config.locations import ConfigNotFoundError, default_config_path, find_config_file
+from monitor.config.opml import OutlineEntry, opml_text
 from monitor.config.schema import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_ALWAYS,
+    FULLTEXT_IF_MISSING,
+    FULLTEXT_OFF,
     parse_duration,
     parse_quiet_hours,
     parse_size,
@@ -34,12 +39,17 @@ from monitor.config.settings import (
     HttpConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_STORY_WINDOW_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
+    "FULLTEXT_ALWAYS",
+    "FULLTEXT_IF_MISSING",
+    "FULLTEXT_OFF",
     "SECRETS",
     "ChannelConfig",
     "ClusterConfig",
@@ -51,14 +61,18 @@ __all__ = [
     "HttpConfig",
     "ListedFeed",
     "MaskingFilter",
+    "OutlineEntry",
     "RuleConfig",
     "RuleProblemFound",
     "SecretMask",
     "StageChecks",
+    "StoriesConfig",
     "default_config_path",
     "find_config_file",
     "load_config",
     "load_database_settings",
+    "load_feed_list",
+    "opml_text",
     "parse_duration",
     "parse_quiet_hours",
     "parse_size",

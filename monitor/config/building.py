@@ -22,6 +22,7 @@ from monitor.config.schema import (
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_SEARCH_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_OFF,
     NO_AUTH,
     ChannelSchema,
     ClusterSchema,
@@ -30,6 +31,7 @@ from monitor.config.schema import (
     FeedSchema,
     HttpSchema,
     MainFileSchema,
+    StoriesSchema,
 )
 from monitor.config.settings import (
     ChannelConfig,
@@ -40,6 +42,7 @@ from monitor.config.settings import (
     HttpConfig,
     ListedFeed,
     RuleConfig,
+    StoriesConfig,
 )
 from monitor.config.sources import Loading, Source
 from monitor.model import ConfigProblem
@@ -126,8 +129,9 @@ def is_loopback(listen: str) -> bool:
 def build_config(
     main: Source,
     model: MainFileSchema,
+    feeds: tuple[FeedConfig, ...],
     rules: tuple[RuleConfig, ...],
-    rule_sources: list[Source],
+    source_files: list[Path],
     loading: Loading,
 ) -> Config:
     state_dir = resolve_state_dir(model.state_dir, main.folder, loading.environ)
@@ -136,15 +140,16 @@ def build_config(
         database_url=resolve_database_url(model.database, main.folder, state_dir),
         state_dir=state_dir,
         timezone=model.timezone or "UTC",
-        feeds=tuple(_build_feed(feed, model.defaults) for feed in model.feeds or []),
+        feeds=feeds,
         channels=_build_channels(model.channels or {}),
         rules=rules,
         delivery=_build_delivery(model.delivery),
         http=_build_http(model.http) if model.http else None,
         secrets=frozenset(secret for secret in loading.secrets if secret),
-        source_files=tuple(dict.fromkeys(source.path.resolve() for source in rule_sources)),
+        source_files=tuple(dict.fromkeys(path.resolve() for path in source_files)),
         retention_seconds=model.retention,
         cluster=_build_cluster(model.cluster),
+        stories=_build_stories(model.stories),
     )
 
 
@@ -175,7 +180,12 @@ def resolve_database_url(configured: str | None, folder: Path, state_dir: Path) 
     return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
 
 
-def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig:
+def build_feed(
+    feed: FeedSchema, defaults: DefaultsSchema | None, groups: tuple[str, ...]
+) -> FeedConfig:
+    """Given a validated feed entry, the main file's defaults and the feed's groups (see
+    monitor.config.feed_lists), return the feed with every setting decided."""
+
     def setting(name: str, builtin: Any) -> Any:
         for layer in (feed, defaults):
             value = getattr(layer, name, None) if layer is not None else None
@@ -191,8 +201,10 @@ def _build_feed(feed: FeedSchema, defaults: DefaultsSchema | None) -> FeedConfig
         timeout_seconds=setting("timeout", DEFAULT_TIMEOUT_SECONDS),
         max_bytes=setting("max_bytes", DEFAULT_MAX_BYTES),
         max_age_seconds=setting("max_age", DEFAULT_MAX_AGE_SECONDS),
+        fulltext=setting("fulltext", FULLTEXT_OFF),
         notify_existing=feed.notify_existing,
         enabled=feed.enabled,
+        groups=groups,
     )
 
 
@@ -231,3 +243,11 @@ def _build_cluster(cluster: ClusterSchema | None) -> ClusterConfig:
     if cluster is None:
         return ClusterConfig()
     return ClusterConfig(lease_seconds=cluster.lease or DEFAULT_CLUSTER_LEASE_SECONDS)
+
+
+def _build_stories(stories: StoriesSchema | None) -> StoriesConfig:
+    if stories is None:
+        return StoriesConfig()
+    return StoriesConfig(
+        enabled=stories.enabled, window_seconds=stories.window, similarity=stories.similarity
+    )

@@ -31,6 +31,13 @@ from monitor.config.building import (
     resolve_state_dir,
 )
 from monitor.config.checks import StageChecks
+from monitor.config.feed_lists import (
+    FeedList,
+    build_feed_configs,
+    expand_group_references,
+    gather_feeds,
+    validate_opml_feeds,
+)
 from monitor.config.rule_files import (
     build_rule,
     duplicate_rule_problems,
@@ -39,7 +46,7 @@ from monitor.config.rule_files import (
     validate_rules_file,
 )
 from monitor.config.schema import MainFileSchema
-from monitor.config.settings import DATABASE_KEYS, Config, DatabaseSettings
+from monitor.config.settings import DATABASE_KEYS, Config, DatabaseSettings, ListedFeed
 from monitor.config.sources import (
     Loading,
     Source,
@@ -63,10 +70,25 @@ def load_config(
     """
     environ = os.environ if environ is None else environ
     loading = Loading(environ, checks=checks)
-    config = _load(Path(path), loading)
+    config, _ = _load(Path(path), loading)
     if loading.problems or config is None:
         raise ConfigError(finished_problems(loading.problems, loading.secrets))
     return config
+
+
+def load_feed_list(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, checks: StageChecks
+) -> tuple[ListedFeed, ...]:
+    """Given the main configuration file, return every feed it configures (its own and
+    those of its feeds_from: files) as written: no ${...} is resolved, so no secret is read
+    and a URL keeps its ${...}. Raise ConfigError if the configuration has problems (other
+    than the references it leaves unresolved)."""
+    environ = os.environ if environ is None else environ
+    loading = Loading(environ, checks=checks, resolve_only=frozenset())
+    _, feed_list = _load(Path(path), loading)
+    if loading.problems or feed_list is None:
+        raise ConfigError(finished_problems(loading.problems, loading.secrets))
+    return feed_list.listed()
 
 
 def load_database_settings(
@@ -88,8 +110,10 @@ def load_database_settings(
     """
     environ = os.environ if environ is None else environ
     loading = Loading(environ, checks=checks, resolve_only=DATABASE_KEYS)
+    feed_list = None
     if check_everything:
-        _load(Path(path), loading)  # for its problems: the Config it may build is not used
+        # For its problems and the feeds: the Config it may build is not used.
+        _, feed_list = _load(Path(path), loading)
     else:
         _read_main(Path(path), loading)
     main = loading.main
@@ -106,18 +130,22 @@ def load_database_settings(
         path=main.path,
         database_url=resolve_database_url(located.database, main.folder, state_dir),
         timezone=(shown.timezone if shown is not None else None) or "UTC",
-        feeds=listed_feeds(main.document.data),
+        feeds=feed_list.listed() if feed_list is not None else listed_feeds(main.document.data),
         problems=tuple(finished_problems(loading.problems, loading.secrets)),
         secrets=frozenset(secret for secret in loading.secrets if secret),
     )
 
 
-def _load(path: Path, loading: Loading) -> Config | None:
+def _load(path: Path, loading: Loading) -> tuple[Config | None, FeedList | None]:
     main = _read_main(path, loading)
     if main is None:
-        return None
+        return None, None
+    feed_list = gather_feeds(main, loading)
     context: dict[str, Any] = {**reference_names(main.document.data), "checks": loading.checks}
+    context["feeds"] = context["feeds"] | feed_list.names()
+    context["groups"] = feed_list.groups()
     main_model = validate(MainFileSchema, main, context, loading)
+    opml_feeds = validate_opml_feeds(feed_list, context, loading)
     rules_files = read_rules_files(main, loading)
     # Each rules file's rules are built as they are validated (see validate_rules_file).
     file_rules = [validate_rules_file(source, context, loading) for source in rules_files]
@@ -129,11 +157,16 @@ def _load(path: Path, loading: Loading) -> Config | None:
         loading.problems.extend(http_problems(main, main_model))
     loading.problems.extend(duplicate_rule_problems(rule_sources))
     if loading.problems or main_model is None or any(built is None for built in file_rules):
-        return None
+        return None, feed_list
     rules = [build_rule(rule, main, index) for index, rule in enumerate(main_model.rules or [])]
     for built in file_rules:
         rules.extend(built or ())
-    return build_config(main, main_model, tuple(rules), rule_sources, loading)
+    feeds = build_feed_configs(feed_list, main_model.feeds or [], opml_feeds, main_model.defaults)
+    source_files = [source.path for source in rule_sources] + feed_list.files
+    config = build_config(
+        main, main_model, feeds, expand_group_references(tuple(rules), feeds), source_files, loading
+    )
+    return config, feed_list
 
 
 def _read_main(path: Path, loading: Loading) -> Source | None:

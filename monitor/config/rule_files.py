@@ -141,6 +141,7 @@ def build_rule(rule: RuleSchema, source: Source, index: int) -> RuleConfig:
         quiet_hours=rule.quiet_hours,
         max_per_hour=rule.max_per_hour,
         template=rule.template,
+        per_story=rule.per_story,
         source_file=source.display,
         source_line=source.document.line_for(("rules", index)),
     )

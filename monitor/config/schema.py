@@ -17,7 +17,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationInfo,
+    create_model,
     model_validator,
 )
 
@@ -51,6 +52,14 @@ DEFAULT_CLUSTER_LEASE_SECONDS = 60.0
 # The shortest lease accepted: an instance renews it six times per lease, and a renewal is a
 # write to the database.
 MIN_CLUSTER_LEASE_SECONDS = 3.0
+# A feed's `fulltext:` as FeedConfig holds it: off; the article page's text for items that
+# carry no content:encoded (YAML `true`); for every new item, replacing what the feed gave
+# (`always`).
+FULLTEXT_OFF = "off"
+FULLTEXT_IF_MISSING = "if_missing"
+FULLTEXT_ALWAYS = "always"
+# `stories.window`: how long after a story's first article others may still join it.
+DEFAULT_STORY_WINDOW_SECONDS = 72 * 3600.0
 # The shortest `retention:` accepted: old articles are pruned once a day, so a shorter
 # retention could not be kept anyway.
 MIN_RETENTION_SECONDS = 86400.0
@@ -183,6 +192,17 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def _check_fulltext(value: Any) -> str:
+    if value is True:
+        return FULLTEXT_IF_MISSING
+    if value is False:
+        return FULLTEXT_OFF
+    if value == FULLTEXT_ALWAYS:
+        return FULLTEXT_ALWAYS
+    got = "other text" if isinstance(value, str) else describe(value)
+    raise ValueError(f"expected true, false or always, got {got}")
+
+
 def _check_database_url(url: str) -> str:
     if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
         raise ValueError("expected a database URL such as sqlite:///state/monitor.db")
@@ -238,11 +258,59 @@ def _check_field_name(name: str, info: ValidationInfo) -> str:
     return _stage_checks(info).field_name(name)
 
 
+# A rule's `feeds:` names a group of feeds as group:NAME (see normalise_group).
+GROUP_PREFIX = "group:"
+
+
+def normalise_group(text: str) -> str:
+    """Given a group as written ("Outer / Inner", an OPML folder path), return it as the
+    program keeps it ("Outer/Inner"): each folder's name stripped, "/" between them. Raise
+    ValueError if it is blank or names an empty folder ("Outer//Inner")."""
+    folders = [folder.strip() for folder in text.split("/")]
+    if not any(folders):
+        raise ValueError("a group name must not be empty")
+    if not all(folders):
+        raise ValueError(f"{text!r} has an empty folder name between two '/'")
+    return "/".join(" ".join(folder.split()) for folder in folders)
+
+
+def _check_groups(value: Any) -> tuple[str, ...]:
+    # One group or a list of them: `group: Asia` or `group: [Asia, Wires]`.
+    groups = [value] if isinstance(value, str) else value
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        raise ValueError(f"expected a group name or a list of them, got {describe(value)}")
+    return tuple(dict.fromkeys(normalise_group(group) for group in groups))
+
+
+def _check_feed_name(name: str) -> str:
+    if name.startswith(GROUP_PREFIX):
+        raise ValueError(f"a feed name must not start with {GROUP_PREFIX} (rules name groups so)")
+    return name
+
+
 def _check_feed_reference(name: str, info: ValidationInfo) -> str:
+    if name.startswith(GROUP_PREFIX):
+        return _check_group_reference(name, info)
     known = (info.context or {}).get("feeds")
     if known is not None and name not in known:
         raise ValueError(f"no feed is named {name!r}")
     return name
+
+
+def _check_group_reference(reference: str, info: ValidationInfo) -> str:
+    """`group:Outer` names the feeds of the group Outer and of every group inside it
+    (Outer/Inner); return the reference with the group normalised."""
+    group = normalise_group(reference.removeprefix(GROUP_PREFIX))
+    known = (info.context or {}).get("groups")
+    if known is not None and group not in known:
+        if not known:
+            raise ValueError(
+                f"no feed group is named {group!r}: no feed has a group (folders of an OPML "
+                "file in feeds_from:, or a feed's group:)"
+            )
+        shown = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+        raise ValueError(f"no feed group is named {group!r} (groups: {shown})")
+    return GROUP_PREFIX + group
 
 
 def _check_channel_reference(name: str, info: ValidationInfo) -> str:
@@ -333,6 +401,14 @@ def _auth_or_none(value: Any) -> Any:
     return value
 
 
+def _check_similarity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number from 0 to 1, got {describe(value)}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"must be from 0 to 1 (higher is stricter), not {value}")
+    return float(value)
+
+
 def _check_template(source: str, info: ValidationInfo) -> str:
     """Compile the template and render it against a sample alert and a sample digest."""
     _checked(_stage_checks(info).check_template(source))
@@ -347,6 +423,8 @@ def _check_query(query: str, info: ValidationInfo) -> str:
 
 
 Name = Annotated[str, AfterValidator(_non_blank)]
+FeedName = Annotated[str, AfterValidator(_non_blank), AfterValidator(_check_feed_name)]
+Groups = Annotated[tuple[str, ...], PlainValidator(_check_groups)]
 Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
 Jitter = Annotated[float, PlainValidator(parse_duration)]
 ClusterLease = Annotated[
@@ -370,6 +448,7 @@ Retention = Annotated[
     ),
 ]
 Count = Annotated[int, PlainValidator(_check_count)]
+FullText = Annotated[str, PlainValidator(_check_fulltext)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
 FeedUrl = Annotated[str, AfterValidator(_check_feed_url)]
@@ -390,6 +469,7 @@ BasePath = Annotated[str, AfterValidator(_check_base_path)]
 # A number is text too (`password: 123456`); a type error must not echo the value.
 Password = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_non_blank)]
 TemplateText = Annotated[str, AfterValidator(_check_template)]
+Similarity = Annotated[float, PlainValidator(_check_similarity)]
 
 
 # ------------------------------------------------------------------------- file schemas
@@ -408,18 +488,55 @@ class DefaultsSchema(StrictSchema):
     timeout: PositiveDuration | None = None
     max_bytes: ByteSize | None = None
     max_age: PositiveDuration | None = None
+    fulltext: FullText | None = None
 
 
 class FeedSchema(StrictSchema):
-    name: Name
+    name: FeedName
     url: FeedUrl
+    group: Groups | None = None
     interval: Interval | None = None
     jitter: Jitter | None = None
     timeout: PositiveDuration | None = None
     max_bytes: ByteSize | None = None
     max_age: PositiveDuration | None = None
+    fulltext: FullText | None = None
     notify_existing: bool = False
     enabled: bool = True
+
+
+# What an OPML outline gives its feed; the rest of a feed entry may be a per-file default.
+FEEDS_FROM_OWN_KEYS = ("name", "url")
+
+
+class _FeedsFromShortForm(StrictSchema):
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"file": value} if isinstance(value, str) else value
+
+
+def _feeds_from_schema() -> type[_FeedsFromShortForm]:
+    """An entry of feeds_from: `file`, and as defaults for the file's feeds any key of a
+    feed entry but name and url, checked exactly as on a feed (the fields are FeedSchema's
+    own, so a key added to feeds works here too)."""
+    settings: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in FeedSchema.model_fields.items()
+        if name not in FEEDS_FROM_OWN_KEYS
+    }
+    return create_model(
+        "FeedsFromSchema", __base__=_FeedsFromShortForm, file=(Name, ...), **settings
+    )
+
+
+if TYPE_CHECKING:
+
+    class FeedsFromSchema(_FeedsFromShortForm):
+        file: str
+
+else:
+    FeedsFromSchema = _feeds_from_schema()
 
 
 class RuleSchema(StrictSchema):
@@ -436,6 +553,8 @@ class RuleSchema(StrictSchema):
     max_per_hour: Count | None = None
     template: TemplateText | None = None
     query: Query | None = None
+    # At most one alert per story (monitor.stories) on each channel; false: one per article.
+    per_story: bool = True
 
 
 class ChannelSchema(StrictSchema):
@@ -476,6 +595,28 @@ class HttpAuthSchema(StrictSchema):
 NO_AUTH = HttpAuthSchema.model_construct(user="", password="")
 
 
+class StoriesSchema(StrictSchema):
+    """`stories:` grouping articles that report the same news. `stories: false` is short for
+    {enabled: false}, `stories: true` for the defaults. similarity None: the measure's own
+    default (monitor.stories.DEFAULT_SIMILARITY, which this layer cannot import)."""
+
+    enabled: bool = True
+    window: PositiveDuration = DEFAULT_STORY_WINDOW_SECONDS
+    similarity: Similarity | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if not isinstance(value, dict):
+            raise ValueError(
+                "expected false, true, or a mapping such as {window: 72h, similarity: 0.5}; "
+                f"got {describe(value)}"
+            )
+        return value
+
+
 class HttpSchema(StrictSchema):
     # Local only unless the operator says otherwise: the web view, metrics and health are
     # not for the world. Listening beyond loopback needs `auth` (building.py checks).
@@ -495,6 +636,7 @@ class MainFileSchema(StrictSchema):
     timezone: TimeZone | None = None
     defaults: DefaultsSchema | None = None
     feeds: list[FeedSchema] | None = None
+    feeds_from: list[FeedsFromSchema] | None = None
     channels: dict[Name, ChannelSchema] | None = None
     rules_files: list[Name] | None = None
     rules: list[RuleSchema] | None = None
@@ -502,6 +644,7 @@ class MainFileSchema(StrictSchema):
     http: HttpSchema | None = None
     retention: Retention | None = None
     cluster: ClusterSchema | None = None
+    stories: StoriesSchema | None = None
 
 
 class RulesFileSchema(StrictSchema):

@@ -19,7 +19,9 @@ from monitor.config.schema import (
     DEFAULT_RETRY_BASE_SECONDS,
     DEFAULT_RETRY_CAP_SECONDS,
     DEFAULT_SEARCH_TIMEOUT_SECONDS,
+    DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_OFF,
 )
 from monitor.model import DEFAULT_MATCH_FIELDS, ConfigProblem
 
@@ -33,8 +35,14 @@ class FeedConfig:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
+    # FULLTEXT_OFF, FULLTEXT_IF_MISSING (YAML `true`) or FULLTEXT_ALWAYS: whether new items
+    # get their article page's main text as content (see monitor.service.fulltext).
+    fulltext: str = FULLTEXT_OFF
     notify_existing: bool = False
     enabled: bool = True
+    # The groups it is in (`group:` or its OPML folders, "Outer/Inner"). Not compared: a
+    # feed whose groups change polls as before, so a reload must not plan a first poll.
+    groups: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class RuleConfig:
     quiet_hours: str | None = None
     max_per_hour: int | None = None
     template: str | None = None
+    # At most one alert per story on each channel (the story's later articles are listed
+    # under the first while its alert waits); False: one alert per article.
+    per_story: bool = True
     source_file: str = ""
     source_line: int | None = None
 
@@ -94,6 +105,18 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class StoriesConfig:
+    """`stories:`: grouping the articles that report the same news into stories."""
+
+    enabled: bool = True
+    # Articles first seen within this long after a story's first article may join it.
+    window_seconds: float = DEFAULT_STORY_WINDOW_SECONDS
+    # How alike an article must be to join a story, 0 to 1; None: the measure's default
+    # (monitor.stories.DEFAULT_SIMILARITY).
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the main file
     database_url: str
@@ -106,12 +129,13 @@ class Config:
     http: HttpConfig | None = None  # None: no `http:` section, nothing served
     # Every value substituted from ${...}: never to be shown in logs, errors or status.
     secrets: frozenset[str] = frozenset()
-    # The main file and every rules file, for reload on change.
+    # The main file, every rules file and every OPML file, for reload on change.
     source_files: tuple[Path, ...] = ()
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
     retention_seconds: float | None = None
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((channel for channel in self.channels if channel.name == name), None)
@@ -132,6 +156,7 @@ class ListedFeed:
     name: str
     url: str  # as written: ${...} left as it is
     enabled: bool = True
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class Alert:
     published: datetime | None  # aware UTC
     matched_terms: tuple[str, ...]
     excerpt: str  # plain text, already cut around the first hit
+    # Later articles of the article's story that the rule matched while the alert waited:
+    # (feed, title, link) each, listed under it as "also: FEED title link".
+    also: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class RenderedMessage:
 
 def _view(alert: Alert, timezone: tzinfo, *, rules: Sequence[Alert] = ()) -> ArticleView:
     """The article of `alert` as messages show it; with `rules`, the alerts of every rule
-    that the message carries about it (each rule's matched terms are listed)."""
+    that the message carries about it (each rule's matched terms are listed, and the later
+    articles of its story that any of them matched)."""
     rules = rules or (alert,)
     return ArticleView.create(
         title=alert.title,
@@ -102,13 +106,15 @@ def _view(alert: Alert, timezone: tzinfo, *, rules: Sequence[Alert] = ()) -> Art
         matched_terms=[term for each in rules for term in each.matched_terms],
         timezone=timezone,
         matched_by=[(each.rule_name, each.matched_terms) for each in rules],
+        also=list(dict.fromkeys(also for each in rules for also in each.also)),
     )
 
 
 def render_alert(alert: Alert, timezone: tzinfo, *, template: str | None = None) -> RenderedMessage:
     """The message for one match: title "[rule] article title" and a body with the feed,
-    the published time in `timezone`, the matched terms, the excerpt and the link, article
-    text escaped for each service. With `template` (monitor.delivery.templates), the template makes
+    the published time in `timezone`, the matched terms, the excerpt and the link, then
+    "also: FEED title link" for each later article of its story, article text escaped for
+    each service. With `template` (monitor.delivery.templates), the template makes
     the body; if it fails, the default body is used and a warning logged."""
     view = _view(alert, timezone)
     title = f"[{one_line(alert.rule_name)}] {view.title}"

@@ -291,7 +291,7 @@ class ChannelPass:
             for due in message:
                 if due.delivery_id not in claimed:
                     logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
-        unsent = _kept(chunk, claimed)
+        unsent = self._as_claimed(_kept(chunk, claimed))
         try:
             while unsent and not self.stopped():
                 if self.now() - claimed_at >= CLAIM_RENEW_AFTER:
@@ -321,6 +321,23 @@ class ChannelPass:
         if unsent:  # stopped, or the lease is ending (the database may be out of reach)
             with contextlib.suppress(StoreError):
                 self.store.release_claims(_ids(unsent), self.claimant)
+
+    def _as_claimed(self, messages: list[Message]) -> list[Message]:
+        """The messages with their articles read again: a poll may have listed a later
+        article of a story under one of them between the page's read and the claim (none
+        can be added once claimed), and the message must list it."""
+        if not messages:
+            return messages
+        fresh = self.store.delivery_articles(_ids(messages))
+        return [
+            tuple(
+                replace(due, articles=tuple(fresh[due.delivery_id]))
+                if fresh.get(due.delivery_id)
+                else due
+                for due in message
+            )
+            for message in messages
+        ]
 
     def _render(self, message: Message) -> RenderedMessage:
         template = self.settings.templates(_rule_names(message), self.channel)
@@ -446,6 +463,7 @@ def _alert(rule_name: str, article: DeliveryArticle) -> Alert:
         published=article.published,
         matched_terms=article.terms,
         excerpt=article.excerpt,
+        also=tuple((also.feed_name, also.title, also.link) for also in article.also),
     )
 
 

@@ -41,6 +41,7 @@ from monitor.delivery.markup import (
 __all__ = [
     "GENERIC_TARGET",
     "SLACK_HEADER_MAX",
+    "AlsoView",
     "ArticleView",
     "Rendition",
     "Target",
@@ -87,6 +88,16 @@ def format_time(moment: datetime, timezone: tzinfo) -> str:
 
 
 @dataclass(frozen=True)
+class AlsoView:
+    """A later article of the story, listed under the article that alerted: "also: FEED
+    title link" (templates: `article.also`, items with `feed`, `title`, `link`)."""
+
+    feed: str
+    title: str
+    link: str
+
+
+@dataclass(frozen=True)
 class ArticleView:
     """One article as messages and templates show it: plain text, times already formatted."""
 
@@ -99,6 +110,8 @@ class ArticleView:
     # (rule, its matched terms) for each rule of the message: several when one message
     # carries the alerts of several rules about this article.
     matched_by: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Later articles of its story that the rule matched while this message waited.
+    also: tuple[AlsoView, ...] = ()
 
     @classmethod
     def create(
@@ -112,7 +125,9 @@ class ArticleView:
         matched_terms: Sequence[str],
         timezone: tzinfo,
         matched_by: Sequence[tuple[str, Sequence[str]]] = (),
+        also: Sequence[tuple[str, str, str | None]] = (),
     ) -> ArticleView:
+        """`also`: (feed, title, link) of each later article of the story to list."""
         return cls(
             title=one_line(title) or "(untitled)",
             link=(link or "").strip(),
@@ -121,10 +136,18 @@ class ArticleView:
             excerpt=repair_edges(one_line(excerpt)),
             matched_terms=_terms(matched_terms),
             matched_by=tuple((one_line(rule), _terms(terms)) for rule, terms in matched_by),
+            also=tuple(
+                AlsoView(one_line(feed), one_line(title) or "(untitled)", (link or "").strip())
+                for feed, title, link in also
+            ),
         )
 
     def with_excerpt(self, limit: int) -> ArticleView:
         return replace(self, excerpt=cut_graphemes(self.excerpt, limit))
+
+    def with_also(self, count: int) -> ArticleView:
+        """The same article listing only the first `count` later articles of its story."""
+        return replace(self, also=self.also[:count])
 
 
 def _terms(terms: Sequence[str]) -> tuple[str, ...]:
@@ -247,13 +270,25 @@ def _alert_document(
         tuple(fact_lines if facts is None else fact_lines[:facts]),
         ((Plain(article.excerpt),),) if article.excerpt else (),
         ((Link(article.link),),) if article.link else (),
+        _also_lines(article),
     ]
     return tuple(paragraph for paragraph in paragraphs if paragraph)
 
 
+def _also_lines(article: ArticleView) -> Paragraph:
+    """ "also: FEED title link" for each later article of the story."""
+    return tuple(
+        (Plain(f"also: {also.feed} {also.title} "), Link(also.link))
+        if also.link
+        else (Plain(f"also: {also.feed} {also.title}"),)
+        for also in article.also
+    )
+
+
 def fit_alert(target: Target, title: str, article: ArticleView) -> Rendition:
     """The default alert for `target`, shrunk to its length limit: the excerpt first, then
-    the fact lines (matched, published, feed), then the title when it leads the body."""
+    the later articles of its story ("also"), then the fact lines (matched, published,
+    feed), then the title when it leads the body."""
     body_format = body_format_for(target.dialect)
 
     def body(article_: ArticleView, facts: int | None = None, title_: str = title) -> Document:
@@ -271,6 +306,11 @@ def fit_alert(target: Target, title: str, article: ArticleView) -> Rendition:
     if limit is not None:
         return _finish(target, title, body(article.with_excerpt(limit)))
     bare = article.with_excerpt(0)
+    if bare.also:
+        kept_also = _largest(0, len(bare.also) - 1, lambda n: fits(body(bare.with_also(n))))
+        if kept_also is not None:
+            return _finish(target, title, body(bare.with_also(kept_also)))
+        bare = bare.with_also(0)
     for facts in range(len(_fact_lines(article)) - 1, -1, -1):
         if fits(body(bare, facts)):
             return _finish(target, title, body(bare, facts))
@@ -297,14 +337,27 @@ def _digest_article(target: Target, article: ArticleView) -> Paragraph:
     if target.dialect == Dialect.HTML and safe_url(article.link):
         # E-mail's plain-text part (derived from this HTML) keeps only a link's text.
         lines.append((Link(article.link),))
+    lines.extend(_also_lines(article))
     return tuple(lines)
 
 
 def _digest_document(
-    target: Target, title: str, articles: Sequence[ArticleView], shown: int, excerpt: int
+    target: Target,
+    title: str,
+    articles: Sequence[ArticleView],
+    shown: int,
+    excerpt: int,
+    also: bool = True,
 ) -> Document:
+    """The digest's paragraphs: the first `shown` articles with excerpts cut to `excerpt`
+    graphemes, and the later articles of their stories unless `also` is False."""
     paragraphs = [_heading(target, title)]
-    paragraphs += [_digest_article(target, a.with_excerpt(excerpt)) for a in articles[:shown]]
+    paragraphs += [
+        _digest_article(
+            target, a.with_excerpt(excerpt) if also else a.with_excerpt(excerpt).with_also(0)
+        )
+        for a in articles[:shown]
+    ]
     hidden = len(articles) - shown
     if hidden > 0:
         noun = "article" if hidden == 1 else "articles"
@@ -314,19 +367,22 @@ def _digest_document(
 
 def fit_digest(target: Target, title: str, articles: Sequence[ArticleView]) -> Rendition:
     """The default digest for `target`, shrunk to its limit: shorter excerpts for every
-    article first, then fewer articles ("… and N more")."""
+    article first, then without the later articles of their stories ("also"), then fewer
+    articles ("… and N more")."""
     body_format = body_format_for(target.dialect)
     total = len(articles)
 
-    def fits(shown: int, excerpt: int) -> bool:
-        document = _digest_document(target, title, articles, shown, excerpt)
+    def fits(shown: int, excerpt: int, also: bool = True) -> bool:
+        document = _digest_document(target, title, articles, shown, excerpt, also)
         return target.fits(render_document(document, target.dialect), body_format)
 
     for excerpt in _DIGEST_EXCERPT_STEPS:
         if fits(total, excerpt):
             return _finish(target, title, _digest_document(target, title, articles, total, excerpt))
-    shown = _largest(1, total - 1, lambda n: fits(n, 0)) or min(total, 1)
-    return _finish(target, title, _digest_document(target, title, articles, shown, 0))
+    if any(article.also for article in articles) and fits(total, 0, also=False):
+        return _finish(target, title, _digest_document(target, title, articles, total, 0, False))
+    shown = _largest(1, total - 1, lambda n: fits(n, 0, also=False)) or min(total, 1)
+    return _finish(target, title, _digest_document(target, title, articles, shown, 0, False))
 
 
 # --------------------------------------------------------------------------- Markdown bodies

@@ -15,7 +15,9 @@ Variables:
 - `article`: the article (alerts only), with `title`, `link`, `feed` (the feed's configured
   name), `published` (formatted in the configured timezone, "unknown" if the feed gave no
   time), `excerpt`, `matched_terms` (a list: every rule's, each term once) and
-  `matched_by` (a list of (rule, its matched terms) pairs, one per rule of the message).
+  `matched_by` (a list of (rule, its matched terms) pairs, one per rule of the message) and
+  `also` (the later articles of its story that the rule matched while the message waited,
+  each with `feed`, `title` and `link`; empty for most).
 - `articles`: every article of the message, oldest first (an alert: just `article`).
 - `count`: how many articles (an alert: 1).
 - `digest`: true for a digest, false for an alert.
@@ -220,7 +222,7 @@ def _syntax_message(error: TemplateSyntaxError) -> str:
 
 
 _ARTICLE_TYPE = f"'{ArticleView.__module__}.{ArticleView.__qualname__} object'"
-_ARTICLE_FIELDS = "title, link, feed, published, excerpt, matched_terms, matched_by"
+_ARTICLE_FIELDS = "title, link, feed, published, excerpt, matched_terms, matched_by, also"
 
 
 def _runtime_message(error: Exception, source: str) -> str:
@@ -250,6 +252,7 @@ def sample_articles() -> tuple[ArticleView, ...]:
             matched_terms=("韩日", "首脑"),
             timezone=shanghai,
             matched_by=(("sample-rule", ("韩日", "首脑")),),
+            also=(("rfi-tw", "韓日關係：首腦會談重啓", "https://www.rfi.fr/tw/20231005-example"),),
         ),
         ArticleView.create(
             title="强征劳工案：索赔诉讼 *再起* [更新]",
@@ -260,6 +263,7 @@ def sample_articles() -> tuple[ArticleView, ...]:
             matched_terms=("强征劳工",),
             timezone=shanghai,
             matched_by=(("sample-rule", ("强征劳工",)),),
+            also=(("wire", "强征劳工案再起索赔诉讼", "https://example.org/wire/20231006"),),
         ),
     )
 

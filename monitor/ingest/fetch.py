@@ -117,12 +117,14 @@ class Fetcher:
         last_modified: str | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        accept: str | None = None,
     ) -> FetchResult:
         """Given a feed URL and the validators stored from its last 200, return the response.
 
         `timeout_seconds` bounds the whole call: waiting for a free slot on the origin,
         every redirect hop, connecting, the headers and the body. `max_bytes` caps the
-        decoded body. Raise FetchError, whose message never contains the URL (it may
+        decoded body. `accept` replaces the Accept header of feeds (an article page asks for
+        HTML). Raise FetchError, whose message never contains the URL (it may
         carry credentials), for every network failure, timeout, oversized body, redirect
         problem and non-2xx status other than 304.
         """
@@ -155,6 +157,7 @@ class Fetcher:
                 deadline=deadline,
                 max_bytes=max_bytes,
                 started=started,
+                accept=accept,
             )
 
     def close(self) -> None:
@@ -215,10 +218,13 @@ class Fetcher:
         deadline: Deadline,
         max_bytes: int,
         started: float,
+        accept: str | None = None,
     ) -> FetchResult:
         """Given an http(s) URL, follow up to MAX_REDIRECTS redirects and return the result."""
         session = self._session()
         headers: dict[str, str] = {}
+        if accept:
+            headers["Accept"] = accept
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:

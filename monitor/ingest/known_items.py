@@ -15,7 +15,7 @@ feedparser keeps it to the feed, never to its entries.
 Cutting is done only where the document splits plainly: items of one tag, `<item>` (RSS)
 or `<entry>` (Atom), one after another with only whitespace between them, and no CDATA
 section or comment open across an item's edge. Anything else is parsed whole, as is a
-document whose cut parse does not give one entry per item kept.
+document whose cut parse does not give one entry per item kept, and a JSON Feed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ _AFTER_NAME = frozenset(_WHITESPACE + b">")
 # The first element's start tag: everything before it is the prolog.
 _ROOT_START = re.compile(rb"<[A-Za-z_:]")
 _TAG = re.compile(rb"<[^>]*>")
+# A JSON Feed: its items are not XML elements, whatever its content_html holds.
+_JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*[{\[]")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def known_digests(blob: bytes | None) -> frozenset[bytes]:
 def split_items(body: bytes, *, context: str) -> ItemSplit | None:
     """Cut a feed body at its items, or None where it does not split plainly (see the
     module's comment). `context` holds what else the parse is given (headers, URL)."""
+    if _JSON_START.match(body):
+        return None
     # bytes.find, not a regex: this runs on every changed body, 100 KB and more, and find
     # skips to the next candidate at memchr speed.
     found = [(tag, _starts(body, tag)) for tag in _ITEM_TAGS]

@@ -1,4 +1,5 @@
-"""Feed bytes -> Articles: feedparser on the bytes, identity keys, HTML -> plain text."""
+"""Feed bytes -> Articles: feedparser on the bytes (JSON Feed: monitor.ingest.jsonfeed),
+identity keys, HTML -> plain text."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from monitor.ingest.jsonfeed import JsonFeedItem, is_json_body, read_json_feed
 from monitor.model import Article, ParseError
 
 if TYPE_CHECKING:
@@ -81,6 +83,8 @@ def parse_feed(
     download): feedparser then recognises no feed format and finds no items, which would
     otherwise look like a feed that emptied itself.
     """
+    if is_json_body(body, content_type):
+        return _parse_json_feed(body, content_location or feed_url)
     # BytesIO, never bytes or str: feedparser treats a str as a URL or path to open itself.
     # Sanitising and relative-URI resolution are feedparser's slowest passes and we turn
     # HTML into plain text ourselves, so both are off.
@@ -156,6 +160,48 @@ def _article_from_entry(entry: FeedParserDict, base_url: str) -> Article:
         fallback_key=_digest(title, published_text),
         content_hash=_digest(title, summary, content),
         legacy_fallback_key=legacy_fallback_key,
+    )
+
+
+def _parse_json_feed(body: bytes, base_url: str) -> ParsedFeed:
+    document = read_json_feed(body)
+    skipped = document.skipped_items
+    return ParsedFeed(
+        title=" ".join(document.title.split()),
+        articles=tuple(_article_from_json_item(item, base_url) for item in document.items),
+        ttl_seconds=None,  # JSON Feed has no <ttl>; Cache-Control still applies
+        bozo_reason=f"{skipped} item(s) that are no JSON object skipped" if skipped else None,
+    )
+
+
+def _article_from_json_item(item: JsonFeedItem, base_url: str) -> Article:
+    """A JSON Feed item as an Article, field for field as _article_from_entry makes one of an
+    RSS item: title and summary are plain text in JSON Feed (kept as written), content is
+    content_html made text, else content_text."""
+    title = " ".join(item.title.split())
+    summary = " ".join(item.summary.split())
+    if item.content_html.strip():
+        content = html_to_text(item.content_html)
+    else:
+        content = " ".join(item.content_text.split())
+    link = item.url
+    if link and base_url and not _PLAIN_ABSOLUTE_URL.fullmatch(link):
+        link = urljoin(base_url, link)
+    if link:
+        link = clean_link(link)
+    published_text = item.published.isoformat() if item.published else ""
+    return Article(
+        guid=item.guid,
+        link=link,
+        canonical_link=canonical_link(link) if link else None,
+        title=title,
+        summary=summary,
+        content=content,
+        author=" ".join(item.author.split()),
+        categories=item.tags,
+        published=item.published,
+        fallback_key=_digest(title, published_text),
+        content_hash=_digest(title, summary, content),
     )
 
 

@@ -1,4 +1,5 @@
-"""Feed parsing on every core: worker processes running parse_feed, fed over pipes.
+"""Feed parsing on every core: worker processes running parse_feed (and, for full text,
+extract_main_text), fed over pipes.
 
 Parsing (feedparser, then HTML to text) is most of a poll's CPU time and holds the GIL, so
 poll threads alone use one core however many there are. A ParsePool hands a body to a
@@ -27,6 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, cast
 
+from monitor.ingest.extract import PageRequest
 from monitor.ingest.parse import ParsedFeed, parse_feed
 from monitor.model import ParseError
 
@@ -109,6 +111,18 @@ class ParsePool:
     def parse(self, request: ParseRequest) -> ParsedFeed:
         """Given a body and its headers, return parse_feed's result. Raise ParseError as
         parse_feed does, or if the worker parsing it ended."""
+        return cast(ParsedFeed, self._run(request))
+
+    def extract(self, request: PageRequest) -> str:
+        """Given an article page and its headers, return extract_main_text's result. Raise
+        ParseError as it does, or if the worker extracting it ended.
+
+        Article pages share the workers with feed bodies: both are CPU work that holds the
+        GIL, and a page (usually over SMALL_BODY_BYTES) is worth a worker as a feed is."""
+        return cast(str, self._run(request))
+
+    def _run(self, request: ParseRequest | PageRequest) -> object:
+        """Run `request.parse()` in a worker, or in the calling thread (see the class)."""
         worker = self._reserve_worker(len(request.body))
         if worker is None:
             return request.parse()
@@ -121,7 +135,7 @@ class ParsePool:
             return request.parse()
         outcome, value = outcome_value
         if outcome == "ok":
-            return cast(ParsedFeed, value)
+            return value
         if outcome == "parse-error":
             raise ParseError(value)
         # A bug in parse_feed, reported by the worker: fail this feed, as in-process would.
@@ -195,7 +209,7 @@ class _Worker:
         with self._lock:
             self._reserved -= 1
 
-    def submit(self, request: ParseRequest) -> Future[tuple[str, object]] | None:
+    def submit(self, request: ParseRequest | PageRequest) -> Future[tuple[str, object]] | None:
         """Send a request reserve() made room for; the future gets the worker's (outcome,
         value), or a ParseError if the worker ends first. None if the worker was stopped."""
         payload = pickle.dumps(request, pickle.HIGHEST_PROTOCOL)

@@ -1,9 +1,9 @@
 """The parser worker process: `python -m monitor.ingest.parse_worker`, started by ParsePool.
 
-It reads ParseRequests from stdin and writes answers to stdout, both as length-prefixed
-pickles (see parse_pool.py, which speaks the other end), until stdin closes. A module of its
-own, not parse_pool's `__main__`: the package's __init__ imports parse_pool, and running a
-module the package already imported would load it twice.
+It reads ParseRequests (feeds) and PageRequests (article pages) from stdin and writes answers
+to stdout, both as length-prefixed pickles (see parse_pool.py, which speaks the other end),
+until stdin closes. A module of its own, not parse_pool's `__main__`: the package's __init__
+imports parse_pool, and running a module the package already imported would load it twice.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import BinaryIO
 
+from monitor.ingest.extract import PageRequest
 from monitor.ingest.parse_pool import ParseRequest, read_frame, write_frame
 from monitor.model import ParseError
 
@@ -22,7 +23,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """The worker's loop: parse each request until the requests stream ends."""
     while True:
         try:
-            request: ParseRequest = pickle.loads(read_frame(requests))
+            request: ParseRequest | PageRequest = pickle.loads(read_frame(requests))
         except EOFError:
             return
         try:
@@ -44,7 +45,8 @@ def main() -> None:
     # Anything a library prints goes to stderr, never into the answer stream.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     # Every worker parses, so feedparser is imported now (monitor.ingest.parse imports it on
-    # first use) rather than while the first body waits.
+    # first use) rather than while the first body waits. trafilatura is not: only
+    # configurations with full text use it (monitor.ingest.extract imports it on first use).
     import feedparser  # noqa: F401
 
     serve(sys.stdin.buffer, answers)

@@ -6,13 +6,14 @@ Not). The list form compiles to
     And( Or(any...) if any,  each of all...,  Not(Or(none...)) if none,  query if query )
 
 and a `query:` is parsed by monitor.matching.query.parse_query into the same nodes; terms without a
-field prefix get the rule's `fields`.
+field prefix get the rule's `fields`. Terms with regional variants (monitor.matching.vocabulary:
+软件 also finds 軟體) get a key of their own (Term.key).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from monitor.config import RuleConfig
 from monitor.matching.query import (
@@ -30,6 +31,7 @@ from monitor.matching.query import (
     with_default_fields,
 )
 from monitor.matching.validation import RuleProblem, rule_problems
+from monitor.matching.vocabulary import RegionalReading, regional_readings
 from monitor.model import ConfigError, ConfigProblem
 
 
@@ -125,8 +127,9 @@ class CompiledRule:
 
 
 def compile_rules(rules: Sequence[RuleConfig], *, feed_limits: bool) -> tuple[CompiledRule, ...]:
-    """Given rules, return the enabled ones compiled, in their order. With
-    feed_limits=False, the rules' `feeds:` are ignored: each rule sees every article.
+    """Given rules, return the enabled ones compiled, in their order, without regional
+    readings (with_regional_keys adds them). With feed_limits=False, the rules' `feeds:` are
+    ignored: each rule sees every article.
 
     Raise ConfigError listing every invalid term, query syntax error, unknown field and
     rule without terms.
@@ -162,6 +165,54 @@ def compile_rules(rules: Sequence[RuleConfig], *, feed_limits: bool) -> tuple[Co
     return tuple(compiled)
 
 
+def with_regional_keys(
+    rules: tuple[CompiledRule, ...],
+) -> tuple[tuple[CompiledRule, ...], dict[str, RegionalReading]]:
+    """Given compiled rules, return (them with the key of its regional reading on each term
+    that has one, Term.key; the readings by key). Working the readings out may take a
+    process (monitor.matching.vocabulary)."""
+    readings = regional_readings(
+        term.source for rule in rules for term in rule.positive_terms + rule.negated_terms
+    )
+    if not readings:
+        return rules, {}
+    # Compiled again, with the keys of their readings: the few rules that have them.
+    keyed = tuple(
+        _compile_rule(rule.name, _with_regional_keys(rule.tree, readings), rule.feeds)
+        if any(term.source in readings for term in rule.positive_terms + rule.negated_terms)
+        else rule
+        for rule in rules
+    )
+    return keyed, {reading.key: reading for reading in readings.values()}
+
+
+def _with_regional_keys(node: Node, readings: Mapping[str, RegionalReading]) -> Node:
+    """Given a tree and regional readings by term as written, return the tree with the key
+    of its reading on each term that has one (the same nodes where nothing changes)."""
+    if isinstance(node, Term):
+        return _keyed_term(node, readings)
+    if isinstance(node, Near):
+        left = _keyed_term(node.left, readings)
+        right = _keyed_term(node.right, readings)
+        if left is node.left and right is node.right:
+            return node
+        return replace(node, left=left, right=right)
+    if isinstance(node, And | Or):
+        children = tuple(_with_regional_keys(child, readings) for child in node.children)
+        if all(new is old for new, old in zip(children, node.children, strict=True)):
+            return node
+        return type(node)(children)
+    if isinstance(node, Not):
+        child = _with_regional_keys(node.child, readings)
+        return node if child is node.child else Not(child)
+    return node  # Regex
+
+
+def _keyed_term(term: Term, readings: Mapping[str, RegionalReading]) -> Term:
+    reading = readings.get(term.source)
+    return term if reading is None else replace(term, key=reading.key)
+
+
 def _compile_rule(name: str, tree: Node, feeds: frozenset[str]) -> CompiledRule:
     positive_atoms = tree_atoms(tree)
     negated_atoms = tree_atoms(tree, positive=False)
@@ -179,8 +230,8 @@ def _compile_rule(name: str, tree: Node, feeds: frozenset[str]) -> CompiledRule:
 
 
 def index_texts(rule: CompiledRule) -> tuple[str, ...]:
-    """Given a compiled rule, return the term texts to index it under: the rule is evaluated
-    on an article only if one of them is found there.
+    """Given a compiled rule, return the term keys (Term.key) to index it under: the rule is
+    evaluated on an article only if one of them is found there.
 
     Without a regex, the terms of one conjunct that the rule cannot match without (the one
     with the fewest): `any: [a, b], all: [c]` needs c, so an article with a but not c is not
@@ -192,16 +243,16 @@ def index_texts(rule: CompiledRule) -> tuple[str, ...]:
         needed = _needed_texts(rule.tree)
         if needed is not None:
             return needed
-    return tuple(dict.fromkeys(term.text for term in rule.positive_terms))
+    return tuple(dict.fromkeys(term.key for term in rule.positive_terms))
 
 
 def _needed_texts(node: Node) -> tuple[str, ...] | None:
-    """Given a tree, return term texts one of which must be found for it to hold, or None
+    """Given a tree, return term keys one of which must be found for it to hold, or None
     if it can hold without any (a negation, a regex)."""
     if isinstance(node, Term):
-        return (node.text,)
+        return (node.key,)
     if isinstance(node, Near):
-        return (node.left.text,)  # both operands must occur; one is enough to index
+        return (node.left.key,)  # both operands must occur; one is enough to index
     if isinstance(node, And):
         needs = [need for need in map(_needed_texts, node.children) if need is not None]
         return min(needs, key=len) if needs else None

@@ -1,11 +1,13 @@
 """Explaining a match: every occurrence of a rule's positive terms in an article, with
-offsets into the original field text (TermHit, ArticleExplainer)."""
+offsets into the original field text (TermHit, ArticleExplainer). A regional variant that
+stands for its term (软件 as 軟體 in a Taiwan article) is an occurrence of the term: the hit
+names the term as written and points at the article's 軟體."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import regex
 
@@ -19,6 +21,7 @@ from monitor.matching.text import (
     normalize_with_origins,
     original_span,
 )
+from monitor.matching.vocabulary import ArticleVocabulary
 from monitor.model import ARTICLE_FIELDS, Article, RuleMatch
 
 
@@ -55,6 +58,7 @@ class ArticleExplainer:
         # What matching this article found (RuleSet.explaining_match), if known: its
         # normalised fields, and the hits in the non-empty ones that any rule looks at.
         self._scan = scan
+        self._vocabulary = scan.vocabulary if scan is not None else None
         self._scanned = scan.hits if scan is not None else None
         self._normalised = scan.texts if scan is not None else {}
         # field -> (normalised text, origins, whether origins are the identity)
@@ -90,11 +94,11 @@ class ArticleExplainer:
                 # Every occurrence that term_spans() keeps starts at a boundary, so the
                 # scan has it among its prefix hits; most terms of a matching rule are in
                 # none of its fields.
-                text = atom.text
+                key = atom.key
                 fields = [
                     field
                     for field in fields
-                    if (field_hits := scanned.get(field)) is not None and text in field_hits.prefix
+                    if (field_hits := scanned.get(field)) is not None and key in field_hits.prefix
                 ]
             for field in fields:
                 found = atom_hits.get((field, atom))
@@ -108,8 +112,9 @@ class ArticleExplainer:
         the terms as written that explain() finds there, each once, in the order of their
         first occurrence (start, then end, then text: how explain() sorts), without finding
         every occurrence. None when only explain() can tell: a rule with NEAR or a regex, an
-        explainer made without a scan, or a field whose normalised text is not one to one
-        with the original (offsets there can tie where the normalised ones do not).
+        explainer made without a scan, a field whose normalised text is not one to one
+        with the original (offsets there can tie where the normalised ones do not), or a
+        term found there that has regional variants (which may differ in length).
 
         Raise KeyError if no enabled rule has that name.
         """
@@ -130,6 +135,8 @@ class ArticleExplainer:
                 start = field_hits.first_offset(term)
                 if start is None:
                     continue
+                if term.key != term.text:  # found maybe as a variant, of another length
+                    return None
                 end = start + len(term.text)
                 if term.prefix:
                     end = word_end(field_hits.text, end)
@@ -162,7 +169,13 @@ class ArticleExplainer:
     def _find(self, field: str, atom: Atom) -> list[tuple[tuple[int, int, int, str], TermHit]]:
         normalised, origins, identity = self._text(field)
         scanner = self._scanner
-        spans = _explain_atom(atom, normalised, scanner.regexes, scanner.regex_time_limit_seconds)
+
+        def spans_of(text: str, term: Term) -> list[Span]:
+            return self._term_spans(field, text, term)
+
+        spans = _explain_atom(
+            atom, normalised, scanner.regexes, scanner.regex_time_limit_seconds, spans_of
+        )
         if not identity:
             spans = [
                 (*original_span(origins, start, end), written) for start, end, written in spans
@@ -172,6 +185,24 @@ class ArticleExplainer:
             ((position, start, end, written), TermHit(field, written, start, end))
             for start, end, written in spans
         ]
+
+    def _term_spans(self, field: str, text: str, term: Term) -> list[Span]:
+        """term_spans(text, term), and the spans of its regional variants that stand for it
+        in this article, in order."""
+        spans = term_spans(text, term)
+        reading = self._scanner.readings.get(term.key)
+        if reading is None:
+            return spans
+        if self._vocabulary is None:
+            self._vocabulary = ArticleVocabulary(self._article)
+        for variant in reading.variants:
+            for start, end in term_spans(text, replace(term, text=variant)):
+                # Confirmed on the variant itself, as the scan does (a prefix term's span
+                # runs on to the end of its word).
+                found_end = start + len(variant)
+                if self._vocabulary.stands_for(field, text, reading.mainland, start, found_end):
+                    spans.append((start, end))
+        return sorted(set(spans))
 
 
 _FIELD_ORDER = {field: position for position, field in enumerate(ARTICLE_FIELDS)}
@@ -220,11 +251,15 @@ def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:
     return found
 
 
-def near_spans(text: str, near: Near) -> tuple[list[Span], list[Span]]:
-    """Given normalised text and a Near, return the occurrences of its left and of its right
-    operand that take part in at least one near pair."""
-    left = term_spans(text, near.left)
-    right = term_spans(text, near.right)
+def near_spans(
+    text: str, near: Near, spans_of: Callable[[str, Term], list[Span]] | None = None
+) -> tuple[list[Span], list[Span]]:
+    """Given normalised text, a Near and what finds a term's occurrences (term_spans() if
+    None), return the occurrences of its left and of its right operand that take part in
+    at least one near pair."""
+    spans_of = spans_of or term_spans
+    left = spans_of(text, near.left)
+    right = spans_of(text, near.right)
 
     def within(one: Span, other: Span) -> bool:
         return span_gap(one, other) <= near.distance
@@ -247,14 +282,18 @@ def _normalised_with_origins(text: str) -> tuple[str, Sequence[int], bool]:
 
 
 def _explain_atom(
-    atom: Atom, text: str, regexes: dict[str, regex.Pattern[str]], time_limit_seconds: float
+    atom: Atom,
+    text: str,
+    regexes: dict[str, regex.Pattern[str]],
+    time_limit_seconds: float,
+    spans_of: Callable[[str, Term], list[Span]],
 ) -> list[tuple[int, int, str]]:
-    """Given a positive atom and a normalised field, return (start, end, term as written)
-    of each of its occurrences."""
+    """Given a positive atom, a normalised field and what finds a term's occurrences, return
+    (start, end, term as written) of each of its occurrences."""
     if isinstance(atom, Term):
-        return [(start, end, atom.source) for start, end in term_spans(text, atom)]
+        return [(start, end, atom.source) for start, end in spans_of(text, atom)]
     if isinstance(atom, Near):
-        left, right = near_spans(text, atom)
+        left, right = near_spans(text, atom, spans_of)
         return [(start, end, atom.left.source) for start, end in left] + [
             (start, end, atom.right.source) for start, end in right
         ]

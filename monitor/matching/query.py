@@ -36,6 +36,7 @@ offending token; QuerySyntaxError.pointer() shows the query with a caret under i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -69,6 +70,13 @@ class Term:
     prefix: bool = False  # `sanction*`: no boundary needed after the term
     fields: tuple[str, ...] | None = None  # None: the rule's fields
     source: str = ""  # as the user wrote it (no field prefix), for explanations
+    # What the matcher records the term's hits under: its text, unless the rule set gave the
+    # term regional variants (monitor.matching.vocabulary), whose hits are its own.
+    key: str = dataclasses.field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.text)
 
 
 @dataclass(frozen=True, slots=True)

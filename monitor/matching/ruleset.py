@@ -9,7 +9,9 @@ Matching one article (RuleSet.match_with_failures):
 2. Run ONE Aho-Corasick automaton, holding every term of every rule (NEAR operands and
    negated terms included; see monitor.matching.automaton), over each field, keep per
    field the first offset of each term that respects the Latin boundary rule. Only for the
-   terms that some NEAR uses, every occurrence is kept, as (start, end) pairs.
+   terms that some NEAR uses, every occurrence is kept, as (start, end) pairs. The
+   automaton also holds each term's regional variants (软件: 软体 for 軟體; see
+   monitor.matching.vocabulary); a variant's hit counts only if the article confirms it.
 3. Evaluate the tree only of rules that use at least one positive term that was hit (a
    reverse index from term to rules), plus the "always evaluated" rules: those that can hold
    with no term hit at all (a pure NOT, a pure /regex/, `/x/ OR a`). A tree is monotone: a
@@ -48,6 +50,7 @@ reload.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,7 +58,13 @@ import regex
 
 from monitor.config import RuleConfig
 from monitor.matching.automaton import TermAutomaton
-from monitor.matching.compile import CompiledRule, compile_rules, holds_without_terms, index_texts
+from monitor.matching.compile import (
+    CompiledRule,
+    compile_rules,
+    holds_without_terms,
+    index_texts,
+    with_regional_keys,
+)
 from monitor.matching.explain import ArticleExplainer, TermHit
 from monitor.matching.query import Near, Regex, compile_regex, evaluate
 from monitor.matching.scan import ArticleScan, RegexTimeout, Scanner, summarise
@@ -75,24 +84,20 @@ SCAN_BATCH_ARTICLES = 64
 
 
 class RuleSet:
-    """Every enabled rule compiled into one matcher. Build it with RuleSet.compile()."""
+    """Every enabled rule compiled into one matcher. Build it with RuleSet.compile().
 
-    def __init__(
-        self,
-        rules: tuple[CompiledRule, ...],
-        rules_by_term: dict[str, int | tuple[int, ...]],
-        always_evaluated: tuple[int, ...],
-        scanner: Scanner,
-    ) -> None:
-        self._rules = rules
-        self._by_name = {rule.name: rule for rule in rules}
-        # positive term text -> index of the rule that uses it, or indexes of the rules
-        self._rules_by_term = rules_by_term
-        # rules whose tree can hold with no term hit (a pure NOT, a pure regex): checked on
-        # every article
-        self._always_evaluated = always_evaluated
-        # the automaton, the fields it looks at and the regexes
-        self._scanner = scanner
+    The rules are checked and compiled at once; the regional readings of their terms, and
+    the automaton that needs them, when the first article is matched or explained (working
+    the readings out may take a process, about 0.3 s: a run that matches nothing, such as a
+    cycle of unchanged feeds, does not pay for it).
+    """
+
+    def __init__(self, rules: tuple[CompiledRule, ...], regex_time_limit_seconds: float) -> None:
+        self._compiled = rules  # without regional readings; () once the matcher is built
+        self._names = tuple(rule.name for rule in rules)
+        self._regex_time_limit_seconds = regex_time_limit_seconds
+        self._built: _Matcher | None = None
+        self._build_lock = threading.Lock()
 
     @classmethod
     def compile(
@@ -111,68 +116,21 @@ class RuleSet:
         with only `none` terms, or a query that only excludes, compiles and matches every
         article without them; the loader forbids both.
         """
-        compiled = compile_rules(rules, feed_limits=feed_limits)
-        return cls._from_compiled(compiled, regex_time_limit_seconds)
+        return cls(compile_rules(rules, feed_limits=feed_limits), regex_time_limit_seconds)
 
-    @classmethod
-    def _from_compiled(
-        cls, rules: tuple[CompiledRule, ...], regex_time_limit_seconds: float
-    ) -> RuleSet:
-        near_texts = {
-            term.text
-            for rule in rules
-            if not rule.only_terms
-            for atom in rule.positive_atoms + rule.negated_atoms
-            if isinstance(atom, Near)
-            for term in (atom.left, atom.right)
-        }
-        # A term that indexes one rule (nearly all of them) maps to its index alone, not to
-        # a list or a tuple of one: 10,000 of those are about 1 MB.
-        rules_by_term: dict[str, Any] = {}
-        always_evaluated: list[int] = []
-        fields: set[str] = set()
-        regexes: dict[str, regex.Pattern[str]] = {}
-        term_texts: set[str] = set()
-        for index, rule in enumerate(rules):
-            for term in rule.positive_terms + rule.negated_terms:
-                term_texts.add(term.text)
-            for atom in rule.positive_atoms + rule.negated_atoms:
-                fields.update(atom.fields or ())
-                if isinstance(atom, Regex) and atom.pattern not in regexes:
-                    regexes[atom.pattern] = compile_regex(atom.pattern)
-            for text in index_texts(rule):
-                indexes = rules_by_term.get(text)
-                if indexes is None:
-                    rules_by_term[text] = index
-                elif indexes.__class__ is int:
-                    if indexes != index:
-                        rules_by_term[text] = [indexes, index]
-                elif indexes[-1] != index:
-                    indexes.append(index)
-            if holds_without_terms(rule.tree):
-                always_evaluated.append(index)
-        for text, indexes in rules_by_term.items():
-            if indexes.__class__ is list:
-                rules_by_term[text] = tuple(indexes)  # same keys: no copy of the dict
-        # sorted: the same automaton for the same rules
-        automaton = TermAutomaton(sorted(term_texts), near_texts) if term_texts else None
-        del term_texts
-        scanner = Scanner(
-            automaton=automaton,
-            fields=tuple(field for field in ARTICLE_FIELDS if field in fields),
-            regexes=regexes,
-            regex_time_limit_seconds=regex_time_limit_seconds,
-        )
-        return cls(
-            rules=rules,
-            rules_by_term=rules_by_term,
-            always_evaluated=tuple(always_evaluated),
-            scanner=scanner,
-        )
+    def _matcher(self) -> _Matcher:
+        matcher = self._built
+        if matcher is None:
+            with self._build_lock:
+                if self._built is None:
+                    self._built = _Matcher.build(self._compiled, self._regex_time_limit_seconds)
+                    self._compiled = ()  # the matcher holds them now, with their keys
+                matcher = self._built
+        return matcher
 
     def rule_names(self) -> tuple[str, ...]:
         """Return the names of the compiled (enabled) rules, in config order."""
-        return tuple(rule.name for rule in self._rules)
+        return self._names
 
     def match(self, article: Article, feed_name: str) -> list[RuleMatch]:
         """Given an article and the name of the feed it came from, return one RuleMatch per
@@ -190,7 +148,10 @@ class RuleSet:
         rule that matches it, one RuleFailure per rule that could not be evaluated on it),
         both in rule order. A rule fails when its regexes run out of time; it then counts as
         not matching this article."""
-        return self._match(self._scan(article), feed_name)
+        matcher = self._matcher()
+        scan = matcher.scanner.scans([article])[0]
+        matching, failures = matcher.evaluate(scan, feed_name)
+        return [summarise(rule, scan) for rule in matching], failures
 
     def explaining_match(
         self, article: Article, feed_name: str
@@ -217,51 +178,15 @@ class RuleSet:
         in the CPU's caches instead of evicting each other. At 10,000 rules the automaton
         is megabytes; SCAN_BATCH_ARTICLES articles at a time is what `rules test` passes.
         """
-        scans = self._scanner.scans([article for article, _ in articles])
+        matcher = self._matcher()
+        scans = matcher.scanner.scans([article for article, _ in articles])
         results = []
         for (article, feed_name), scan in zip(articles, scans, strict=True):
-            matching, failures = self._evaluate(scan, feed_name)
+            matching, failures = matcher.evaluate(scan, feed_name)
             names = [rule.name for rule in matching]
-            explainer = ArticleExplainer(self._by_name, self._scanner, article, scan)
+            explainer = ArticleExplainer(matcher.by_name, matcher.scanner, article, scan)
             results.append((names, failures, explainer))
         return results
-
-    def _match(
-        self, scan: ArticleScan, feed_name: str
-    ) -> tuple[list[RuleMatch], list[RuleFailure]]:
-        matching, failures = self._evaluate(scan, feed_name)
-        return [summarise(rule, scan) for rule in matching], failures
-
-    def _evaluate(
-        self, scan: ArticleScan, feed_name: str
-    ) -> tuple[list[CompiledRule], list[RuleFailure]]:
-        """The rules that match the scanned article, in rule order, and the failures."""
-        candidates = set(self._always_evaluated)
-        for field_hits in scan.hits.values():
-            for text in field_hits.prefix:
-                indexes = self._rules_by_term.get(text)
-                if indexes.__class__ is int:
-                    candidates.add(indexes)
-                elif indexes is not None:
-                    candidates.update(indexes)  # type: ignore[arg-type]
-        matches: list[CompiledRule] = []
-        failures: list[RuleFailure] = []
-        for index in sorted(candidates):
-            rule = self._rules[index]
-            if rule.feeds and feed_name not in rule.feeds:
-                continue
-            scan.rule_started = None
-            try:
-                if evaluate(rule.plan, scan.is_found):
-                    matches.append(rule)
-            except RegexTimeout as timeout:
-                message = (
-                    f"regex {timeout.node.source} ran out of time "
-                    f"({self._scanner.regex_time_limit_seconds:g}s) on the {timeout.field}; "
-                    "the rule counts as not matching this article"
-                )
-                failures.append(RuleFailure(rule_name=rule.name, message=message))
-        return matches, failures
 
     def explain(self, article: Article, rule_name: str) -> tuple[TermHit, ...]:
         """Given an article and the name of a compiled rule, return every occurrence of every
@@ -280,8 +205,116 @@ class RuleSet:
     def explainer(self, article: Article) -> ArticleExplainer:
         """Given an article, return an ArticleExplainer: explain() for any number of rules of
         this one article, each field normalised once and each term looked for once."""
-        return ArticleExplainer(self._by_name, self._scanner, article)
+        matcher = self._matcher()
+        return ArticleExplainer(matcher.by_name, matcher.scanner, article)
 
-    def _scan(self, article: Article) -> ArticleScan:
-        """Given an article, return its normalised fields and the hits in each."""
-        return self._scanner.scans([article])[0]
+
+class _Matcher:
+    """What matching takes, built from compiled rules once their terms have their regional
+    readings (RuleSet._matcher)."""
+
+    def __init__(
+        self,
+        rules: tuple[CompiledRule, ...],
+        rules_by_term: dict[str, int | tuple[int, ...]],
+        always_evaluated: tuple[int, ...],
+        scanner: Scanner,
+    ) -> None:
+        self.rules = rules
+        self.by_name = {rule.name: rule for rule in rules}
+        # positive term key -> index of the rule that uses it, or indexes of the rules
+        self.rules_by_term = rules_by_term
+        # rules whose tree can hold with no term hit (a pure NOT, a pure regex): checked on
+        # every article
+        self.always_evaluated = always_evaluated
+        # the automaton, the fields it looks at and the regexes
+        self.scanner = scanner
+
+    @classmethod
+    def build(cls, compiled: tuple[CompiledRule, ...], regex_time_limit_seconds: float) -> _Matcher:
+        try:
+            rules, readings = with_regional_keys(compiled)
+        except Exception:  # whatever OpenCC raised: matching goes on without variants
+            logger.exception("regional vocabulary unavailable: terms match as written only")
+            rules, readings = compiled, {}
+        near_keys = {
+            term.key
+            for rule in rules
+            if not rule.only_terms
+            for atom in rule.positive_atoms + rule.negated_atoms
+            if isinstance(atom, Near)
+            for term in (atom.left, atom.right)
+        }
+        # A term that indexes one rule (nearly all of them) maps to its index alone, not to
+        # a list or a tuple of one: 10,000 of those are about 1 MB.
+        rules_by_term: dict[str, Any] = {}
+        always_evaluated: list[int] = []
+        fields: set[str] = set()
+        regexes: dict[str, regex.Pattern[str]] = {}
+        texts_by_key: dict[str, str] = {}
+        for index, rule in enumerate(rules):
+            for term in rule.positive_terms + rule.negated_terms:
+                texts_by_key[term.key] = term.text
+            for atom in rule.positive_atoms + rule.negated_atoms:
+                fields.update(atom.fields or ())
+                if isinstance(atom, Regex) and atom.pattern not in regexes:
+                    regexes[atom.pattern] = compile_regex(atom.pattern)
+            for text in index_texts(rule):
+                indexes = rules_by_term.get(text)
+                if indexes is None:
+                    rules_by_term[text] = index
+                elif indexes.__class__ is int:
+                    if indexes != index:
+                        rules_by_term[text] = [indexes, index]
+                elif indexes[-1] != index:
+                    indexes.append(index)
+            if holds_without_terms(rule.tree):
+                always_evaluated.append(index)
+        for text, indexes in rules_by_term.items():
+            if indexes.__class__ is list:
+                rules_by_term[text] = tuple(indexes)  # same keys: no copy of the dict
+        automaton = TermAutomaton(texts_by_key, near_keys, readings) if texts_by_key else None
+        del texts_by_key
+        scanner = Scanner(
+            automaton=automaton,
+            fields=tuple(field for field in ARTICLE_FIELDS if field in fields),
+            regexes=regexes,
+            regex_time_limit_seconds=regex_time_limit_seconds,
+        )
+        return cls(
+            rules=rules,
+            rules_by_term=rules_by_term,
+            always_evaluated=tuple(always_evaluated),
+            scanner=scanner,
+        )
+
+    def evaluate(
+        self, scan: ArticleScan, feed_name: str
+    ) -> tuple[list[CompiledRule], list[RuleFailure]]:
+        """The rules that match the scanned article, in rule order, and the failures."""
+        candidates = set(self.always_evaluated)
+        for field_hits in scan.hits.values():
+            for text in field_hits.prefix:
+                indexes = self.rules_by_term.get(text)
+                if indexes.__class__ is int:
+                    candidates.add(indexes)
+                elif indexes is not None:
+                    candidates.update(indexes)  # type: ignore[arg-type]
+        matches: list[CompiledRule] = []
+        failures: list[RuleFailure] = []
+        for index in sorted(candidates):
+            rule = self.rules[index]
+            if rule.feeds and feed_name not in rule.feeds:
+                continue
+            scan.rule_started = None
+            try:
+                if evaluate(rule.plan, scan.is_found):
+                    matches.append(rule)
+            except RegexTimeout as timeout:
+                message = (
+                    f"regex {timeout.node.source} ran out of time "
+                    f"({self.scanner.regex_time_limit_seconds:g}s) on the {timeout.field}; "
+                    "the rule counts as not matching this article"
+                )
+                failures.append(RuleFailure(rule_name=rule.name, message=message))
+        return matches, failures

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -15,6 +15,7 @@ from monitor.matching.automaton import FieldHits, TermAutomaton, scan_text
 from monitor.matching.compile import CompiledRule
 from monitor.matching.query import Atom, Near, Regex, Term
 from monitor.matching.text import normalize
+from monitor.matching.vocabulary import ArticleVocabulary, RegionalReading
 from monitor.model import ARTICLE_FIELDS, Article, RuleMatch
 
 
@@ -42,9 +43,12 @@ class ArticleScan:
         hits: dict[str, FieldHits],
         regexes: dict[str, regex.Pattern[str]],
         time_limit_seconds: float,
+        vocabulary: ArticleVocabulary | None = None,
     ) -> None:
         self.texts = texts  # field -> normalised text, for every field a rule looks at
         self.hits = hits  # field -> automaton hits, for non-empty fields
+        # What confirms a regional variant in this article: None when no term has one.
+        self.vocabulary = vocabulary
         self.regexes = regexes  # Regex.pattern -> compiled
         # Regex -> None (not found), (field, character offset) of its first match, or
         # _TimedOut: shared by the rules that use the same regex on the same fields.
@@ -54,12 +58,12 @@ class ArticleScan:
 
     def is_found(self, atom: Atom) -> bool:
         if type(atom) is Term:
-            text = atom.text
+            key = atom.key
             for field in atom.fields or ():
                 field_hits = self.hits.get(field)
                 # field_hits.first_offset(atom), inlined: this runs for every term of every
                 # candidate rule
-                if field_hits is not None and text in (
+                if field_hits is not None and key in (
                     field_hits.prefix if atom.prefix else field_hits.whole
                 ):
                     return True
@@ -123,15 +127,27 @@ class Scanner:
             for article in articles
         ]
         automaton = self.automaton
+        with_variants = automaton is not None and bool(automaton.readings)
         scans = []
-        for texts in texts_by_article:
+        for article, texts in zip(articles, texts_by_article, strict=True):
             hits: dict[str, FieldHits] = {}
+            vocabulary = ArticleVocabulary(article) if with_variants else None
             if automaton is not None:
                 for field, text in texts.items():
                     if text:
-                        hits[field] = scan_text(automaton, text)
-            scans.append(ArticleScan(texts, hits, self.regexes, self.regex_time_limit_seconds))
+                        confirm = None
+                        if vocabulary is not None:
+                            confirm = functools.partial(vocabulary.stands_for, field, text)
+                        hits[field] = scan_text(automaton, text, confirm)
+            scans.append(
+                ArticleScan(texts, hits, self.regexes, self.regex_time_limit_seconds, vocabulary)
+            )
         return scans
+
+    @property
+    def readings(self) -> Mapping[str, RegionalReading]:
+        """The regional reading of each term that has variants, by Term.key."""
+        return self.automaton.readings if self.automaton is not None else {}
 
 
 def summarise(rule: CompiledRule, scan: ArticleScan) -> RuleMatch:
@@ -189,7 +205,7 @@ def _summarise_terms(rule: CompiledRule, hits: dict[str, FieldHits]) -> RuleMatc
             if field not in (term.fields or ()):
                 continue
             # field_hits.first_offset(term), inlined (runs for every term of every match)
-            offset = (prefix if term.prefix else whole).get(term.text)
+            offset = (prefix if term.prefix else whole).get(term.key)
             if offset is not None:
                 found[term.source] = min(offset, found.get(term.source, offset))
         if found:

@@ -71,7 +71,7 @@ def _t2s() -> opencc.OpenCC:
     return _converter
 
 
-def _to_simplified(text: str) -> str:
+def to_simplified(text: str) -> str:
     """Given text, return it with Traditional characters folded to Simplified."""
     try:
         return _t2s().convert(text)
@@ -112,7 +112,7 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
-    return _to_simplified(_nfkc(text)).casefold()
+    return to_simplified(_nfkc(text)).casefold()
 
 
 def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
@@ -134,7 +134,7 @@ def normalize_with_origins(text: str) -> tuple[str, Sequence[int]]:
     """Given text, return normalize_with_offsets(text), the origins as a range when they are
     the identity (the common case: each character normalised to one), else as a list."""
     nfkc, nfkc_origins = _nfkc_with_origins(text)
-    simplified = _to_simplified(nfkc)
+    simplified = to_simplified(nfkc)
     if len(simplified) != len(nfkc):  # not expected: t2s is one-to-one (see module docstring)
         simplified = nfkc
     folded = simplified.casefold()

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
         select_rules,
         url_articles,
     )
-    from monitor.service.configuration import load_config, load_database_settings
+    from monitor.service.configuration import load_config, load_database_settings, load_feed_list
     from monitor.service.daemon import CycleReport, Monitor, Runtime
+    from monitor.service.feed_lists import discover, export_feeds
     from monitor.service.instances import instance_name
     from monitor.service.log import configure_logging
     from monitor.service.operations import (
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     )
     from monitor.service.signals import catch_daemon_signals
     from monitor.service.status import check_health, format_status, read_status
+    from monitor.service.stories import (
+        DEFAULT_STORIES_SINCE_SECONDS,
+        format_story,
+        stored_stories,
+        story_json,
+    )
 
 _MODULE_OF = {
     "Backtest": "backtest",
@@ -49,12 +56,15 @@ _MODULE_OF = {
     "CycleReport": "daemon",
     "Monitor": "daemon",
     "Runtime": "daemon",
+    "discover": "feed_lists",
+    "export_feeds": "feed_lists",
     "instance_name": "instances",
     "configure_logging": "log",
     "check_configuration": "operations",
     "copy_database": "operations",
     "load_config": "configuration",
     "load_database_settings": "configuration",
+    "load_feed_list": "configuration",
     "retry_failed_deliveries": "operations",
     "send_test_alert": "operations",
     "stored_articles": "operations",
@@ -62,9 +72,14 @@ _MODULE_OF = {
     "check_health": "status",
     "format_status": "status",
     "read_status": "status",
+    "DEFAULT_STORIES_SINCE_SECONDS": "stories",
+    "format_story": "stories",
+    "story_json": "stories",
+    "stored_stories": "stories",
 }
 
 __all__ = [
+    "DEFAULT_STORIES_SINCE_SECONDS",
     "Backtest",
     "CycleReport",
     "Monitor",
@@ -75,20 +90,26 @@ __all__ = [
     "check_health",
     "configure_logging",
     "copy_database",
+    "discover",
+    "export_feeds",
     "file_articles",
     "format_failures",
     "format_hit",
     "format_status",
+    "format_story",
     "format_summary",
     "hit_json",
     "instance_name",
     "load_config",
     "load_database_settings",
+    "load_feed_list",
     "read_status",
     "retry_failed_deliveries",
     "select_rules",
     "send_test_alert",
     "stored_articles",
+    "stored_stories",
+    "story_json",
     "url_articles",
 ]
 

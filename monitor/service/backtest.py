@@ -39,6 +39,7 @@ from monitor.matching import (
     parse_query,
 )
 from monitor.model import ARTICLE_FIELDS, Article, RuleFailure
+from monitor.store import ArticleStory
 
 # monitor.ingest.fetch and monitor.ingest.parse (requests, feedparser: 7 MB) are imported by
 # the functions that read a feed file or URL; testing stored articles needs neither.
@@ -51,8 +52,10 @@ COLOUR_MARKS = ("\x1b[1;31m", "\x1b[0m")
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 _WHITESPACE = re.compile(r"\s+")
 
-# An article to test, with the names of the feeds that carried it (empty: no feed).
-SourceArticle = tuple[Article, tuple[str, ...]]
+# An article to test, with the names of the feeds that carried it (empty: no feed), and
+# for a stored one, its story and the rules whose match of it sent nothing because its
+# story had already alerted (Store.stored_articles_in_stories).
+SourceArticle = tuple[Article, tuple[str, ...]] | tuple[Article, tuple[str, ...], ArticleStory]
 
 
 class UnknownRuleError(LookupError):
@@ -88,6 +91,10 @@ class Hit:
     fields: dict[str, tuple[str, ...]]
     # Every occurrence of the rule's terms (RuleSet.explain()): what `contexts` shows.
     term_hits: tuple[TermHit, ...] = ()
+    story: int | None = None  # the stored article's story
+    # The link of the article whose alert made the rule's match of this one send nothing
+    # (the rule alerts once per story): None when it sent, or it is no stored match.
+    suppressed_by: str | None = None
 
     @functools.cached_property
     def contexts(self) -> tuple[TermInContext, ...]:
@@ -135,11 +142,11 @@ class Backtest:
             # Matched together, which is faster (RuleSet.explaining_matches); the hits still
             # come out in article order.
             results = self._matcher.explaining_matches(
-                [(article, feeds[0] if feeds else "") for article, feeds in batch]
+                [(source[0], source[1][0] if source[1] else "") for source in batch]
             )
-            for (article, feeds), (matches, failures, explainer) in zip(
-                batch, results, strict=True
-            ):
+            for source, (matches, failures, explainer) in zip(batch, results, strict=True):
+                article, feeds = source[0], source[1]
+                story = source[2] if len(source) == 3 else None
                 self.articles_checked += 1
                 for failure in failures:
                     self._record_failure(failure)
@@ -149,7 +156,7 @@ class Backtest:
                     if not self._sees(rule_name, feeds):
                         continue
                     self.hits_by_rule[rule_name] += 1
-                    yield self._hit(rule_name, article, feeds, explainer)
+                    yield self._hit(rule_name, article, feeds, explainer, story)
 
     def _sees(self, rule_name: str, feeds: tuple[str, ...]) -> bool:
         limits = self._feeds_by_rule.get(rule_name)
@@ -165,13 +172,23 @@ class Backtest:
         article: Article,
         feeds: tuple[str, ...],
         explainer: ArticleExplainer,
+        story: ArticleStory | None = None,
     ) -> Hit:
+        story_id = story.story_id if story is not None else None
+        suppressed_by = story.suppressed_by.get(rule_name) if story is not None else None
         if not self.explain_hits:
             # At 10,000 rules, finding every occurrence of every term of 185,000 hits was
             # about a sixth of a `rules test --json` that never shows them.
             in_order = explainer.terms_in_order(rule_name)
             if in_order is not None:
-                return Hit(rule_name, article, feeds, in_order)
+                return Hit(
+                    rule_name,
+                    article,
+                    feeds,
+                    in_order,
+                    story=story_id,
+                    suppressed_by=suppressed_by,
+                )
         term_hits = explainer.explain(rule_name)
         # The terms of each field in the order their contexts are shown (contexts_of): the
         # hits come sorted by field then start, so the first time a (field, term) shows up
@@ -185,7 +202,15 @@ class Backtest:
                 fields[hit.field] = (*fields.get(hit.field, ()), hit.term)
         if not fields:  # nothing to point at (not expected): still say which terms were found
             fields = dict(explainer.summary(rule_name).terms_by_field)
-        return Hit(rule_name, article, feeds, fields, term_hits)
+        return Hit(
+            rule_name,
+            article,
+            feeds,
+            fields,
+            term_hits,
+            story=story_id,
+            suppressed_by=suppressed_by,
+        )
 
 
 def select_rules(rules: Sequence[RuleConfig], name: str | None = None) -> tuple[RuleConfig, ...]:
@@ -301,8 +326,9 @@ def url_articles(
 
 def format_hit(hit: Hit, *, colour: bool, timezone: tzinfo = UTC) -> str:
     """Given a hit, return it as lines of text for people: rule and title, link, published
-    time (in `timezone`), feeds, then each field's terms in their context. With colour,
-    ANSI bold and red replace the 【 】 marks."""
+    time (in `timezone`), feeds, story, whether the match sent nothing because its story had
+    already alerted, then each field's terms in their context. With colour, ANSI bold and
+    red replace the 【 】 marks."""
     open_mark, close_mark = COLOUR_MARKS if colour else PLAIN_MARKS
     rule = f"{BOLD}[{hit.rule_name}]{RESET}" if colour else f"[{hit.rule_name}]"
     lines = [f"{rule} {_one_line(hit.article.title) or '(no title)'}"]
@@ -310,6 +336,13 @@ def format_hit(hit: Hit, *, colour: bool, timezone: tzinfo = UTC) -> str:
         ("link", hit.article.link or ""),
         ("published", _local_time(hit.article.published, timezone)),
         ("feeds", ", ".join(hit.feeds)),
+        ("story", "" if hit.story is None else str(hit.story)),
+        (
+            "suppressed",
+            ""
+            if hit.suppressed_by is None
+            else f"sent nothing: its story had alerted with {hit.suppressed_by}",
+        ),
     ]
     width = max(len(name) for name in (*ARTICLE_FIELDS, "published"))
     for name, value in details:
@@ -332,8 +365,10 @@ def format_hit(hit: Hit, *, colour: bool, timezone: tzinfo = UTC) -> str:
 
 def hit_json(hit: Hit) -> str:
     """Given a hit, return one line of JSON: rule, title, link, published (ISO 8601 UTC or
-    null) and fields ({field: [terms]})."""
-    # json.dumps() of {"rule", "title", "link", "published", "fields"}, assembled from
+    null), story (its id, or null), fields ({field: [terms]}) and, when the match sent
+    nothing because its story had already alerted, suppressed_by (that alert's article's
+    link)."""
+    # json.dumps() of {"rule", "title", "link", "published", "story", "fields"}, assembled from
     # pieces: an article's part is the same for each of the rules it matches (at 10,000
     # rules, a handful), so the last one is kept.
     article = hit.article
@@ -346,11 +381,17 @@ def hit_json(hit: Hit) -> str:
             "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
             if published
             else None,
+            "story": hit.story,
         }
         article_part = _JSON.encode(article_document)[1:-1]
         _last_article_json[:] = [article, article_part]
     rule = _json_string(hit.rule_name)
     fields = _fields_json(tuple(hit.fields.items()))
+    if hit.suppressed_by is not None:
+        suppressed = _JSON.encode(hit.suppressed_by)
+        return (
+            f'{{"rule": {rule}, {article_part}, "fields": {fields}, "suppressed_by": {suppressed}}}'
+        )
     return f'{{"rule": {rule}, {article_part}, "fields": {fields}}}'
 
 

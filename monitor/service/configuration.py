@@ -13,11 +13,11 @@ from datetime import UTC
 from pathlib import Path
 
 from monitor import config
-from monitor.config import Config, DatabaseSettings, StageChecks
+from monitor.config import Config, DatabaseSettings, ListedFeed, StageChecks
 from monitor.delivery import check_apprise_url, check_template, crontab_trigger
 from monitor.matching import field_name, positive_term_problems, query_problem, term_problem
 
-__all__ = ["STAGE_CHECKS", "load_config", "load_database_settings"]
+__all__ = ["STAGE_CHECKS", "load_config", "load_database_settings", "load_feed_list"]
 
 
 def _cron_problem(expression: str) -> str | None:
@@ -55,3 +55,12 @@ def load_database_settings(
     return config.load_database_settings(
         path, environ, checks=STAGE_CHECKS, check_everything=check_everything
     )
+
+
+def load_feed_list(
+    path: str | Path, environ: Mapping[str, str] | None = None
+) -> tuple[ListedFeed, ...]:
+    """Given the main configuration file, return every feed it configures as written, no
+    ${...} resolved (monitor.config's load_feed_list with every stage's checks). Raise
+    ConfigError listing every problem."""
+    return config.load_feed_list(path, environ, checks=STAGE_CHECKS)

@@ -23,6 +23,7 @@ from monitor.delivery import (
     template_chooser,
 )
 from monitor.ingest import (
+    ArticlePages,
     Fetcher,
     ParsePool,
     default_worker_count,
@@ -39,7 +40,7 @@ from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
 from monitor.service.http import Metrics
 from monitor.service.liveness import InstanceLiveness
 from monitor.service.next_poll import ReasonsLogged, next_poll
-from monitor.service.pipeline import PollResult, Rules, refresh_feed
+from monitor.service.pipeline import PollResult, Rules, refresh_feed, story_grouping
 from monitor.service.poll_log import log_poll
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
@@ -50,6 +51,7 @@ from monitor.store import (
     FeedStateUpdate,
     InstanceIdentity,
     Store,
+    StoryGrouping,
     claim_is_live,
     heartbeat_interval_seconds,
     new_claimant,
@@ -87,6 +89,7 @@ class Runtime:
     rules: Rules
     notifier: Notifier
     timezone: ZoneInfo
+    stories: StoryGrouping | None  # how new articles group into stories; None: they do not
 
     @classmethod
     def build(cls, config: Config, *, shared: bool = False) -> Runtime:
@@ -98,6 +101,7 @@ class Runtime:
             rules=Rules.compile(config.rules, ZoneInfo(config.timezone)),
             notifier=Notifier(config.channels, timeout_seconds=send_timeout_seconds(lease_seconds)),
             timezone=ZoneInfo(config.timezone),
+            stories=story_grouping(config.stories),
         )
 
 
@@ -154,6 +158,9 @@ class Monitor(InstanceLiveness):
                     "deliver released_claims=%d note='left by a process that ended'", void
                 )
         self.fetcher = Fetcher()
+        # Article pages for feeds with `fulltext:`: the same fetcher (and so the same
+        # per-origin limit), and each site's robots.txt kept between polls.
+        self.pages = ArticlePages(self.fetcher)
         self.parser = ParsePool(parse_worker_count(config))
         # The command line may have created these before the slow imports, so a SIGTERM
         # that arrives while the daemon is starting is not lost (see signals.py).
@@ -214,9 +221,11 @@ class Monitor(InstanceLiveness):
                 fetcher=self.fetcher,
                 parser=self.parser,
                 rules=runtime.rules,
+                stories=runtime.stories,
                 now=self.clock(),
                 unchanged_states=unchanged_states,
                 written_states=feed_states.written if feed_states is not None else None,
+                pages=self.pages,
             )
         except StoreError:
             raise
@@ -467,9 +476,15 @@ class Monitor(InstanceLiveness):
 
     def prune(self) -> None:
         """Empty the bodies of articles older than `retention` (identity keys stay, so an
-        old article never comes back as new) and drop finished old deliveries."""
+        old article never comes back as new) and drop finished old deliveries; forget the
+        band keys of stories past their window (no article can join them any more)."""
+        if self.dry_run:
+            return
+        stories = self.runtime.stories
+        if stories is not None:
+            self.store.forget_story_bands(self.clock() - timedelta(seconds=stories.window_seconds))
         retention_seconds = self.runtime.config.retention_seconds
-        if not retention_seconds or self.dry_run:
+        if not retention_seconds:
             return
         report = self.store.prune_articles(self.clock() - timedelta(seconds=retention_seconds))
         logger.info(

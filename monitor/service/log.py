@@ -88,3 +88,6 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     # Its warnings stay: they say why a service failed.
     verbose = level <= logging.DEBUG
     logging.getLogger("apprise").setLevel(logging.NOTSET if verbose else logging.WARNING)
+    # trafilatura reports a page without article text as a WARNING or an ERROR ("discarding
+    # data: None") with no page named; the poll logs each such page with its feed and link.
+    logging.getLogger("trafilatura").setLevel(logging.NOTSET if verbose else logging.CRITICAL)

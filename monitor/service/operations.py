@@ -74,13 +74,17 @@ def stored_articles(
     config: Config, *, since_seconds: float | None
 ) -> Iterator[Iterable[SourceArticle]]:
     """The stored articles (first seen within `since_seconds`, or all), read in batches
-    while the caller iterates; the store closes when the block ends."""
+    while the caller iterates, with their stories unless grouping is off (`stories:
+    false`: no article has a story then); the store closes when the block ends."""
     store = Store(config.database_url)
     try:
         store.create_schema()
         since = None
         if since_seconds is not None:
             since = datetime.now(UTC) - timedelta(seconds=since_seconds)
-        yield store.stored_articles(since, batch_size=BACKTEST_BATCH_ROWS)
+        if config.stories.enabled:
+            yield store.stored_articles_in_stories(since, batch_size=BACKTEST_BATCH_ROWS)
+        else:
+            yield store.stored_articles(since, batch_size=BACKTEST_BATCH_ROWS)
     finally:
         store.close()

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config import FeedConfig, RuleConfig
+from monitor.config import FULLTEXT_OFF, FeedConfig, RuleConfig, StoriesConfig
 from monitor.delivery import DeliveryPolicy, graphemes
 from monitor.ingest import (
     IDENTITY_VERSION,
+    ArticlePages,
     Fetcher,
     FetchResult,
     ItemSplit,
@@ -30,6 +31,7 @@ from monitor.ingest import (
 )
 from monitor.matching import RuleSet
 from monitor.model import Article, FetchError, ParseError, RuleMatch
+from monitor.service.fulltext import add_full_text
 from monitor.store import (
     ArticleChange,
     FeedState,
@@ -37,7 +39,9 @@ from monitor.store import (
     HitToRecord,
     Store,
     StoreTransaction,
+    StoryGrouping,
 )
+from monitor.stories import DEFAULT_SIMILARITY
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,15 @@ class Rules:
         )
 
 
+def story_grouping(stories: StoriesConfig) -> StoryGrouping | None:
+    """Given the configuration's `stories:`, return how new articles are grouped into
+    stories, or None when grouping is off."""
+    if not stories.enabled:
+        return None
+    threshold = DEFAULT_SIMILARITY if stories.similarity is None else stories.similarity
+    return StoryGrouping(window_seconds=stories.window_seconds, similarity=threshold)
+
+
 @dataclass(frozen=True)
 class PollResult:
     feed_name: str
@@ -95,6 +108,8 @@ class PollResult:
     max_age_source: str | None = None
     permanent_redirect_to: str | None = None
     elapsed_seconds: float = 0.0
+    pages: int = 0  # article pages fetched for full text
+    pages_failed: int = 0  # of which gave no text
     # Set by the daemon when it schedules the feed's next poll: when, and why later than
     # the feed's interval (None: the interval decided).
     next_poll_seconds: float | None = None
@@ -109,18 +124,25 @@ def refresh_feed(
     fetcher: Fetcher,
     parser: ParsePool,
     rules: Rules,
+    stories: StoryGrouping | None,
     now: datetime,
     unchanged_states: list[FeedStateUpdate] | None = None,
     written_states: Callable[[FeedStateUpdate], None] | None = None,
+    pages: ArticlePages | None = None,
 ) -> PollResult:
-    """Poll one feed: fetch, parse, store new and edited articles, match rules, and queue
-    deliveries in the same transaction as the articles. Return what happened.
+    """Poll one feed: fetch, parse, store new and edited articles (grouping the new ones
+    into stories, unless `stories` is None), match rules, and queue deliveries in the same
+    transaction as the articles. Return what happened.
 
     `state` is the feed's stored state (None for a feed never polled). When the feed has
     not changed, its new state is appended to `unchanged_states` if given (the caller writes
     a whole cycle's in one transaction), else written at once. Otherwise the new state is
     written with the articles (or the failure), and then handed to `written_states` if
-    given (the daemon keeps every state in memory)."""
+    given (the daemon keeps every state in memory).
+
+    For a feed with `fulltext:`, the article pages of new items are fetched (with `pages`,
+    which keeps robots.txt between polls; a new one if None) before the transaction, and
+    their text stored as the articles' content (monitor.service.fulltext)."""
     started = time.monotonic()
     # Validators belong to the URL that issued them; a changed URL starts afresh.
     same_url = state is not None and state.url == feed.url
@@ -218,11 +240,29 @@ def refresh_feed(
         logger.debug("parse feed=%s bozo=%r", feed.name, parsed.bozo_reason)
 
     baseline = not feed.notify_existing and not (state and state.baseline_done)
+    # Outside the transaction: fetching pages takes up to the feed's timeout.
+    fulltext = None
+    if not baseline and feed.fulltext != FULLTEXT_OFF:
+        fulltext = add_full_text(
+            feed,
+            parsed.articles,
+            store=store,
+            pages=pages or ArticlePages(fetcher),
+            parser=parser,
+            upgrade=upgrade,
+        )
+        if fulltext is not None:
+            parsed = replace(parsed, articles=fulltext.articles)
     oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
     new_state: dict[str, object] = {}
     with store.transaction() as transaction:
         changes, new_items = transaction.upsert_articles(
-            feed.name, parsed.articles, baseline=baseline, now=now, upgrade=upgrade
+            feed.name,
+            parsed.articles,
+            baseline=baseline,
+            now=now,
+            upgrade=upgrade,
+            stories=stories,
         )
         matches = deliveries = 0
         for change in changes:
@@ -246,6 +286,7 @@ def refresh_feed(
             body_hash=body_hash,
             item_digests=split.digest_blob() if split else None,
             identity_version=IDENTITY_VERSION,
+            **(fulltext.state_values(now) if fulltext is not None else {}),
         )
         transaction.update_feed_state(feed.name, feed.url, **new_state)
     if written_states is not None:
@@ -265,6 +306,8 @@ def refresh_feed(
         max_age_source=fetched.max_age_source,
         permanent_redirect_to=fetched.permanent_redirect_to,
         elapsed_seconds=time.monotonic() - started,
+        pages=fulltext.pages if fulltext is not None else 0,
+        pages_failed=len(fulltext.failures) if fulltext is not None else 0,
     )
 
 
@@ -347,6 +390,8 @@ def _match(
         return []
     # An edited article re-runs every rule, but a rule notifies at most once per article.
     already = transaction.known_rule_hits(change.article_id) if not change.is_new else set()
+    # Once per story: only a story with articles before this one can have alerted already.
+    story_id = None if change.story_started else change.story_id
     return [
         HitToRecord(
             rule_name=match.rule_name,
@@ -354,6 +399,7 @@ def _match(
             excerpt=excerpt(change.article, match, rules.matcher),
             channels=rules.by_name[match.rule_name].notify,
             timing=rules.policies[match.rule_name].timing(now),
+            story_id=story_id if rules.by_name[match.rule_name].per_story else None,
         )
         for match in matched
         if match.rule_name not in already

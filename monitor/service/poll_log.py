@@ -19,6 +19,11 @@ def log_poll(result: PollResult, next_poll_reason: str | None = None) -> None:
             f" next_poll_in_seconds={round(result.next_poll_seconds or 0)}"
         )
     elapsed_milliseconds = round(result.elapsed_seconds * 1000)
+    if result.pages:
+        next_poll_fields = (
+            f" fulltext_pages={result.pages} fulltext_failed={result.pages_failed}"
+            + next_poll_fields
+        )
     if result.ok:
         logger.info(
             "poll feed=%s status=%s items=%d new=%d new_articles=%d matches=%d "

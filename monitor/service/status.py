@@ -9,6 +9,7 @@ these functions return and chooses the exit codes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import SECRETS, DatabaseSettings, ListedFeed, url_safe_to_show
 from monitor.store import (
     HEARTBEAT_FRESH_SECONDS,
+    FeedState,
     FeedStatus,
     InstanceRecord,
     Store,
@@ -264,7 +266,25 @@ def _feed_entry(feed: ListedFeed | None, status: FeedStatus | None) -> dict[str,
     }
     if state and state.redirected_to:
         entry["redirected_to"] = url_safe_to_show(state.redirected_to, written)
+    entry["fulltext"] = _fulltext_entry(state)
     return entry
+
+
+def _fulltext_entry(state: FeedState | None) -> dict[str, object] | None:
+    """The feed's last poll that fetched article pages (`fulltext:`): when, how many, how
+    many gave no text, and why (the first few). None if it never fetched one."""
+    if state is None or state.fulltext_at is None:
+        return None
+    errors = json.loads(state.fulltext_errors) if state.fulltext_errors else []
+    return {
+        "last_fetch": iso(state.fulltext_at),
+        "pages": state.fulltext_pages or 0,
+        "failed": state.fulltext_failed or 0,
+        "errors": [
+            {"link": str(error["link"]), "error": SECRETS.apply(str(error["error"]))}
+            for error in errors
+        ],
+    }
 
 
 def _feed_problem(entry: dict[str, object]) -> str:
@@ -273,6 +293,13 @@ def _feed_problem(entry: dict[str, object]) -> str:
         parts.append(f"{entry['error']} (x{entry['error_streak']})")
     if entry.get("redirected_to"):
         parts.append(f"moved to {entry['redirected_to']}: update the url in the config")
+    fulltext = entry.get("fulltext")
+    if isinstance(fulltext, dict) and fulltext["failed"]:
+        errors = fulltext["errors"]
+        first = f": {errors[0]['error']} ({errors[0]['link']})" if errors else ""
+        parts.append(
+            f"full text failed for {fulltext['failed']} of {fulltext['pages']} pages{first}"
+        )
     if entry["enabled"] is False:
         parts.append("disabled")
     if not entry["configured"]:

@@ -1,12 +1,13 @@
-"""The store (layer 4): the database of feed state, articles, rule hits, deliveries and
-running instances. Other stages use what is exported here; see monitor.store.database."""
+"""The store (layer 4): the database of feed state, articles and their stories, rule hits,
+deliveries and running instances. Other stages use what is exported here; see
+monitor.store.database."""
 
 from monitor.store.activity import DailyCount, HitDelivery, RecentHit, StoredArticle
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
 from monitor.store.copy import CopyError, CopyReport, copy_store
 from monitor.store.database import Store, StoreTransaction
-from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord
+from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord, StoryMention
 from monitor.store.engine import sqlite_file, url_secrets
 from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
 from monitor.store.instances import (
@@ -23,6 +24,7 @@ from monitor.store.leases import ClaimedPoll, PollCompletion, PollRound
 from monitor.store.migrations import SchemaTooNewError
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
+from monitor.store.stories import ArticleStory, StoryArticle, StoryGrouping, StoryRecord
 from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "SENT",
     "AlreadyRunningError",
     "ArticleChange",
+    "ArticleStory",
     "ClaimedPoll",
     "CopyError",
     "CopyReport",
@@ -60,6 +63,10 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "StoredArticle",
+    "StoryArticle",
+    "StoryGrouping",
+    "StoryMention",
+    "StoryRecord",
     "claim_is_live",
     "copy_store",
     "heartbeat_fresh_seconds",

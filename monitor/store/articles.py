@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, text
@@ -28,7 +28,8 @@ from monitor.ingest import (
     lookup_keys,
 )
 from monitor.model import Article
-from monitor.store.engine import StoreBase, TransactionBase
+from monitor.store.engine import StoreBase
+from monitor.store.stories import ArticleStory, StoryGrouping, StoryTransaction, suppressions
 from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
 
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
@@ -43,6 +44,8 @@ class ArticleChange:
     article: Article
     is_new: bool
     baseline: bool  # recorded by a baseline: never alerts
+    story_id: int | None = None  # its story; None when grouping is off, or it has none
+    story_started: bool = False  # it is its story's first article (just stored)
 
 
 class ArticleQueries(StoreBase):
@@ -64,6 +67,21 @@ class ArticleQueries(StoreBase):
         while this runs are included when they match. The Article has no guid (only the
         keys derived from it are stored) and no fallback key.
         """
+        for batch in self._stored_batches(since, batch_size, with_stories=False):
+            for article, feeds, _ in batch:
+                yield article, feeds
+
+    def stored_articles_in_stories(
+        self, since: datetime | None = None, *, batch_size: int = 500
+    ) -> Iterator[tuple[Article, tuple[str, ...], ArticleStory]]:
+        """stored_articles(), each article with its story and the rules whose match of it
+        sent nothing because its story had already alerted (ArticleStory)."""
+        for batch in self._stored_batches(since, batch_size, with_stories=True):
+            yield from batch
+
+    def _stored_batches(
+        self, since: datetime | None, batch_size: int, *, with_stories: bool
+    ) -> Iterator[list[tuple[Article, tuple[str, ...], ArticleStory]]]:
         last_id = 0
         while True:
             statement = (
@@ -85,21 +103,89 @@ class ArticleQueries(StoreBase):
                     )
                 ).all():
                     feeds.setdefault(article_id, []).append(feed_name)
+                suppressed = (
+                    suppressions(session, [row.id or 0 for row in rows if row.story_id])
+                    if with_stories
+                    else {}
+                )
                 batch = [
                     (
                         _article_from_row(row),
                         tuple(sorted(feeds.get(row.id or 0, [row.first_feed]))),
+                        ArticleStory(
+                            row.id or 0,
+                            row.story_id if with_stories else None,
+                            suppressed.get(row.id or 0, {}),
+                        ),
                     )
                     for row in rows
                 ]
-            yield from batch
+            yield batch
             last_id = rows[-1].id or last_id
             if len(rows) < batch_size:
                 return
 
+    def articles_to_store(
+        self,
+        feed_name: str,
+        articles: Sequence[Article],
+        *,
+        upgrade: UpgradePoll | None = None,
+    ) -> frozenset[int]:
+        """Given a feed's items, return the indexes of those upsert_articles would take as
+        changes now (new articles, and known ones whose text was edited), without storing
+        anything. A writer between this and upsert_articles may change the answer; what is
+        stored is decided by upsert_articles alone."""
+        if not articles:
+            return frozenset()
+        with self._reading() as session:
+            return ArticleTransaction(session).changes_among(feed_name, articles, upgrade)
 
-class ArticleTransaction(TransactionBase):
+
+class ArticleTransaction(StoryTransaction):
     """StoreTransaction's writes of articles."""
+
+    def changes_among(
+        self, feed_name: str, articles: Sequence[Article], upgrade: UpgradePoll | None
+    ) -> frozenset[int]:
+        """The indexes of the items upsert_articles would return as changes (see
+        Store.articles_to_store); reads only."""
+        items = [item_keys(feed_name, article) for article in articles]
+        known = self._known_keys(lookup_keys(items))
+        if not known:
+            return frozenset(range(len(articles)))
+        carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
+        facts = StoredFacts(
+            known,
+            carried=self._carried(feed_name, carried_ids),
+            links=self._stored_links(link_ids),
+        )
+        assignment = assign(items, facts, upgrade=upgrade)
+        stored_ids = {
+            target.article_id for target in assignment.targets if isinstance(target, Stored)
+        }
+        hashes = (
+            dict(
+                self.session.exec(
+                    select(ArticleRow.id, ArticleRow.content_hash)
+                    .where(col(ArticleRow.id).in_(stored_ids))
+                    .where(col(ArticleRow.pruned_at).is_(None))
+                ).all()
+            )
+            if stored_ids
+            else {}
+        )
+        changes = set()
+        for index, target in enumerate(assignment.targets):
+            if isinstance(target, Stored):
+                stored_hash = hashes.get(target.article_id)
+                quietly = upgrade is not None and upgrade.held_before(index)
+                if stored_hash not in (None, articles[index].content_hash) and not quietly:
+                    changes.add(index)
+            # A new article taken apart from an old merge is stored as seen before: no change.
+            elif target.index not in assignment.seen_before:
+                changes.add(index)
+        return frozenset(changes)
 
     def upsert_articles(
         self,
@@ -109,9 +195,14 @@ class ArticleTransaction(TransactionBase):
         baseline: bool,
         now: datetime,
         upgrade: UpgradePoll | None = None,
+        stories: StoryGrouping | None = None,
     ) -> tuple[list[ArticleChange], int]:
         """Store a feed's items. Return (the changes rules must see, how many items were new
         to this feed). A change is a new article, or a known one whose text was edited.
+
+        `stories`: group the new articles into stories as they are stored (see
+        monitor.store.stories), baseline ones included; each change then names its story.
+        None: no grouping.
 
         `upgrade`: the feed's items were last stored under an earlier identity (its feed
         state's identity_version is older than identity.IDENTITY_VERSION): see
@@ -137,11 +228,21 @@ class ArticleTransaction(TransactionBase):
 
         new_articles = [articles[index] for index in assignment.new_items]
         seen_before = assignment.seen_before
+        places = (
+            self._place_new_articles(new_articles, now, stories)
+            if stories is not None and new_articles
+            else None
+        )
         new_ids = self._insert_articles(
             feed_name,
             new_articles,
             baselines=[baseline or index in seen_before for index in range(len(new_articles))],
             now=now,
+        )
+        new_stories = (
+            self._record_stories(new_ids, new_articles, places, now)
+            if places is not None
+            else [(None, False)] * len(new_ids)
         )
 
         def article_id(target: Target) -> int:
@@ -152,8 +253,17 @@ class ArticleTransaction(TransactionBase):
         self._insert_keys({key: article_id(target) for key, target in assignment.keys.items()})
         self._move_keys({key: article_id(target) for key, target in assignment.moved_keys.items()})
         changes = [
-            ArticleChange(article_id_, article, is_new=True, baseline=baseline)
-            for index, (article_id_, article) in enumerate(zip(new_ids, new_articles, strict=True))
+            ArticleChange(
+                article_id_,
+                article,
+                is_new=True,
+                baseline=baseline,
+                story_id=story_id,
+                story_started=started,
+            )
+            for index, (article_id_, article, (story_id, started)) in enumerate(
+                zip(new_ids, new_articles, new_stories, strict=True)
+            )
             if index not in seen_before
         ]
         changes += self._update_edited(
@@ -165,6 +275,7 @@ class ArticleTransaction(TransactionBase):
                 if isinstance(target, Stored)
             ],
             now,
+            stories,
         )
         linked = self._link_feed_articles(
             feed_name,
@@ -263,10 +374,14 @@ class ArticleTransaction(TransactionBase):
         )
 
     def _update_edited(
-        self, items: list[tuple[int, Article, bool]], now: datetime
+        self,
+        items: list[tuple[int, Article, bool]],
+        now: datetime,
+        stories: StoryGrouping | None = None,
     ) -> list[ArticleChange]:
         """Update known articles whose text changed; return them as changes, but those
-        given with True (updated quietly: see upsert_articles)."""
+        given with True (updated quietly: see upsert_articles). With `stories`, an edited
+        article keeps its story, with the fingerprint of its new text."""
         if not items:
             return []
         stored = {
@@ -280,6 +395,7 @@ class ArticleTransaction(TransactionBase):
             ).all()
         }
         changes = []
+        updated: list[tuple[int, Article]] = []
         for article_id, article, quietly in items:
             content_hash, was_baseline = stored.get(article_id, (article.content_hash, False))
             if content_hash == article.content_hash:
@@ -290,11 +406,15 @@ class ArticleTransaction(TransactionBase):
                 .values(updated_at=now, **_article_columns(article))
             )
             stored[article_id] = (article.content_hash, was_baseline)
+            updated.append((article_id, article))
             if not quietly:
                 changes.append(
                     ArticleChange(article_id, article, is_new=False, baseline=was_baseline)
                 )
-        return changes
+        if stories is None or not updated:
+            return changes
+        story_of = self._refresh_fingerprints(updated, now, stories)
+        return [replace(change, story_id=story_of.get(change.article_id)) for change in changes]
 
     def _link_feed_articles(
         self, feed_name: str, guid_given: dict[int, bool], now: datetime

@@ -2,8 +2,8 @@
 SQLite store moves to PostgreSQL when one daemon no longer suffices.
 
 What is copied is what keeps the past from alerting again: feed state (validators,
-baselines done, next polls), articles with their identity keys and the feeds that carried
-them, rule hits, deliveries with their items (sent ones too: a rule alerts at most once per
+baselines done, next polls), articles with their identity keys, stories and the feeds that
+carried them, rule hits, deliveries with their items (sent ones too: a rule alerts at most once per
 article, ever), rule failures. Not copied: the instance table (who ran where), feed leases
 (the instances make them from the feed state) and singleton jobs. Rows keep their ids, and
 PostgreSQL's id sequences are moved past them.
@@ -37,6 +37,8 @@ from monitor.store.tables import (
     FeedStateRow,
     RuleHitRow,
     RuleStateRow,
+    StoryBandRow,
+    StoryRow,
     table_of,
 )
 
@@ -44,6 +46,8 @@ from monitor.store.tables import (
 COPIED_TABLES: tuple[type[SQLModel], ...] = (
     FeedStateRow,
     ArticleRow,
+    StoryRow,
+    StoryBandRow,
     ArticleKeyRow,
     FeedArticleRow,
     RuleHitRow,

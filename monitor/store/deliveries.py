@@ -2,6 +2,15 @@
 its own or in a held batch (a digest window, quiet hours, the excess of max_per_hour);
 claims on them while they are sent (monitor.store.claims); their outcomes and retries.
 
+Once per story: a hit of a rule that alerts once per story (HitToRecord.story_id), on a
+channel where an earlier article of the story already has a delivery of the rule, joins
+that delivery: listed under the story's article ("also") while the delivery waits (held,
+or pending and not yet claimed by a sender), or recorded as suppressed once it has been
+claimed or sent. A sender reads a delivery's articles again after claiming it
+(Store.delivery_articles), and a claimed delivery takes no more: what the message lists
+is what was recorded. A delivery that failed for good carried no alert: the later article
+gets one of its own.
+
 What goes out when is decided in monitor.delivery.schedule and handed here as a Timing.
 """
 
@@ -10,8 +19,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, insert, text
 from sqlalchemy.sql import ColumnElement
@@ -46,6 +56,18 @@ class HitToRecord:
     excerpt: str
     channels: tuple[str, ...]
     timing: Timing = field(default_factory=Timing)  # when its deliveries go out
+    # The article's story, when the rule alerts each channel once per story (the story
+    # has articles before this one); None: once per article.
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoryMention:
+    """A later article of a story, listed under the story's first in a message."""
+
+    feed_name: str
+    title: str
+    link: str | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,8 @@ class DeliveryArticle:
     link: str | None
     published: datetime | None
     matched_at: datetime
+    # Later articles of its story the rule matched while this delivery waited.
+    also: tuple[StoryMention, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,35 +180,56 @@ class DeliveryQueries(StoreBase):
         with self._reading() as session:
             return set(session.exec(select(DeliveryRow.channel).where(due).distinct()).all())
 
+    def delivery_articles(self, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryArticle]]:
+        """Given delivery ids, return each one's articles as due_deliveries() does: what a
+        sender sends once it has claimed them."""
+        with self._reading() as session:
+            return self._delivery_articles(session, list(delivery_ids))
+
     @staticmethod
     def _delivery_articles(
         session: Session, delivery_ids: list[int]
     ) -> dict[int, list[DeliveryArticle]]:
         """Given delivery ids, return each one's articles, oldest first (by published time,
-        else by when the rule matched)."""
+        else by when the rule matched), each with the later articles of its story listed
+        under it (`also`)."""
         if not delivery_ids:
             return {}
         rows = session.exec(
-            select(DeliveryItemRow.delivery_id, RuleHitRow, ArticleRow)
+            select(
+                DeliveryItemRow.delivery_id,
+                DeliveryItemRow.story_lead_hit_id,
+                RuleHitRow,
+                ArticleRow,
+            )
             .join(RuleHitRow, col(RuleHitRow.id) == DeliveryItemRow.hit_id)
             .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
             .where(col(DeliveryItemRow.delivery_id).in_(delivery_ids))
+            .where(col(DeliveryItemRow.suppressed_at).is_(None))
             .order_by(col(RuleHitRow.id))
         ).all()
-        articles: dict[int, list[DeliveryArticle]] = {}
-        for delivery_id, hit, article in rows:
-            articles.setdefault(delivery_id, []).append(
-                DeliveryArticle(
-                    article_id=article.id or 0,
-                    feed_name=hit.feed_name,
-                    terms=tuple(json.loads(hit.terms_json)),
-                    excerpt=hit.excerpt,
-                    title=article.title,
-                    link=article.link,
-                    published=article.published_at,
-                    matched_at=hit.matched_at,
+        leads: dict[tuple[int, int], DeliveryArticle] = {}
+        mentions: dict[tuple[int, int], list[StoryMention]] = {}
+        for delivery_id, lead_hit_id, hit, article in rows:
+            if lead_hit_id is not None and (delivery_id, lead_hit_id) in leads:
+                mentions.setdefault((delivery_id, lead_hit_id), []).append(
+                    StoryMention(hit.feed_name, article.title, article.link)
                 )
+                continue
+            leads[(delivery_id, hit.id or 0)] = DeliveryArticle(
+                article_id=article.id or 0,
+                feed_name=hit.feed_name,
+                terms=tuple(json.loads(hit.terms_json)),
+                excerpt=hit.excerpt,
+                title=article.title,
+                link=article.link,
+                published=article.published_at,
+                matched_at=hit.matched_at,
             )
+        articles: dict[int, list[DeliveryArticle]] = {}
+        for (delivery_id, hit_id), lead in leads.items():
+            also = tuple(mentions.get((delivery_id, hit_id), ()))
+            articles.setdefault(delivery_id, []).append(replace(lead, also=also) if also else lead)
         for group in articles.values():
             group.sort(key=lambda item: item.published or item.matched_at)
         return articles
@@ -410,14 +455,56 @@ class DeliveryTransaction(TransactionBase):
             if not inserted:
                 continue
             for channel in dict.fromkeys(hit.channels):
-                delivery_id = self._delivery_for(hit.rule_name, channel, hit.timing, now)
-                self.session.exec(
-                    insert(DeliveryItemRow).values(
-                        hit_id=inserted[0], channel=channel, delivery_id=delivery_id
-                    )
+                lead = (
+                    self._story_lead(hit.rule_name, channel, hit.story_id, article_id)
+                    if hit.story_id is not None
+                    else None
                 )
-                queued += 1
+                item: dict[str, object]
+                if lead is None or lead.status == FAILED:
+                    delivery_id = self._delivery_for(hit.rule_name, channel, hit.timing, now)
+                    item = {"delivery_id": delivery_id}
+                elif lead.status == HELD or (lead.status == PENDING and lead.claimed_by is None):
+                    item = {"delivery_id": lead.delivery_id, "story_lead_hit_id": lead.hit_id}
+                else:  # gone out, or going: the story has alerted this channel
+                    item = {
+                        "delivery_id": lead.delivery_id,
+                        "story_lead_hit_id": lead.hit_id,
+                        "suppressed_at": now,
+                    }
+                self.session.exec(
+                    insert(DeliveryItemRow).values(hit_id=inserted[0], channel=channel, **item)
+                )
+                queued += "suppressed_at" not in item
         return queued
+
+    def _story_lead(
+        self, rule_name: str, channel: str, story_id: int, article_id: int
+    ) -> _StoryLead | None:
+        """The latest delivery of the rule to the channel that carries an article of the
+        story as an article of its own (not listed under another): (hit_id, delivery_id,
+        status, claimed_by), or None. Locked (PostgreSQL) until the transaction ends, so a
+        sender's claim waits for the item this transaction adds to it."""
+        found = self.session.exec(
+            select(
+                DeliveryItemRow.hit_id,
+                DeliveryItemRow.delivery_id,
+                DeliveryRow.status,
+                DeliveryRow.claimed_by,
+            )
+            .join(RuleHitRow, col(RuleHitRow.id) == DeliveryItemRow.hit_id)
+            .join(ArticleRow, col(ArticleRow.id) == RuleHitRow.article_id)
+            .join(DeliveryRow, col(DeliveryRow.id) == DeliveryItemRow.delivery_id)
+            .where(col(ArticleRow.story_id) == story_id)
+            .where(col(ArticleRow.id) != article_id)
+            .where(col(RuleHitRow.rule_name) == rule_name)
+            .where(col(DeliveryItemRow.channel) == channel)
+            .where(col(DeliveryItemRow.story_lead_hit_id).is_(None))
+            .order_by(col(DeliveryItemRow.hit_id).desc())
+            .limit(1)
+            .with_for_update(of=DeliveryRow)
+        ).first()
+        return _StoryLead(*found) if found is not None else None
 
     def _delivery_for(self, rule_name: str, channel: str, timing: Timing, now: datetime) -> int:
         """Return the delivery that will carry a new hit of the rule to the channel."""
@@ -474,6 +561,13 @@ class DeliveryTransaction(TransactionBase):
             )
             .returning(col(DeliveryRow.id))
         ).scalar_one()
+
+
+class _StoryLead(NamedTuple):
+    hit_id: int  # the hit of the story's article the delivery carries
+    delivery_id: int
+    status: str
+    claimed_by: str | None
 
 
 @functools.cache

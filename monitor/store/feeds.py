@@ -35,6 +35,10 @@ class FeedState:
     body_hash: str | None = None
     item_digests: bytes | None = None
     identity_version: int | None = None
+    fulltext_at: datetime | None = None
+    fulltext_pages: int | None = None
+    fulltext_failed: int | None = None
+    fulltext_errors: str | None = None
 
 
 @dataclass(frozen=True)

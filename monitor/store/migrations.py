@@ -132,6 +132,15 @@ def add_missing_tables_and_columns(connection: Connection) -> None:
     add_missing_columns(connection)
 
 
+def add_stories(connection: Connection) -> None:
+    """Stories (monitor.store.stories): the story and story_band tables, each article's story
+    and signature, the story marks of delivery items. Articles stored before have no story
+    (a later article cannot join one), and their rule hits and deliveries stay as they are,
+    so nothing alerts again."""
+    create_missing_tables(connection)
+    add_missing_columns(connection)
+
+
 @dataclass(frozen=True)
 class Migration:
     number: int  # its place in MIGRATIONS, from 1
@@ -148,9 +157,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "create missing tables", create_missing_tables),
     Migration(3, "add missing columns and indexes", add_missing_columns),
     Migration(4, "move first-schema deliveries", move_legacy_deliveries),
+    Migration(5, "add the full-text columns of feed_state", add_missing_columns),
+    Migration(6, "add stories", add_stories),
     # Several instances on PostgreSQL: feed leases, singleton jobs, instance leases, and the
     # version that applied each step.
-    Migration(5, "add the tables and columns of shared work", add_missing_tables_and_columns),
+    Migration(7, "add the tables and columns of shared work", add_missing_tables_and_columns),
 )
 
 

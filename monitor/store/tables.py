@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from sqlalchemy import Index, Table, UniqueConstraint, inspect, text
+from sqlalchemy import BigInteger, Index, Table, UniqueConstraint, inspect, text
 from sqlmodel import Field, SQLModel
 
 HELD, PENDING, SENT, FAILED = "held", "pending", "sent", "failed"
@@ -44,6 +44,12 @@ class FeedStateRow(SQLModel, table=True):
     # The identity (monitor.ingest.identity.IDENTITY_VERSION) this feed's items were last stored
     # under; NULL: the first, from before link fragments counted.
     identity_version: int | None = None
+    # Full text (`fulltext:`): the last poll that fetched article pages, how many it fetched,
+    # how many gave no text, and why (JSON: [{"link": ..., "error": ...}], the first few).
+    fulltext_at: datetime | None = None
+    fulltext_pages: int | None = None
+    fulltext_failed: int | None = None
+    fulltext_errors: str | None = None
 
 
 class ArticleRow(SQLModel, table=True):
@@ -76,6 +82,44 @@ class ArticleRow(SQLModel, table=True):
     # When retention emptied its summary and content (Store.prune_articles). Its keys stay,
     # so it is never new again; edits to it are ignored, so it never alerts again either.
     pruned_at: datetime | None = None
+    # The story it reports (monitor.store.stories), chosen when it was stored and never
+    # changed; NULL: stored while grouping was off, or before stories existed.
+    story_id: int | None = Field(default=None, index=True)
+    # Its story fingerprint's signature (monitor.stories), as stored when it was grouped.
+    story_signature: bytes | None = None
+
+
+class StoryRow(SQLModel, table=True):
+    """A story: articles, from any feeds, that report the same news. Stories never merge."""
+
+    __tablename__ = "story"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # When its first article was first seen: later ones join only within stories.window.
+    first_seen_at: datetime = Field(index=True)
+    title: str = ""  # its first article's, as first stored
+    first_article_id: int = Field(foreign_key="article.id")
+
+
+class StoryBandRow(SQLModel, table=True):
+    """The band keys of each grouped article's fingerprint (monitor.stories): an article
+    sharing one with a new article is a candidate for its story. The primary key is the
+    lookup's index: by band key, then the story's first-seen time, so the window is a range
+    in it; on SQLite a table without rowid, the index itself. Rows of stories past the
+    window are useless and pruned (Store.forget_story_bands). Derived data: no foreign
+    key, so that writing the many rows costs no lookups."""
+
+    __tablename__ = "story_band"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    band_key: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    # Unix time, whole seconds, of its story's first article: compact in every index row.
+    story_first_seen_seconds: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    article_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
 
 
 class ArticleKeyRow(SQLModel, table=True):
@@ -156,13 +200,20 @@ class DeliveryRow(SQLModel, table=True):
 
 
 class DeliveryItemRow(SQLModel, table=True):
-    """An article (rule hit) carried by a delivery: once per (hit, channel), ever."""
+    """An article (rule hit) carried by a delivery: once per (hit, channel), ever.
+
+    A rule alerts a channel once per story (`per_story`): a later article of a story is
+    listed under the story's first in that delivery (story_lead_hit_id: the first's hit),
+    while it waits; once it has gone out, the later one sends nothing, and is recorded as
+    suppressed (suppressed_at) in the delivery that carried the story's alert."""
 
     __tablename__ = "delivery_item"
 
     hit_id: int = Field(primary_key=True, foreign_key="rule_hit.id")
     channel: str = Field(primary_key=True, max_length=200)
     delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    story_lead_hit_id: int | None = None
+    suppressed_at: datetime | None = None
 
 
 class RuleStateRow(SQLModel, table=True):

@@ -12,7 +12,11 @@ import pytest
 from monitor.config import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    FULLTEXT_ALWAYS,
+    FULLTEXT_IF_MISSING,
+    FULLTEXT_OFF,
     Config,
+    StoriesConfig,
     default_config_path,
     parse_duration,
     parse_size,
@@ -518,6 +522,8 @@ def test_load_config_with_wrong_value_reports_line_and_key_path(
         ),
         ("url: https:///feed.xml", "a feed URL needs a host"),
         ("enabled: maybe", "expected true or false"),
+        ("fulltext: sometimes", "expected true, false or always, got other text"),
+        ("fulltext: 1", "expected true, false or always, got a number"),
     ],
 )
 def test_load_config_with_bad_feed_setting_reports_its_line(
@@ -543,6 +549,38 @@ def test_load_config_with_bad_feed_setting_reports_its_line(
     assert found.startswith(f"{path}:5: feeds[1].{key}: {message}"), found
 
 
+def test_load_config_fulltext_per_feed_wins_over_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "monitor.yaml",
+        """
+        defaults: {fulltext: true}
+        feeds:
+          - {name: inherits, url: "https://example.org/a"}
+          - {name: always, url: "https://example.org/b", fulltext: always}
+          - {name: never, url: "https://example.org/c", fulltext: false}
+        """,
+    )
+    bare = minimal_main(tmp_path / "bare")
+
+    config = load_config(path, environ={})
+
+    assert [feed.fulltext for feed in config.feeds] == [
+        FULLTEXT_IF_MISSING,
+        FULLTEXT_ALWAYS,
+        FULLTEXT_OFF,
+    ]
+    assert load_config(bare, environ={}).feeds[0].fulltext == FULLTEXT_OFF
+
+
+def test_load_config_with_bad_fulltext_default_reports_its_line(tmp_path: Path) -> None:
+    path = minimal_main(tmp_path, "defaults:\n  fulltext: yes please\n")
+
+    found = only_problem(path)
+
+    assert ": defaults.fulltext: expected true, false or always" in found, found
+
+
 def test_load_config_with_interval_of_one_second_accepts_it(tmp_path: Path) -> None:
     config = load_config(minimal_main(tmp_path, "defaults: {interval: 1s}\n"), environ={})
     assert config.feeds[0].interval_seconds == 1.0
@@ -553,6 +591,45 @@ def test_load_config_with_retention_returns_seconds_and_without_it_none(tmp_path
     forever = load_config(minimal_main(tmp_path / "b"), environ={})
 
     assert (kept.retention_seconds, forever.retention_seconds) == (90 * 86400.0, None)
+
+
+def test_load_config_stories_defaults_on_and_false_turns_them_off(tmp_path: Path) -> None:
+    default = load_config(minimal_main(tmp_path / "a"), environ={})
+    off = load_config(minimal_main(tmp_path / "b", "stories: false\n"), environ={})
+    tuned = load_config(
+        minimal_main(tmp_path / "c", "stories: {window: 2d, similarity: 0.7}\n"), environ={}
+    )
+
+    assert default.stories == StoriesConfig(True, 72 * 3600.0, None)
+    assert off.stories.enabled is False
+    assert tuned.stories == StoriesConfig(True, 2 * 86400.0, 0.7)
+
+
+def test_load_config_with_bad_stories_reports_file_line_and_key(tmp_path: Path) -> None:
+    path = minimal_main(
+        tmp_path,
+        "stories:\n  window: soon\n  similarity: 1.5\n  merge: true\n"
+        "rules:\n  - name: korea-japan\n    any: [韩日]\n    per_story: sometimes\n",
+    )
+
+    assert problems(path) == [
+        f"{path}:7: stories.window: 'soon' is not a duration; write a number and a unit, "
+        "such as 30s, 10m, 2h or 1d",
+        f"{path}:8: stories.similarity: must be from 0 to 1 (higher is stricter), not 1.5",
+        f"{path}:9: stories.merge: unknown key; expected one of: enabled, window, similarity",
+        f"{path}:13: rules[0] (korea-japan).per_story: expected true or false, got text",
+    ]
+    assert only_problem(minimal_main(tmp_path / "b", "stories: 72h\n")) == (
+        f"{tmp_path}/b/monitor.yaml:6: stories: expected false, true, or a mapping such as "
+        "{window: 72h, similarity: 0.5}; got text"
+    )
+
+
+def test_load_config_rule_per_story_defaults_true(tmp_path: Path) -> None:
+    rules = "rules:\n  - {name: a, any: [x]}\n  - {name: b, any: [y], per_story: false}\n"
+    config = load_config(minimal_main(tmp_path, rules), environ={})
+
+    assert [rule.per_story for rule in config.rules] == [True, False]
 
 
 def test_load_config_with_feed_without_url_reports_missing_key_at_item(tmp_path: Path) -> None:

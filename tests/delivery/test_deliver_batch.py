@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, HIDDEN_VARIABLES, run_cli, wait_until
+from texts import distinct_text
 
 import monitor.delivery.outbox
 from monitor.service.configuration import load_config
@@ -28,7 +29,12 @@ NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 def _items(count: int) -> list[Item]:
     return [
-        Item(f"韩日对话 第{n}轮", link=f"https://e.org/{n}", guid=str(n))
+        Item(
+            f"韩日对话 第{n}轮",
+            link=f"https://e.org/{n}",
+            guid=str(n),
+            description=f"<p>{distinct_text(n)}</p>",  # each its own story
+        )
         for n in range(count, 0, -1)
     ]
 

@@ -14,6 +14,7 @@ import pytest
 from feeds import Item, rss
 from processes import run_cli
 from receivers import SmtpReceiver
+from texts import distinct_text
 
 import monitor.delivery.outbox
 from monitor.service.configuration import load_config
@@ -44,7 +45,7 @@ def both(number: int = 1, published: datetime | None = None, **fields: str) -> I
             "title": f"韩日强征劳工诉讼 第{number}轮",
             "link": f"https://www.rfi.fr/cn/case-{number}",
             "guid": f"case-{number}",
-            "description": "<p>韩日两国就强征劳工问题再起争议。</p>",
+            "description": f"<p>韩日两国就强征劳工问题再起争议。{distinct_text(number)}</p>",
             "published": published or cst(26, 9, 59),
             **fields,
         }

@@ -18,6 +18,7 @@ import pytest
 from feeds import Item, rss
 from sqlalchemy import insert, select, update
 from test_parse_equivalence import ref_article_from_entry
+from texts import distinct_text
 
 from monitor.ingest.identity import (
     ItemKeys,
@@ -49,11 +50,14 @@ RSS_CONTENT_TYPE = "application/rss+xml; charset=utf-8"  # what tests/feed_serve
 def _post(number: int, *, guid: bool, published: datetime, title: str | None = None) -> Item:
     page = LIVE_PAGE if guid else COMMENTS_PAGE
     anchor = "post" if guid else "comment"
+    lead = f"韩日外长会谈，第{number}条更新。" if guid else "一位读者就韩日会谈写道："
     return Item(
-        title or f"韩日会谈直播 第{number}条",
+        title or (f"韩日会谈直播 第{number}条" if guid else f"读者留言：韩日会谈 第{number}则"),
         link=f"{page}#{anchor}-{number}",
         guid=f"live-{number}" if guid else None,
-        description=f"<p>韩日外长会谈，第{number}条更新。</p>",
+        # Each post its own story (grouping would give a post and a comment one alert): the
+        # title, the lead and the rest of the text differ.
+        description=f"<p>{lead}{distinct_text(f'{anchor}-{number}')}</p>",
         published=published,
     )
 

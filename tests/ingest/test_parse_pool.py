@@ -10,10 +10,10 @@ import threading
 from dataclasses import replace
 
 import pytest
-from feeds import Item, fixture, rss
+from feeds import DATA, Item, fixture, rss
 from processes import DEADLINE_SECONDS, wait_until
 
-from monitor.ingest import parse_pool
+from monitor.ingest import PageRequest, extract_main_text, parse_pool
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.parse_pool import ParsePool, ParseRequest
 from monitor.model import ParseError
@@ -49,6 +49,20 @@ def test_a_worker_returns_what_parse_feed_returns_in_process(pool) -> None:
     assert pool.worker_pids(), "the parse did not go to a worker"
     assert parsed == parse_feed(body, content_type="application/rss+xml", feed_url=FEED_URL)
     assert len(parsed.articles) > 0
+
+
+def test_a_worker_extracts_an_article_page_as_the_calling_thread_would(pool) -> None:
+    body = next((DATA / "fulltext").glob("02-*.html")).read_bytes()
+    request = PageRequest(body, "text/html; charset=utf-8", "https://example.org/a")
+
+    text = pool.extract(request)
+
+    assert pool.worker_pids(), "the extraction did not go to a worker"
+    assert text == extract_main_text(body, content_type="text/html; charset=utf-8")
+    assert "强征劳工" in text
+    with pytest.raises(ParseError, match="not an HTML page"):
+        pool.extract(PageRequest(b"%PDF-1.7", "application/pdf"))
+    assert pool.parse(_request(fixture("rfi-tw-rss.xml"))).articles  # and still parses feeds
 
 
 def test_not_a_feed_is_a_parse_error_from_a_worker_too(pool) -> None:

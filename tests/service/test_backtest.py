@@ -279,6 +279,20 @@ def test_format_hit_without_colour_marks_match_with_brackets() -> None:
     assert "\x1b[" not in text
 
 
+def test_format_hit_of_regional_variant_shows_article_word_and_rule_term() -> None:
+    backtest = Backtest(select_rules([rule("software", any_terms=("软件",))]))
+    taiwan = article("台灣軟體公司宣佈裁員", "https://e.org/tw", summary="這家軟體公司裁員一成")
+    mollusc = article("这种软体动物生活在海里", "https://e.org/cn")
+
+    hits = list(backtest.run([(taiwan, ("tw",)), (mollusc, ("cn",))]))
+
+    assert [hit.article for hit in hits] == [taiwan]
+    assert hits[0].fields == {"title": ("软件",), "summary": ("软件",)}
+    lines = format_hit(hits[0], colour=False, timezone=UTC).splitlines()
+    assert any(line.split() == ["title", "软件:", "台灣【軟體】公司宣佈裁員"] for line in lines)
+    assert any(line.split() == ["summary", "软件:", "這家【軟體】公司裁員一成"] for line in lines)
+
+
 def test_format_hit_with_colour_marks_match_in_bold_red() -> None:
     _, hit = _tw_hit()
 
@@ -297,6 +311,7 @@ def test_hit_json_gives_rule_article_and_terms_per_field() -> None:
         "title": TW_TITLE,
         "link": hit.article.link,
         "published": "2023-10-05T09:15:00Z",
+        "story": None,  # an article from no store
         "fields": {"title": ["韩日"], "summary": ["韩日"]},
     }
 
@@ -388,8 +403,10 @@ def test_rules_test_json_prints_one_object_per_hit_and_summary_on_stderr(
         "title": TW_TITLE,
         "link": tw["link"],
         "published": "2023-10-05T09:15:00Z",
+        "story": tw["story"],
         "fields": {"title": ["韩日"], "summary": ["韩日"]},
     }
+    assert isinstance(tw["story"], int)  # a story of its own: grouping is on by default
     assert "korea-japan: 2 hits" in result.stderr
 
 
@@ -486,6 +503,25 @@ def test_rules_test_with_file_matches_markup_of_plain_text_fields_and_shows_clea
     assert "utm_" not in results[1].stdout
 
 
+def test_rules_test_with_file_explains_taiwan_word_found_by_mainland_term(
+    tmp_path: Path, write_config
+) -> None:
+    config = write_config(feeds=FEEDS, rules=[{"name": "software", "any": ["软件"]}])
+    feed = tmp_path / "sample.xml"
+    items = [
+        Item("台灣軟體公司宣佈裁員", link="https://e.org/1", guid="1"),
+        Item("这种软体动物生活在海里", link="https://e.org/2", guid="2"),
+    ]
+    feed.write_bytes(rss(items))
+
+    result = run_cli("rules", "test", "--file", str(feed), "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "[software] 台灣軟體公司宣佈裁員" in result.stdout
+    assert "软件: 台灣【軟體】公司宣佈裁員" in result.stdout
+    assert "软体动物" not in result.stdout and "(2 articles checked)" in result.stdout
+
+
 def test_rules_test_with_file_that_is_no_feed_exits_two(tmp_path: Path, write_config) -> None:
     config = write_config(feeds=FEEDS, rules=RULES)
     (tmp_path / "page.html").write_text("<html><body>Not found</body></html>")
@@ -549,6 +585,7 @@ def _reference_hit_json(hit) -> str:  # type: ignore[no-untyped-def]
             "published": published.astimezone(UTC).isoformat().replace("+00:00", "Z")
             if published
             else None,
+            "story": hit.story,
             "fields": {name: list(terms) for name, terms in hit.fields.items()},
         },
         ensure_ascii=False,

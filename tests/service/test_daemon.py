@@ -12,6 +12,7 @@ import pytest
 import yaml
 from feeds import Item, rss
 from processes import DEADLINE_SECONDS, wait_until
+from texts import distinct_text
 
 from monitor.config import FeedConfig
 from monitor.service.poll_schedule import MAXIMUM_CONCURRENT_POLLS, poll_thread_count
@@ -60,7 +61,13 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
 
 
 def _item(number: int, title: str) -> Item:
-    return Item(title, link=f"https://e.org/{number}", guid=str(number))
+    # Each number its own story: grouping gives articles of one story one alert.
+    return Item(
+        title,
+        link=f"https://e.org/{number}",
+        guid=str(number),
+        description=f"<p>{distinct_text(number)}</p>",
+    )
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -278,3 +285,32 @@ def test_run_starts_many_feeds_quietly(server, write_config, start_daemon) -> No
     log = daemon.log()
     assert "maximum number of running instances" not in log
     assert "skipped" not in log and "Traceback" not in log
+
+
+def test_run_reloads_when_an_opml_file_of_feeds_from_changes(
+    server, write_config, start_daemon, tmp_path: Path
+) -> None:
+    server.add_feed("/cn", rss([_item(1, "法国新闻")]))
+    server.add_feed("/tw", rss([_item(2, "法國新聞")]))
+    opml = tmp_path / "subs.opml"
+    outline = '<outline text="{name}" xmlUrl="{url}"/>'
+    opml.write_text(
+        '<opml version="2.0"><body>'
+        + outline.format(name="cn", url=server.url("/cn"))
+        + "</body></opml>",
+        encoding="utf-8",
+    )
+    config = write_config(feeds={}, feeds_from=["subs.opml"])
+    daemon = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 1, "the OPML feed's first poll")
+
+    opml.write_text(
+        '<opml version="2.0"><body><outline text="Taiwan">'
+        + outline.format(name="tw", url=server.url("/tw"))
+        + "</outline></body></opml>",
+        encoding="utf-8",
+    )
+    wait_until(lambda: server.hits("/tw") >= 1, "the feed added to the OPML file to be polled")
+
+    assert "reload status=applied feeds=1" in daemon.log()
+    assert daemon.stop() == 0

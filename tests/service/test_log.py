@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from feeds import Item, rss
 from processes import run_cli
 from receivers import WebhookReceiver
 
@@ -61,3 +62,26 @@ def test_apprise_info_lines_show_only_with_verbose(
     assert " apprise: " not in normal.stderr
     assert "INFO apprise: Sent JSON" in verbose.stderr
     assert "DEBUG apprise: " in verbose.stderr
+
+
+def test_a_page_without_article_text_is_one_line_of_ours_not_the_extractors(
+    tmp_path: Path, write_config, server
+) -> None:
+    server.add_feed(
+        "/rss",
+        rss([Item("韩国公布赔偿方案", link=server.url("/app"), guid="1", description="摘要")]),
+    )
+    app_shell = b'<html><body><div id="app"></div><script src="/app.js"></script></body></html>'
+    server.add_feed("/app", app_shell, content_type="text/html")
+    feed = {"url": server.url("/rss"), "fulltext": True, "notify_existing": True}
+    config = str(write_config(feeds={"cn": feed}))
+
+    result = run_cli("run", "--once", "--config", config, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"INFO monitor.service.fulltext: fulltext feed=cn link={server.url('/app')} "
+        "error='no article text found on the page'"
+    ) in result.stderr
+    assert "fulltext_pages=1 fulltext_failed=1" in result.stderr
+    assert "trafilatura" not in result.stderr and "discarding" not in result.stderr

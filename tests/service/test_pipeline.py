@@ -13,6 +13,7 @@ import pytest
 from feeds import Item, fixture, rss
 from processes import wait_until
 from receivers import SmtpReceiver, disable_apprise_throttle
+from texts import distinct_text
 
 from monitor.config import RuleConfig
 from monitor.ingest.parse_pool import ParsePool, default_worker_count
@@ -67,7 +68,8 @@ def _korean_item(number: int, **changes) -> Item:
         "title": f"时隔9年韩日重启副外长级战略对话 {number}",
         "link": f"https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/2023-korea-{number}",
         "guid": f"korea-{number}",
-        "description": f"<p>韩日两国重启对话，第{number}次。</p>",
+        # Each number its own story: grouping gives articles of one story one alert.
+        "description": f"<p>韩日两国重启对话，第{number}次。{distinct_text(number)}</p>",
     }
     values.update(changes)
     return Item(**values)
@@ -78,7 +80,7 @@ def _other_item(number: int) -> Item:
         f"法国总统马克龙出席峰会 {number}",
         link=f"https://www.rfi.fr/cn/france-{number}",
         guid=f"france-{number}",
-        description="<p>欧洲政治共同体峰会。</p>",
+        description=f"<p>欧洲政治共同体峰会。{distinct_text(f'france-{number}')}</p>",
     )
 
 

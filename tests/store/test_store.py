@@ -124,6 +124,35 @@ def test_upsert_articles_with_edited_item_under_same_guid_is_a_change(store: Sto
     assert store.article_count() == 1
 
 
+def test_articles_to_store_names_the_items_upsert_would_take_as_changes(store: Store) -> None:
+    first, second = _cn_articles()
+    assert store.articles_to_store("cn", [first, second]) == {0, 1}
+    with store.transaction() as transaction:
+        transaction.upsert_articles("cn", [first], baseline=False, now=NOW)
+    edited = replace(first, title="新标题", content_hash="edited")
+    in_asia = replace(first, guid="asia-1")  # the same article, known by its link
+
+    asked = store.articles_to_store("cn", [first, second, edited])
+    elsewhere = store.articles_to_store("cn-asia", [in_asia])
+
+    assert asked == {1, 2} and elsewhere == frozenset()
+    with store.transaction() as transaction:
+        changes, _ = transaction.upsert_articles(
+            "cn", [first, second, edited], baseline=False, now=NOW
+        )
+    assert [change.article.title for change in changes] == [second.title, "新标题"]
+    assert store.article_count() == 2  # asking stored nothing
+
+
+def test_articles_to_store_leaves_pruned_articles_alone(store: Store) -> None:
+    (article, _) = _cn_articles()
+    with store.transaction() as transaction:
+        transaction.upsert_articles("cn", [article], baseline=False, now=NOW)
+    store.prune_articles(datetime(2027, 1, 1, tzinfo=UTC))
+
+    assert store.articles_to_store("cn", [replace(article, content_hash="edited")]) == frozenset()
+
+
 def test_record_hits_with_same_rule_twice_creates_deliveries_once(store: Store) -> None:
     hit = HitToRecord("korea-japan", ("韩日",), "…韩日…", ("console", "mail"))
     with store.transaction() as transaction:
