@@ -18,7 +18,7 @@ COPY monitor ./monitor
 # all imported modules again (status took 3.5 s instead of 1.4 s).
 RUN --mount=type=secret,id=ca_bundle \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
-    pip install . \
+    pip install '.[postgres]' \
  && pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}
@@ -44,8 +44,11 @@ USER 10001:10001
 # Healthy while the daemon's heartbeat in the database is fresh (it beats every 10 s) and the
 # database answers: `news-monitor health` exits 0 or 1, never 2 (which Docker reserves). An
 # invalid edit of the rules leaves it healthy: the daemon keeps running the previous ones.
-# Several containers on one PostgreSQL: give each its own $NEWS_MONITOR_INSTANCE, so that each
-# HEALTHCHECK checks its own daemon rather than any.
+# Several containers on one PostgreSQL (the driver is in the image): give each its own
+# $NEWS_MONITOR_INSTANCE, so that each HEALTHCHECK checks its own daemon rather than any, and
+# the database URL as a secret: `database: ${file:/run/secrets/database_url}` in monitor.yaml
+# with `docker run --secret database_url` (compose: `secrets:`), or `${DATABASE_URL}` from
+# the environment. Each container's HEALTHCHECK then also fails while its lease is lost.
 HEALTHCHECK --interval=60s --timeout=10s --retries=3 CMD ["news-monitor", "health"]
 ENTRYPOINT ["news-monitor"]
 CMD ["run"]

@@ -108,3 +108,30 @@ def write_config(tmp_path: Path) -> ConfigWriter:
         return path
 
     return write
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """The URL of a PostgreSQL database of its own, created on the local server for this
+    test and dropped after it (whatever connections its daemons left open)."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(POSTGRES_URL)
+    name = f"nm_test_{uuid.uuid4().hex[:12]}"
+    admin = dict(
+        host=server.host or "127.0.0.1",
+        port=server.port or 5432,
+        user=server.username or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    )
+    if server.password:
+        admin["password"] = server.password
+    with psycopg.connect(**admin) as connection:  # type: ignore[arg-type]
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(**admin) as connection:  # type: ignore[arg-type]
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

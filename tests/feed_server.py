@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
@@ -50,6 +51,7 @@ class FeedServer:
         self._requests: list[tuple[str, dict[str, str]]] = []
         self._targets: list[str] = []
         self._hits: Counter[str] = Counter()
+        self._hit_times: dict[str, list[float]] = {}
         self._in_flight = 0
         self._max_in_flight = 0
         self._blocked = 0
@@ -119,6 +121,11 @@ class FeedServer:
         """Return how many requests reached `path` (query strings ignored)."""
         with self._condition:
             return self._hits[path]
+
+    def hit_times(self, path: str) -> list[float]:
+        """When each request to `path` arrived (time.monotonic()), oldest first."""
+        with self._condition:
+            return list(self._hit_times.get(path, ()))
 
     @property
     def in_flight(self) -> int:
@@ -304,6 +311,7 @@ class FeedServer:
             self._requests.append((path, dict(handler.headers.items())))
             self._targets.append(handler.path)
             self._hits[path] += 1
+            self._hit_times.setdefault(path, []).append(time.monotonic())
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             route = self._routes.get(path)

@@ -108,6 +108,7 @@ class ReceivedRequest:
     body: bytes
     json: Any  # the parsed JSON body, None when the body is not JSON
     status: int  # what the receiver answered
+    received_at: float = 0.0  # time.monotonic() when its body had arrived
 
     @property
     def text(self) -> str:
@@ -214,6 +215,7 @@ class WebhookReceiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                arrived = time.monotonic()
                 if len(body) < length:
                     # The sender went away mid-request (a test kills it mid-send): a server
                     # acts on no request it did not receive whole.
@@ -238,6 +240,7 @@ class WebhookReceiver:
                         body=body,
                         json=parsed,
                         status=status,
+                        received_at=arrived,
                     )
                 )
                 answer = b"ok" if 200 <= status < 300 else b"failing on purpose"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.cli.common import EXIT_FAILURE, EXIT_USAGE, print_problems
+from monitor.cli.db import db_copy
 from monitor.cli.deliveries import deliveries_retry
 from monitor.cli.feeds import feeds_discover, feeds_export
 from monitor.cli.notify import notify_test
@@ -30,6 +31,7 @@ from monitor.service import (
     instance_name,
     load_config,
 )
+from monitor.store import AlreadyRunningError
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("check", parents=[common], help="validate config and rules")
+
+    db = commands.add_parser("db", parents=[common], help="the database")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_copy_parser = db_commands.add_parser(
+        "copy",
+        parents=[common],
+        help="copy the store into another, empty database (SQLite to PostgreSQL)",
+        description="Copy the configuration's store (articles, identity keys, rule hits, "
+        "deliveries, feed state) into another, empty database, such as PostgreSQL for "
+        "several instances, so that nothing alerts again there. Stop the daemon first. "
+        "The URL is never logged nor shown.",
+    )
+    db_copy_parser.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the target database, e.g. postgresql+psycopg://USER:PASSWORD@HOST/DB",
+    )
 
     status = commands.add_parser(
         "status",
@@ -258,12 +278,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if arguments.command == "notify":
             return notify_test(config, arguments.channel)
+        if arguments.command == "db":
+            return db_copy(config, arguments.to)
         if arguments.command == "deliveries":
             return deliveries_retry(config, rule_name=arguments.rule)
         if arguments.command == "rules":
             return rules_test(config, arguments)
         if arguments.command == "stories":
             return stories(config, arguments)
+    except AlreadyRunningError as error:
+        print(f"news-monitor run: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except StoreError as error:
         logger.error("store status=unavailable error=%r", str(error))
         return EXIT_FAILURE

@@ -31,6 +31,7 @@ from monitor.config.secrets import (
 )
 from monitor.config.settings import (
     ChannelConfig,
+    ClusterConfig,
     Config,
     DatabaseSettings,
     DeliveryConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "FULLTEXT_OFF",
     "SECRETS",
     "ChannelConfig",
+    "ClusterConfig",
     "Config",
     "ConfigNotFoundError",
     "DatabaseSettings",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.schema import (
+    DEFAULT_CLUSTER_LEASE_SECONDS,
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_JITTER_SECONDS,
@@ -24,6 +25,7 @@ from monitor.config.schema import (
     FULLTEXT_OFF,
     NO_AUTH,
     ChannelSchema,
+    ClusterSchema,
     DefaultsSchema,
     DeliverySchema,
     FeedSchema,
@@ -33,6 +35,7 @@ from monitor.config.schema import (
 )
 from monitor.config.settings import (
     ChannelConfig,
+    ClusterConfig,
     Config,
     DeliveryConfig,
     FeedConfig,
@@ -145,6 +148,7 @@ def build_config(
         secrets=frozenset(secret for secret in loading.secrets if secret),
         source_files=tuple(dict.fromkeys(path.resolve() for path in source_files)),
         retention_seconds=model.retention,
+        cluster=_build_cluster(model.cluster),
         stories=_build_stories(model.stories),
     )
 
@@ -233,6 +237,12 @@ def _build_delivery(delivery: DeliverySchema | None) -> DeliveryConfig:
         retry_cap_seconds=delivery.retry_cap or DEFAULT_RETRY_CAP_SECONDS,
         attempts=delivery.attempts or DEFAULT_DELIVERY_ATTEMPTS,
     )
+
+
+def _build_cluster(cluster: ClusterSchema | None) -> ClusterConfig:
+    if cluster is None:
+        return ClusterConfig()
+    return ClusterConfig(lease_seconds=cluster.lease or DEFAULT_CLUSTER_LEASE_SECONDS)
 
 
 def _build_stories(stories: StoriesSchema | None) -> StoriesConfig:

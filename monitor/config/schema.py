@@ -46,6 +46,12 @@ DEFAULT_MAX_AGE_SECONDS = 2 * 86400.0
 DEFAULT_RETRY_BASE_SECONDS = 30.0
 DEFAULT_RETRY_CAP_SECONDS = 3600.0
 DEFAULT_DELIVERY_ATTEMPTS = 10
+# cluster.lease: how long an instance that stopped renewing its lease (killed, hung, cut off
+# from the database) keeps its work before the others take it over.
+DEFAULT_CLUSTER_LEASE_SECONDS = 60.0
+# The shortest lease accepted: an instance renews it six times per lease, and a renewal is a
+# write to the database.
+MIN_CLUSTER_LEASE_SECONDS = 3.0
 # A feed's `fulltext:` as FeedConfig holds it: off; the article page's text for items that
 # carry no content:encoded (YAML `true`); for every new item, replacing what the feed gave
 # (`always`).
@@ -421,6 +427,14 @@ FeedName = Annotated[str, AfterValidator(_non_blank), AfterValidator(_check_feed
 Groups = Annotated[tuple[str, ...], PlainValidator(_check_groups)]
 Interval = Annotated[float, PlainValidator(_duration_at_least(1, "must be at least 1s"))]
 Jitter = Annotated[float, PlainValidator(parse_duration)]
+ClusterLease = Annotated[
+    float,
+    PlainValidator(
+        _duration_at_least(
+            MIN_CLUSTER_LEASE_SECONDS, f"must be at least {MIN_CLUSTER_LEASE_SECONDS:g}s"
+        )
+    ),
+]
 PositiveDuration = Annotated[float, PlainValidator(_duration_at_least(1e-9, "must be above 0s"))]
 ByteSize = Annotated[int, PlainValidator(_check_byte_size)]
 Retention = Annotated[
@@ -612,6 +626,10 @@ class HttpSchema(StrictSchema):
     search_timeout: PositiveDuration | None = None
 
 
+class ClusterSchema(StrictSchema):
+    lease: ClusterLease | None = None
+
+
 class MainFileSchema(StrictSchema):
     database: DatabaseUrl | None = None
     state_dir: Name | None = None
@@ -625,6 +643,7 @@ class MainFileSchema(StrictSchema):
     delivery: DeliverySchema | None = None
     http: HttpSchema | None = None
     retention: Retention | None = None
+    cluster: ClusterSchema | None = None
     stories: StoriesSchema | None = None
 
 

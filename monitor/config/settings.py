@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.config.schema import (
+    DEFAULT_CLUSTER_LEASE_SECONDS,
     DEFAULT_DELIVERY_ATTEMPTS,
     DEFAULT_HTTP_LISTEN,
     DEFAULT_INTERVAL_SECONDS,
@@ -84,6 +85,13 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    # How long an instance that stops renewing its lease keeps its work (polls claimed,
+    # deliveries claimed) before the other instances on its database take it over.
+    lease_seconds: float = DEFAULT_CLUSTER_LEASE_SECONDS
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     """The `http:` section: where the web view, /healthz and /metrics listen, and how."""
 
@@ -126,6 +134,7 @@ class Config:
     # `retention:`: articles first seen longer ago than this lose their bodies (their
     # identity keys stay, so they never come back as new); None keeps everything.
     retention_seconds: float | None = None
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stories: StoriesConfig = field(default_factory=StoriesConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:

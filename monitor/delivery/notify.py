@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,9 @@ class SendResult:
     ok: bool  # True only if every service sent to succeeded
     services: tuple[ServiceResult, ...]  # the services sent to, in URL order
     error: str  # short summary when not ok, "" otherwise; never contains secrets
+    # may_start said no before a service was reached: the message is not sent to it (nor
+    # to those after it); not a failure of the channel.
+    interrupted: bool = False
 
 
 _ERROR_MAX = 400
@@ -164,10 +167,14 @@ class Notifier:
         message: RenderedMessage,
         *,
         skip_services: frozenset[int] = frozenset(),
+        may_start: Callable[[], bool] | None = None,
     ) -> SendResult:
         """Deliver to the channel's services whose index is not in `skip_services`, one after
         another; never raises for a delivery problem. One failing service does not stop the
-        others. With every service skipped, nothing is sent and the result is ok."""
+        others. With every service skipped, nothing is sent and the result is ok.
+
+        `may_start`, asked before each service, may stop the send there (an instance whose
+        lease is ending): the result is then `interrupted`, with the services reached."""
         if channel_name not in self._configs:
             return SendResult(ok=False, services=(), error=f"unknown channel {channel_name!r}")
         try:
@@ -182,6 +189,13 @@ class Notifier:
             for service in channel.services:
                 if service.index in skip_services:
                     continue
+                if may_start is not None and not may_start():
+                    return SendResult(
+                        ok=False,
+                        services=tuple(results),
+                        error="interrupted: this instance's lease is ending",
+                        interrupted=True,
+                    )
                 result, problem = self._send_one(channel, service, message)
                 results.append(result)
                 if problem:

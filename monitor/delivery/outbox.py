@@ -29,6 +29,11 @@ only the failing one is tried again.
 
 A pass is a generator that yields after each message, so that monitor.delivery.sender can run the
 passes of many channels on a few threads, one message at a time.
+
+Instances sharing a database (SendSettings.shared) judge another instance's claims by its
+lease (monitor.store.claims), and send only while their own lease allows
+(SendSettings.may_send, checked before each service of each message): a pass whose lease
+is ending returns after the service in flight, leaving the rest to the other instances.
 """
 
 from __future__ import annotations
@@ -135,6 +140,11 @@ class SendSettings:
     templates: TemplateChooser = default_template
     ignore_backoff: bool = False
     dry_run: bool = False
+    # Whether a send may start now: on a shared database, while this instance's lease
+    # allows (monitor.service.cluster); checked before each service of each message.
+    may_send: Callable[[], bool] = lambda: True
+    # The database is shared by several instances: claims are judged by their leases.
+    shared: bool = False
 
 
 class ChannelPass:
@@ -165,13 +175,34 @@ class ChannelPass:
         self.stop = stop
         self.attempted = attempted if attempted is not None else set()
         self.counts = dict.fromkeys(("attempted", "sent", "retrying", "failed"), 0)
+        self._leases: dict[str, bool] | None = None  # read when a foreign claim is met
+        self._lease_ending = False
 
     @property
     def report(self) -> DeliveryReport:
         return DeliveryReport(**self.counts)
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
+        """Stopped (SIGTERM), or this instance's lease no longer allows sending."""
+        if self.stop is not None and self.stop.is_set():
+            return True
+        if not self.settings.dry_run and not self.settings.may_send():
+            if not self._lease_ending:
+                self._lease_ending = True
+                logger.warning(
+                    "deliver channel=%s status=paused note='lease ending: the rest is left "
+                    "to the other instances, or to this one once its lease is renewed'",
+                    self.channel,
+                )
+            return True
+        return False
+
+    def _claim_is_live(self, due: DueDelivery) -> bool:
+        """Whether another sender's claim on `due` still holds."""
+        assert due.claimed_by is not None
+        if self.settings.shared and self._leases is None:
+            self._leases = self.store.instance_leases()  # once per pass
+        return claim_is_live(due.claimed_by, due.claimed_at, self.now(), self._leases)
 
     def steps(self) -> Iterator[None]:
         """Send the channel's due deliveries, yielding after each message sent. Every
@@ -209,7 +240,7 @@ class ChannelPass:
             if (
                 due.claimed_by is not None
                 and due.claimed_by != self.claimant
-                and claim_is_live(due.claimed_by, due.claimed_at, self.now())
+                and self._claim_is_live(due)
             ):
                 logger.debug("deliver delivery=%d status=claimed_elsewhere", due.delivery_id)
                 continue
@@ -276,6 +307,8 @@ class ChannelPass:
                     if not unsent:
                         break
                 outcome = self._send(unsent[0])
+                if outcome == "interrupted":
+                    break  # the lease is ending: stopped() says so, released below
                 self._count(unsent.pop(0), outcome)
                 yield
         except BaseException:
@@ -285,8 +318,9 @@ class ChannelPass:
             with contextlib.suppress(StoreError):
                 self.store.release_claims(_ids(unsent), self.claimant)
             raise
-        if unsent:  # stopped
-            self.store.release_claims(_ids(unsent), self.claimant)
+        if unsent:  # stopped, or the lease is ending (the database may be out of reach)
+            with contextlib.suppress(StoreError):
+                self.store.release_claims(_ids(unsent), self.claimant)
 
     def _as_claimed(self, messages: list[Message]) -> list[Message]:
         """The messages with their articles read again: a poll may have listed a later
@@ -320,9 +354,24 @@ class ChannelPass:
         if self.channel not in notifier.channel_names():
             ok, error, succeeded = False, f"channel {self.channel} is not configured", set()
         else:
-            result = notifier.send(self.channel, rendered, skip_services=first.sent_services)
+            result = notifier.send(
+                self.channel,
+                rendered,
+                skip_services=first.sent_services,
+                may_start=None if self.settings.dry_run else self.settings.may_send,
+            )
             ok, error = result.ok, result.error
             succeeded = {service.index for service in result.services if service.ok}
+            if result.interrupted:
+                # Not an attempt: the services reached are recorded, the rest goes out
+                # from whichever instance sends it next (best effort: the database may be
+                # out of reach, which is why the lease is ending).
+                with contextlib.suppress(StoreError):
+                    self.store.release_claims(
+                        ids, self.claimant, sent_services=first.sent_services | succeeded
+                    )
+                logger.warning("deliver %s status=interrupted note='lease ending'", fields)
+                return "interrupted"
         sent_services = first.sent_services | succeeded
         attempts_made = first.attempts + 1
         if ok:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from monitor.service.log import configure_logging
     from monitor.service.operations import (
         check_configuration,
+        copy_database,
         retry_failed_deliveries,
         send_test_alert,
         stored_articles,
@@ -60,6 +61,7 @@ _MODULE_OF = {
     "instance_name": "instances",
     "configure_logging": "log",
     "check_configuration": "operations",
+    "copy_database": "operations",
     "load_config": "configuration",
     "load_database_settings": "configuration",
     "load_feed_list": "configuration",
@@ -87,6 +89,7 @@ __all__ = [
     "check_configuration",
     "check_health",
     "configure_logging",
+    "copy_database",
     "discover",
     "export_feeds",
     "file_articles",

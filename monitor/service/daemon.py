@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -30,23 +29,31 @@ from monitor.ingest import (
     default_worker_count,
 )
 from monitor.model import ConfigError, StoreError
+from monitor.service.cluster import (
+    RETENTION_ASK_EVERY_SECONDS,
+    RETENTION_EVERY_SECONDS,
+    Lease,
+    send_timeout_seconds,
+)
 from monitor.service.configuration import load_config
 from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
-from monitor.service.http import Health, Metrics
+from monitor.service.http import Metrics
+from monitor.service.liveness import InstanceLiveness
 from monitor.service.next_poll import ReasonsLogged, next_poll
 from monitor.service.pipeline import PollResult, Rules, refresh_feed, story_grouping
+from monitor.service.poll_log import log_poll
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
+from monitor.service.shared_schedule import SharedPollSchedule
 from monitor.service.signals import install_daemon_signals
 from monitor.store import (
-    HEARTBEAT_FRESH_SECONDS,
-    HEARTBEAT_INTERVAL_SECONDS,
     FeedState,
     FeedStateUpdate,
     InstanceIdentity,
     Store,
     StoryGrouping,
     claim_is_live,
+    heartbeat_interval_seconds,
     new_claimant,
 )
 
@@ -55,10 +62,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The heartbeat job (every HEARTBEAT_INTERVAL_SECONDS, see monitor.store.instances) proves the
-# scheduler runs jobs and the database takes writes: it records this instance's last_seen_at,
-# which `health` and `status` read. The systemd watchdog ping and /healthz depend on the
-# same heartbeat being fresh (HEARTBEAT_FRESH_SECONDS).
+# The heartbeat job (six times per cluster.lease, at most every 10 s: see
+# monitor.store.instances) proves the scheduler runs jobs and the database takes writes: it
+# records this instance's last_seen_at, which `health` and `status` read, and renews its
+# lease. The systemd watchdog ping and /healthz depend on the same heartbeat being fresh.
 # Pruning old articles (retention:) runs once a day, the first time soon after start.
 RETENTION_INTERVAL_SECONDS = 86400.0
 RETENTION_FIRST_DELAY_SECONDS = 60.0
@@ -85,11 +92,14 @@ class Runtime:
     stories: StoryGrouping | None  # how new articles group into stories; None: they do not
 
     @classmethod
-    def build(cls, config: Config) -> Runtime:
+    def build(cls, config: Config, *, shared: bool = False) -> Runtime:
+        """`shared`: the database is shared by several instances, whose sends must end
+        within their lease (monitor.service.cluster)."""
+        lease_seconds = config.cluster.lease_seconds if shared else None
         return cls(
             config=config,
             rules=Rules.compile(config.rules, ZoneInfo(config.timezone)),
-            notifier=Notifier(config.channels),
+            notifier=Notifier(config.channels, timeout_seconds=send_timeout_seconds(lease_seconds)),
             timezone=ZoneInfo(config.timezone),
             stories=story_grouping(config.stories),
         )
@@ -106,8 +116,10 @@ class CycleReport:
         return bool(self.polls) and not any(poll.ok for poll in self.polls)
 
 
-class Monitor:
+class Monitor(InstanceLiveness):
     """The running service: one store, one fetcher, and the current runtime."""
+
+    runtime: Runtime
 
     def __init__(
         self,
@@ -122,15 +134,24 @@ class Monitor:
         SECRETS.update(config.secrets)
         self.dry_run = dry_run
         self.clock = clock
-        self.runtime = Runtime.build(config)
         self.store = Store(config.database_url)
         self.store.create_schema()
+        # Several instances may share a PostgreSQL database: they share its work through
+        # leases (monitor.service.cluster). On SQLite a daemon is alone.
+        self.shared = self.store.shared
+        self.runtime = Runtime.build(config, shared=self.shared)
+        # This daemon's lease on a shared database, held from its registration (run_forever)
+        # on; `run --once` holds none.
+        self.lease: Lease | None = None
         # This process's name on the deliveries it sends (see monitor.store.claims). Claims left
         # by a process that is gone are void: those deliveries are pending again.
         self.claimant = new_claimant()
         if not dry_run:
+            leases = self.store.instance_leases() if self.shared else None
             void = self.store.release_void_claims(
-                lambda claimed_by, claimed_at: claim_is_live(claimed_by, claimed_at, self.clock())
+                lambda claimed_by, claimed_at: claim_is_live(
+                    claimed_by, claimed_at, self.clock(), leases
+                )
             )
             if void:
                 logger.warning(
@@ -149,10 +170,9 @@ class Monitor:
         self.service_manager = ServiceManager()
         # This daemon among the instances recorded in the database (run_forever only).
         self.instance = InstanceIdentity.of_this_process(instance_name)
-        self._last_heartbeat: float | None = None  # time.monotonic() of the last one
-        self._last_heartbeat_at: datetime | None = None
+        self._init_liveness()  # heartbeat and health (liveness.py)
         self._scheduler: Any = None  # set by run_forever
-        self._polls: PollSchedule | None = None  # the daemon's feeds, set by run_forever
+        self._polls: PollSchedule | SharedPollSchedule | None = None  # set by run_forever
         self._sender: Sender | None = None  # the daemon's, set by run_forever
         self._plan_lock = threading.Lock()  # one plan of the sender's next wake at a time
         self._next_poll_reasons = ReasonsLogged()
@@ -225,7 +245,7 @@ class Monitor:
             )
             reason_news = self._next_poll_reasons.news(feed.name, plan.reason)
         if not crashed:
-            _log_poll(result, reason_news)
+            log_poll(result, reason_news)
         self.metrics.record_poll(
             feed.name,
             outcome="not_modified" if result.not_modified else "ok" if result.ok else "error",
@@ -251,7 +271,8 @@ class Monitor:
         )
 
     def _send_settings(self, *, ignore_backoff: bool) -> SendSettings:
-        """How the current configuration sends (monitor.delivery.sender)."""
+        """How the current configuration sends (monitor.delivery.sender); on a shared
+        database, only while this instance's lease allows (monitor.service.cluster)."""
         runtime = self.runtime
         return SendSettings(
             notifier=runtime.notifier,
@@ -260,6 +281,8 @@ class Monitor:
             templates=template_chooser(runtime.config.rules, runtime.config.channels),
             ignore_backoff=ignore_backoff,
             dry_run=self.dry_run,
+            may_send=self.lease.may_send if self.lease is not None else _always,
+            shared=self.shared,
         )
 
     # --- run --once ----------------------------------------------------------------
@@ -357,24 +380,25 @@ class Monitor:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._scheduler = scheduler
-        # Recorded before the first job runs: from now on `status` and `health` see it.
-        self.store.register_instance(self.instance, self.clock())
+        # Recorded before the first job runs: from now on `status` and `health` see it. On
+        # SQLite, refused (AlreadyRunningError) while another daemon's process runs.
+        lease_seconds = self.runtime.config.cluster.lease_seconds
+        if self.shared:
+            self.lease = Lease(lease_seconds)
+        renewal = self.lease.renewing() if self.lease is not None else 0.0
+        self.store.register_instance(
+            self.instance,
+            self.clock(),
+            lease_seconds=lease_seconds,
+            exclusive=not self.shared,
+        )
+        if self.lease is not None:
+            self.lease.renewed(renewal)
         # Each channel sends in a lane of its own: a slow one never delays another.
         sender = self._sender = self._new_sender(on_idle=self._plan_sender_wake)
-        # Every feed's state, read once: polls read and change it in memory, and a flush
-        # writes what changed every FLUSH_INTERVAL_SECONDS (see feed_states.py). Polls are
-        # started by a thread of their own, not by the scheduler (see poll_schedule.py).
-        polls = self._polls = PollSchedule(
-            FeedStates.load(self.store),
-            config=lambda: self.runtime.config,
-            poll=lambda feed, states: self.poll(feed, plan_next_poll=True, feed_states=states),
-            clock=self.clock,
-            stop=self.stop_requested,
-            # New alerts go out now, not at the sender's next tick; a held one makes the
-            # sender plan its release.
-            on_deliveries=lambda: self._wake_sender("sender-wake", utc_now()),
-        )
+        polls = self._polls = self._poll_schedule()
         polls.schedule(self.runtime.config, previous=None)
+        heartbeat_seconds = heartbeat_interval_seconds(lease_seconds)
         scheduler.add_job(
             polls.flush,
             "interval",
@@ -386,7 +410,9 @@ class Monitor:
         scheduler.add_job(
             self._sender_job,
             "interval",
-            seconds=SENDER_INTERVAL.total_seconds(),
+            # On a shared database, also how soon the deliveries of an instance whose lease
+            # is gone are taken over.
+            seconds=heartbeat_seconds if self.shared else SENDER_INTERVAL.total_seconds(),
             id="sender",
             executor="sender",
             next_run_time=self.clock(),
@@ -401,7 +427,7 @@ class Monitor:
         scheduler.add_job(
             self._heartbeat_job,
             "interval",
-            seconds=HEARTBEAT_INTERVAL_SECONDS,
+            seconds=heartbeat_seconds,
             id="heartbeat",
             executor="heartbeat",
             next_run_time=self.clock(),
@@ -409,7 +435,7 @@ class Monitor:
         scheduler.add_job(
             self._retention_job,
             "interval",
-            seconds=RETENTION_INTERVAL_SECONDS,
+            seconds=RETENTION_ASK_EVERY_SECONDS if self.shared else RETENTION_INTERVAL_SECONDS,
             id="retention",
             executor="housekeeping",
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
@@ -428,6 +454,7 @@ class Monitor:
         self.service_manager.ready(f"watching {len(self.runtime.config.feeds)} feeds")
         try:
             while not self.stop_requested.wait(0.5):
+                self._report_lease()
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self.reload()
@@ -446,34 +473,6 @@ class Monitor:
                 http.close()
             self._mark_stopped()
             logger.info("stopped")
-
-    def healthy(self) -> bool:
-        """True while the scheduler runs and this instance's heartbeat is fresh: the same
-        liveness `news-monitor health` reads from the database."""
-        scheduler = self._scheduler
-        return (
-            scheduler is not None
-            and scheduler.running
-            and self._last_heartbeat is not None
-            and time.monotonic() - self._last_heartbeat < HEARTBEAT_FRESH_SECONDS
-        )
-
-    def health(self) -> Health:
-        """What /healthz reports: healthy or not, this instance and its last heartbeat, and
-        when each feed last succeeded."""
-        statuses = self.store.feed_statuses()
-        successes = [s.state.last_success_at for s in statuses if s.state.last_success_at]
-        last_heartbeat = self._last_heartbeat_at
-        return Health(
-            self.healthy(),
-            {
-                "instance": self.instance.name,
-                "last_heartbeat": last_heartbeat.isoformat() if last_heartbeat else None,
-                "last_successful_poll": max(successes).isoformat() if successes else None,
-                "feeds": len(self.runtime.config.feeds),
-                "failing_feeds": sum(1 for s in statuses if s.state.error),
-            },
-        )
 
     def prune(self) -> None:
         """Empty the bodies of articles older than `retention` (identity keys stay, so an
@@ -497,33 +496,51 @@ class Monitor:
 
     def _retention_job(self) -> None:
         try:
+            if self.shared and not self.store.start_singleton_job(
+                "retention", self.instance.claim_prefix, RETENTION_EVERY_SECONDS
+            ):
+                return  # another instance ran it within the day
             self.prune()
         except StoreError as error:
             logger.error("retention status=store_error error=%r", str(error))
 
-    def _heartbeat_job(self) -> None:
-        now = self.clock()
-        try:
-            self.store.record_heartbeat(self.instance, now)  # the database takes writes
-            counts = self.store.delivery_counts()
-        except StoreError as error:
-            logger.error("heartbeat status=store_error error=%r", str(error))
-            return
-        self._last_heartbeat = time.monotonic()
-        self._last_heartbeat_at = now
-        self.metrics.set_deliveries(counts)
-        self.service_manager.status(
-            f"watching {len(self.runtime.config.feeds)} feeds; pending {counts['pending']}, "
-            f"held {counts['held']}, failed {counts['failed']}"
+    def _poll_schedule(self) -> PollSchedule | SharedPollSchedule:
+        """The daemon's polls: claimed from the shared feed leases on a shared database
+        (shared_schedule.py); alone on SQLite, every feed's state in memory, read once, and
+        a flush of what changed every FLUSH_INTERVAL_SECONDS (feed_states.py). Either way
+        polls are started by a thread of their own, not by the scheduler."""
+        # New alerts go out now, not at the sender's next tick; a held one makes the sender
+        # plan its release.
+        on_deliveries = lambda: self._wake_sender("sender-wake", utc_now())  # noqa: E731
+        if self.lease is not None:
+            return SharedPollSchedule(
+                self.store,
+                claimant=self.instance.claim_prefix,
+                lease=self.lease,
+                config=lambda: self.runtime.config,
+                poll=self._poll_claimed,
+                clock=self.clock,
+                stop=self.stop_requested,
+                on_deliveries=on_deliveries,
+            )
+        return PollSchedule(
+            FeedStates.load(self.store),
+            config=lambda: self.runtime.config,
+            poll=lambda feed, states: self.poll(feed, plan_next_poll=True, feed_states=states),
+            clock=self.clock,
+            stop=self.stop_requested,
+            on_deliveries=on_deliveries,
         )
 
-    def _mark_stopped(self) -> None:
-        try:
-            self.store.mark_instance_stopped(self.instance, self.clock())
-        except StoreError as error:  # its heartbeat ends anyway: it is seen as gone soon
-            logger.error(
-                "stopping instance=%s status=store_error error=%r", self.instance.name, str(error)
-            )
+    def _poll_claimed(
+        self, feed: FeedConfig, state: FeedState | None
+    ) -> tuple[PollResult, FeedStateUpdate | None]:
+        """Poll a feed claimed from the shared leases, with the state read at its claim;
+        return the result and the new state when the poll did not write it."""
+        unchanged: list[FeedStateUpdate] = []
+        states = {feed.name: state} if state is not None else {}
+        result = self.poll(feed, states, unchanged_states=unchanged, plan_next_poll=True)
+        return result, unchanged[-1] if unchanged else None
 
     def _start_http(self) -> WebServer | None:
         """Serve the web view, /healthz and /metrics when `http:` is set."""
@@ -599,7 +616,7 @@ class Monitor:
             config = load_config(previous.path)
             # Before the runtime is built: building it checks the channel URLs again.
             SECRETS.update(previous.secrets | config.secrets)
-            runtime = Runtime.build(config)
+            runtime = Runtime.build(config, shared=self.shared)
         except ConfigError as error:
             for problem in error.problems:
                 logger.error("reload status=rejected problem=%r", str(problem))
@@ -629,58 +646,14 @@ class Monitor:
         return True
 
 
+def _always() -> bool:
+    return True
+
+
 def parse_worker_count(config: Config) -> int:
     """How many parser processes a configuration is worth (see PARSE_WORKERS_MIN_FEEDS)."""
     enabled = sum(feed.enabled for feed in config.feeds)
     return default_worker_count() if enabled >= PARSE_WORKERS_MIN_FEEDS else 0
-
-
-def _log_poll(result: PollResult, next_poll_reason: str | None = None) -> None:
-    """One line per poll; `next_poll_reason`, when given, says why the next poll is later
-    than the feed's interval (or "interval" when that no longer holds)."""
-    next_poll_fields = ""
-    if next_poll_reason is not None:
-        next_poll_fields = (
-            f" next_poll_reason={next_poll_reason}"
-            f" next_poll_in_seconds={round(result.next_poll_seconds or 0)}"
-        )
-    elapsed_milliseconds = round(result.elapsed_seconds * 1000)
-    if result.pages:
-        next_poll_fields = (
-            f" fulltext_pages={result.pages} fulltext_failed={result.pages_failed}"
-            + next_poll_fields
-        )
-    if result.ok:
-        logger.info(
-            "poll feed=%s status=%s items=%d new=%d new_articles=%d matches=%d "
-            "deliveries=%d baseline=%s elapsed_ms=%d%s",
-            result.feed_name,
-            "not_modified" if result.not_modified else (result.http_status or "ok"),
-            result.items,
-            result.new_items,
-            result.new_articles,
-            result.matches,
-            result.deliveries,
-            str(result.baseline).lower(),
-            elapsed_milliseconds,
-            next_poll_fields,
-        )
-    else:
-        logger.warning(
-            "poll feed=%s status=error http_status=%s error_streak=%d elapsed_ms=%d%s error=%r",
-            result.feed_name,
-            result.http_status if result.http_status is not None else "-",
-            result.error_streak,
-            elapsed_milliseconds,
-            next_poll_fields,
-            result.error,
-        )
-    if result.permanent_redirect_to:
-        logger.warning(
-            "poll feed=%s moved_permanently_to=%s hint='update the feed url in the config'",
-            result.feed_name,
-            result.permanent_redirect_to,
-        )
 
 
 def _mtimes(paths: tuple[Path, ...]) -> tuple[float | None, ...]:

@@ -71,6 +71,13 @@ class Metrics:
         if live is not None:
             live.set_deliveries(counts)
 
+    def set_lease(self, remaining_seconds: float) -> None:
+        """This instance's lease on a shared database: how much of it is left."""
+        live = self._live
+        if live is not None:
+            live.lease_remaining.set(remaining_seconds)
+            live.lease_held.set(1 if remaining_seconds > 0 else 0)
+
 
 class _LiveMetrics:
     """The prometheus_client objects behind an exported Metrics."""
@@ -97,6 +104,16 @@ class _LiveMetrics:
         )  # fmt: skip
         self.deliveries = Gauge(
             "news_monitor_deliveries", "Deliveries in the outbox by status", ["status"],
+            registry=self.registry,
+        )  # fmt: skip
+        # Several instances on one database: this instance's own lease.
+        self.lease_remaining = Gauge(
+            "news_monitor_lease_remaining_seconds",
+            "This instance's lease on the shared database: seconds left",
+            registry=self.registry,
+        )  # fmt: skip
+        self.lease_held = Gauge(
+            "news_monitor_lease_held", "1 while this instance holds its lease, else 0",
             registry=self.registry,
         )  # fmt: skip
 

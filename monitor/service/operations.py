@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.config import Config
+from monitor.config import SECRETS, Config
 from monitor.delivery import Alert, Notifier, SendResult, render_alert
 from monitor.service.backtest import SourceArticle
 from monitor.service.daemon import Runtime
-from monitor.store import Store
+from monitor.store import CopyReport, Store, copy_store, url_secrets
 
 # The batch of stored articles in hand is the last part of a backtest's memory peak: 250
 # rows at a time rather than the store's 500 hold 3 MB less, and the extra queries cost
@@ -24,6 +24,20 @@ def check_configuration(config: Config) -> None:
     """Build everything the daemon would from this configuration (rules compiled, channel
     URLs checked). Raise ValueError for what the loader could not see."""
     Runtime.build(config)
+
+
+def copy_database(config: Config, target_url: str) -> CopyReport:
+    """Copy the configuration's store into the empty database at `target_url` (see
+    monitor.store.copy). Raise StoreError (CopyError) if it cannot be made."""
+    # The target's URL may hold a password: it never reaches a log or an error.
+    SECRETS.add(url_secrets(target_url))
+    source, target = Store(config.database_url), Store(target_url)
+    try:
+        source.create_schema()
+        return copy_store(source, target)
+    finally:
+        source.close()
+        target.close()
 
 
 def retry_failed_deliveries(config: Config, *, rule_name: str | None) -> int:

@@ -5,17 +5,23 @@ monitor.store.database."""
 from monitor.store.activity import DailyCount, HitDelivery, RecentHit, StoredArticle
 from monitor.store.articles import ArticleChange
 from monitor.store.claims import CLAIM_LEASE, claim_is_live, new_claimant, process_start
+from monitor.store.copy import CopyError, CopyReport, copy_store
 from monitor.store.database import Store, StoreTransaction
 from monitor.store.deliveries import DeliveryArticle, DueDelivery, HitToRecord, StoryMention
-from monitor.store.engine import sqlite_file
+from monitor.store.engine import sqlite_file, url_secrets
 from monitor.store.feeds import FeedState, FeedStateUpdate, FeedStatus
 from monitor.store.instances import (
     HEARTBEAT_FRESH_SECONDS,
     HEARTBEAT_INTERVAL_SECONDS,
+    AlreadyRunningError,
     InstanceIdentity,
     InstanceRecord,
+    heartbeat_fresh_seconds,
+    heartbeat_interval_seconds,
     instance_name,
 )
+from monitor.store.leases import ClaimedPoll, PollCompletion, PollRound
+from monitor.store.migrations import SchemaTooNewError
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
 from monitor.store.stories import ArticleStory, StoryArticle, StoryGrouping, StoryRecord
@@ -32,8 +38,12 @@ __all__ = [
     "HELD",
     "PENDING",
     "SENT",
+    "AlreadyRunningError",
     "ArticleChange",
     "ArticleStory",
+    "ClaimedPoll",
+    "CopyError",
+    "CopyReport",
     "DailyCount",
     "DeliveryArticle",
     "DueDelivery",
@@ -44,9 +54,12 @@ __all__ = [
     "HitToRecord",
     "InstanceIdentity",
     "InstanceRecord",
+    "PollCompletion",
+    "PollRound",
     "PruneReport",
     "RecentHit",
     "RuleState",
+    "SchemaTooNewError",
     "Store",
     "StoreTransaction",
     "StoredArticle",
@@ -55,8 +68,12 @@ __all__ = [
     "StoryMention",
     "StoryRecord",
     "claim_is_live",
+    "copy_store",
+    "heartbeat_fresh_seconds",
+    "heartbeat_interval_seconds",
     "instance_name",
     "new_claimant",
     "process_start",
     "sqlite_file",
+    "url_secrets",
 ]

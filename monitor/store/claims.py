@@ -10,6 +10,10 @@ No claim outlives the process that made it (docs/architecture.md): a claim whose
 is gone is void, and the delivery is pending again for whoever starts next. On this host
 that is known at once; a process on another host is presumed alive for CLAIM_LEASE after
 its claim, far longer than one send may take (monitor.delivery.notify bounds it).
+
+A daemon sharing a PostgreSQL database holds a lease (monitor.store.instances): its claims
+hold while its lease does, and are void once it is gone, even while its process lives (cut
+off from the database, it sends nothing more: monitor.service.cluster).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 CLAIM_LEASE = timedelta(minutes=10)
@@ -50,13 +55,25 @@ def new_claimant() -> str:
     return f"{socket.gethostname()}/{pid}/{process_start(pid) or '?'}/{uuid.uuid4().hex[:8]}"
 
 
-def claim_is_live(claimed_by: str, claimed_at: datetime | None, now: datetime) -> bool:
-    """Given a claim and when it was made, return whether its process may still be sending."""
+def claim_is_live(
+    claimed_by: str,
+    claimed_at: datetime | None,
+    now: datetime,
+    leases: Mapping[str, bool] | None = None,
+) -> bool:
+    """Given a claim and when it was made, return whether its process may still be sending.
+    `leases` (Store.instance_leases): whether each leasing instance's lease holds, by claim
+    prefix; the claim of such an instance holds only while its lease does."""
     try:
         host, pid, start, _instance = claimed_by.split("/")
         pid_number = int(pid)
     except ValueError:
         return False  # not one of ours
+    lease_holds = leases.get(f"{host}/{pid}/{start}") if leases is not None else None
+    if lease_holds is False:
+        return False
     if host != socket.gethostname():
+        if lease_holds:
+            return True
         return claimed_at is not None and now - claimed_at < CLAIM_LEASE
     return process_start(pid_number) == start

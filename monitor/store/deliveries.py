@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import bindparam, func, insert, text
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col, select, update
@@ -44,6 +44,9 @@ from monitor.store.tables import (
     RuleHitRow,
     table_of,
 )
+
+# Any fixed 64-bit number: the PostgreSQL advisory lock of releasing held batches.
+RELEASE_LOCK_KEY = 0x6E6D5F72656C6561  # "nm_relea"
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,18 @@ class DeliveryQueries(StoreBase):
 
     def release_held(self, now: datetime) -> int:
         """Make every held batch whose time has come pending (it takes no more articles
-        from then on). Return how many were released."""
+        from then on). Return how many were released.
+
+        On PostgreSQL one instance releases at a time (a transaction-scoped advisory lock,
+        tried, not waited for): another instance that finds it taken releases nothing, as
+        the one releasing takes every batch due."""
         with self._writing() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                acquired = session.connection().execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELEASE_LOCK_KEY}
+                )
+                if not acquired.scalar():
+                    return 0
             result = session.exec(
                 update(DeliveryRow)
                 .where(col(DeliveryRow.status) == HELD)
@@ -249,16 +262,26 @@ class DeliveryQueries(StoreBase):
                 claimed.update(result.scalars())
         return claimed
 
-    def release_claims(self, delivery_ids: Sequence[int], claimant: str) -> None:
-        """release_claim for several deliveries in one transaction."""
+    def release_claims(
+        self,
+        delivery_ids: Sequence[int],
+        claimant: str,
+        *,
+        sent_services: Iterable[int] | None = None,
+    ) -> None:
+        """Give up this claimant's claims on several deliveries, in one transaction, and
+        record the services they already reached (a send cut short), if given."""
         if not delivery_ids:
             return
+        values: dict[str, object] = {"claimed_by": None, "claimed_at": None}
+        if sent_services is not None:
+            values["sent_services"] = _indexes_json(sent_services)
         with self._writing() as session:
             session.exec(
                 update(DeliveryRow)
                 .where(col(DeliveryRow.id).in_(list(delivery_ids)))
                 .where(col(DeliveryRow.claimed_by) == claimant)
-                .values(claimed_by=None, claimed_at=None)
+                .values(**values)
             )
 
     def release_void_claims(self, is_live: Callable[[str, datetime | None], bool]) -> int:

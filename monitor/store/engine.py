@@ -27,6 +27,20 @@ from sqlmodel import Session, SQLModel, create_engine
 from monitor.model import StoreError
 
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+# libpq's connection settings for PostgreSQL, unless the URL sets them: a connection attempt
+# gives up after 10 s, and a connection whose peer stopped answering is dropped within
+# about 30 s (TCP keepalives, and a bound on data left unacknowledged).
+POSTGRES_DEFAULTS: dict[str, object] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+# The server ends a session that stays inside a transaction, waiting for its client, this
+# long: only a client cut off or stuck does.
+IDLE_IN_TRANSACTION_MS = 15_000
 
 
 def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
@@ -40,13 +54,22 @@ def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        if not read_only:
-            return create_engine(database_url, pool_pre_ping=True)
-        # Every transaction of the session read-only, from the connection's start.
-        given = url.query.get("options") or ()
-        given = (given,) if isinstance(given, str) else given
-        options = " ".join([*given, "-c default_transaction_read_only=on"])
-        return create_engine(database_url, pool_pre_ping=True, connect_args={"options": options})
+        connect_args: dict[str, object] = {}
+        if url.get_backend_name() == "postgresql":
+            # What the URL does not set itself: a database out of reach (a partition) ends
+            # in an error, not a thread waiting for ever, and a transaction whose client
+            # vanished is ended by the server, so that its locks do not hold the other
+            # instances up (ours never idle inside a transaction: no network I/O there).
+            connect_args = {
+                key: value for key, value in POSTGRES_DEFAULTS.items() if key not in url.query
+            }
+            given = url.query.get("options") or ()
+            given = (given,) if isinstance(given, str) else given
+            extra = ["-c default_transaction_read_only=on"] if read_only else []
+            if not any("idle_in_transaction_session_timeout" in option for option in given):
+                extra.append(f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}")
+            connect_args["options"] = " ".join([*given, *extra])
+        return create_engine(database_url, pool_pre_ping=True, connect_args=connect_args)
     file = sqlite_file(database_url)
     timeout_seconds = SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000
     if read_only and file is not None:
@@ -109,6 +132,16 @@ def _use_write_ahead_log(cursor: sqlite3.Cursor) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def url_secrets(database_url: str) -> list[str]:
+    """Given a database URL, return what of it must never be shown: the URL, and its
+    password if it has one."""
+    try:
+        password = make_url(database_url).password
+    except Exception:  # noqa: BLE001 - not a URL: the whole text stays hidden
+        password = None
+    return [database_url, *([str(password)] if password else [])]
 
 
 def sqlite_file(database_url: str) -> Path | None:

@@ -15,6 +15,12 @@ identity keys and rule hits are kept as they are, so nothing already stored aler
 A table or column added to monitor.store.tables needs a new step at the end of MIGRATIONS
 (add_missing_columns adds every column and index the tables lack); a recorded step is never
 run again, so never change one that has shipped.
+
+Several instances may run different versions against one database during a rolling
+upgrade, so steps are additive: a new table, a new nullable column, a new index. An older
+instance then finds steps it does not know recorded, and keeps working. A step that an
+older instance could not work with says so (`required_steps`: how many steps an instance
+must know), and such an instance refuses to start with a message naming both versions.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy.schema import CreateIndex
 from sqlmodel import SQLModel
 
 import monitor.store.instances  # noqa: F401  (its table is one of this version's)
+from monitor import __version__
 from monitor.model import StoreError
 from monitor.store.engine import StoreBase, describe_error
 from monitor.store.tables import SchemaMigrationRow, partial_indexes_on, table_of
@@ -119,6 +126,12 @@ def move_legacy_deliveries(connection: Connection) -> None:
     logger.warning("store migrated=deliveries note='moved to the batch-capable schema'")
 
 
+def add_missing_tables_and_columns(connection: Connection) -> None:
+    """Create the tables the database lacks and add the columns and indexes it lacks."""
+    create_missing_tables(connection)
+    add_missing_columns(connection)
+
+
 def add_stories(connection: Connection) -> None:
     """Stories (monitor.store.stories): the story and story_band tables, each article's story
     and signature, the story marks of delivery items. Articles stored before have no story
@@ -133,6 +146,9 @@ class Migration:
     number: int  # its place in MIGRATIONS, from 1
     name: str  # what it does, as recorded
     apply: Callable[[Connection], None]  # run inside the migration's write transaction
+    # How many steps an instance must know to run against a database that has been through
+    # this one: None for an additive step, which older instances keep working with.
+    required_steps: int | None = None
 
 
 # In the order they apply. Append only: a shipped step keeps its number and its meaning.
@@ -143,7 +159,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "move first-schema deliveries", move_legacy_deliveries),
     Migration(5, "add the full-text columns of feed_state", add_missing_columns),
     Migration(6, "add stories", add_stories),
+    # Several instances on PostgreSQL: feed leases, singleton jobs, instance leases, and the
+    # version that applied each step.
+    Migration(7, "add the tables and columns of shared work", add_missing_tables_and_columns),
 )
+
+
+class SchemaTooNewError(StoreError):
+    """The database has been through a step this version does not know and cannot work with."""
 
 
 def applied_migrations(connection: Connection) -> set[int]:
@@ -154,25 +177,90 @@ def applied_migrations(connection: Connection) -> set[int]:
     return set(connection.execute(select(table.c.number)).scalars())
 
 
+def newer_steps(connection: Connection) -> list[tuple[int, str | None, int | None]]:
+    """Return the steps recorded that this version does not know: (number, the version
+    that applied it, the steps an instance must know to run with it), by number."""
+    inspector = inspect(connection)
+    if not inspector.has_table(SchemaMigrationRow.__tablename__):
+        return []
+    columns = {column["name"] for column in inspector.get_columns(SchemaMigrationRow.__tablename__)}
+    if "required_steps" not in columns:
+        return []  # recorded by a version older than this one
+    table = table_of(SchemaMigrationRow)
+    rows = connection.execute(
+        select(table.c.number, table.c.version, table.c.required_steps)
+        .where(table.c.number > len(MIGRATIONS))
+        .order_by(table.c.number)
+    ).all()
+    return [(number, version, required) for number, version, required in rows]
+
+
+def check_compatible(connection: Connection) -> None:
+    """Raise SchemaTooNewError if the database has been through a step that needs an
+    instance knowing more steps than this one; log the newer additive ones."""
+    newer = newer_steps(connection)
+    if not newer:
+        return
+    number, version, _ = newer[-1]
+    needed = max((required or 0 for _, _, required in newer), default=0)
+    if needed > len(MIGRATIONS):
+        raise SchemaTooNewError(
+            f"the database's schema is at step {number}, written by news-monitor "
+            f"{version or 'unknown'}, and needs an instance that knows {needed} steps; this "
+            f"news-monitor {__version__} knows {len(MIGRATIONS)}: upgrade it"
+        )
+    logger.info(
+        "store schema=newer step=%d written_by=%s this_version=%s note='additive: working on'",
+        number,
+        version or "unknown",
+        __version__,
+    )
+
+
 def migrate(connection: Connection, now: datetime) -> list[Migration]:
     """Apply, in order, every step the database has not recorded, recording each; return
-    the steps applied. The caller holds the write transaction."""
+    the steps applied. Raise SchemaTooNewError for a database this version cannot work
+    with. The caller holds the write transaction."""
     if connection.dialect.name == "postgresql":
+        # Instances starting at the same moment on an empty database queue here: the first
+        # applies every step, the others find them recorded.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+    check_compatible(connection)
     applied = applied_migrations(connection)
     pending = [migration for migration in MIGRATIONS if migration.number not in applied]
     if not pending:
         return []
-    table_of(SchemaMigrationRow).create(connection, checkfirst=True)
+    bookkeeping = table_of(SchemaMigrationRow)
+    bookkeeping.create(connection, checkfirst=True)
+    _add_bookkeeping_columns(connection)
     for migration in pending:
         migration.apply(connection)
         connection.execute(
-            insert(table_of(SchemaMigrationRow)).values(
-                number=migration.number, name=migration.name, applied_at=now
+            insert(bookkeeping).values(
+                number=migration.number,
+                name=migration.name,
+                applied_at=now,
+                version=__version__,
+                required_steps=migration.required_steps,
             )
         )
         logger.debug("store schema_step=%d name='%s'", migration.number, migration.name)
     return pending
+
+
+def _add_bookkeeping_columns(connection: Connection) -> None:
+    """The step table of an earlier version lacks the columns each step is recorded with
+    now: add them first (nullable, so an earlier version still records its steps)."""
+    table = table_of(SchemaMigrationRow)
+    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    for column in table.columns:
+        if column.name not in present:
+            connection.exec_driver_sql(
+                f"ALTER TABLE {quote(table.name)} ADD COLUMN "
+                f"{quote(column.name)} {column.type.compile(dialect=dialect)}"
+            )
 
 
 class SchemaMigrations(StoreBase):

@@ -225,6 +225,37 @@ class RuleStateRow(SQLModel, table=True):
     last_error_at: datetime | None = None
 
 
+class FeedLeaseRow(SQLModel, table=True):
+    """When a feed may be polled next, and which instance polls it now: the schedule that
+    instances sharing a PostgreSQL database share (monitor.store.leases). A daemon on SQLite,
+    alone on its database, keeps its schedule in memory and never reads this table."""
+
+    __tablename__ = "feed_lease"
+    __table_args__ = (Index("ix_feed_lease_due", "due_at"),)
+
+    feed_name: str = Field(primary_key=True, max_length=200)
+    # Its poll may start from then on (the database's clock). Set one interval ahead when a
+    # poll is claimed, whatever becomes of that poll: no feed is polled more often.
+    due_at: datetime
+    interval_seconds: float
+    # The instance polling it (monitor.store.instances.InstanceIdentity.claim_prefix), until
+    # when that claim holds unless renewed; NULL when nobody polls it.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_until: datetime | None = None
+    last_claimed_at: datetime | None = None
+
+
+class SingletonJobRow(SQLModel, table=True):
+    """A periodic job that one instance of all those sharing the database runs (retention):
+    when it last started, and by whom."""
+
+    __tablename__ = "singleton_job"
+
+    name: str = Field(primary_key=True, max_length=64)
+    last_started_at: datetime | None = None
+    started_by: str | None = Field(default=None, max_length=200)
+
+
 class SchemaMigrationRow(SQLModel, table=True):
     """A step of monitor.store.migrations that this database has been through."""
 
@@ -233,6 +264,10 @@ class SchemaMigrationRow(SQLModel, table=True):
     number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     name: str = Field(max_length=200)
     applied_at: datetime
+    # The news-monitor that applied it, and the number of steps an instance must know to run
+    # against a schema that has been through it (NULL: any instance; the step is additive).
+    version: str | None = Field(default=None, max_length=64)
+    required_steps: int | None = None
 
 
 def partial_indexes_on(dialect_name: str) -> None:
