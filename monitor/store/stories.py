@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -179,7 +179,22 @@ class StoryTransaction(TransactionBase):
         Unix seconds, fingerprint)}."""
         if not article_ids:
             return {}
-        rows = self.session.exec(
+        return {
+            article_id: (
+                story_id,
+                _seconds(aware(first_seen)),
+                StoryFingerprint.from_signature(signature),
+            )
+            for article_id, story_id, signature, first_seen in self._story_rows(article_ids)
+            if article_id is not None and story_id is not None and signature is not None
+        }
+
+    def _story_rows(
+        self, article_ids: Iterable[int]
+    ) -> Sequence[tuple[int | None, int | None, bytes | None, datetime]]:
+        """Given articles, return (id, story id, signature, story first seen) of those in a
+        story."""
+        return self.session.exec(
             select(
                 ArticleRow.id,
                 ArticleRow.story_id,
@@ -187,17 +202,8 @@ class StoryTransaction(TransactionBase):
                 StoryRow.first_seen_at,
             )
             .join(StoryRow, col(StoryRow.id) == ArticleRow.story_id)
-            .where(col(ArticleRow.id).in_(article_ids))
+            .where(col(ArticleRow.id).in_(list(article_ids)))
         ).all()
-        return {
-            article_id: (
-                story_id,
-                _seconds(aware(first_seen)),
-                StoryFingerprint.from_signature(signature),
-            )
-            for article_id, story_id, signature, first_seen in rows
-            if article_id is not None and story_id is not None and signature is not None
-        }
 
     def _record_stories(
         self,
@@ -276,16 +282,7 @@ class StoryTransaction(TransactionBase):
         if not edited:
             return {}
         by_id = dict(edited)
-        rows = self.session.exec(
-            select(
-                ArticleRow.id,
-                ArticleRow.story_id,
-                ArticleRow.story_signature,
-                StoryRow.first_seen_at,
-            )
-            .join(StoryRow, col(StoryRow.id) == ArticleRow.story_id)
-            .where(col(ArticleRow.id).in_(by_id))
-        ).all()
+        rows = self._story_rows(by_id)
         window_start = _seconds(now - timedelta(seconds=grouping.window_seconds))
         table = table_of(StoryBandRow)
         stories: dict[int, int] = {}
