@@ -30,6 +30,16 @@ from monitor.matching.query import (
     with_default_fields,
 )
 from monitor.matching.ruleset import REGEX_TIME_LIMIT_SECONDS, SCAN_BATCH_ARTICLES, RuleSet
+from monitor.matching.search_tokens import (
+    INDEXED_FIELDS,
+    AllOf,
+    AllTokens,
+    AnyOf,
+    IndexQuery,
+    article_tokens,
+    index_query,
+    tokens_version,
+)
 from monitor.matching.text import normalize
 from monitor.matching.validation import (
     RuleProblem,
@@ -42,11 +52,16 @@ from monitor.matching.vocabulary import fold_vocabulary
 
 __all__ = [
     "FIELD_ALIASES",
+    "INDEXED_FIELDS",
     "REGEX_TIME_LIMIT_SECONDS",
     "SCAN_BATCH_ARTICLES",
+    "AllOf",
+    "AllTokens",
     "And",
+    "AnyOf",
     "ArticleExplainer",
     "Atom",
+    "IndexQuery",
     "Near",
     "Node",
     "Not",
@@ -57,11 +72,13 @@ __all__ = [
     "RuleSet",
     "Term",
     "TermHit",
+    "article_tokens",
     "compile_regex",
     "evaluate",
     "field_name",
     "fold_vocabulary",
     "holds_without_terms",
+    "index_query",
     "near_spans",
     "normalize",
     "parse_query",
@@ -72,6 +89,7 @@ __all__ = [
     "rule_tree",
     "term_problem",
     "term_spans",
+    "tokens_version",
     "tree_atoms",
     "tree_terms",
     "with_default_fields",

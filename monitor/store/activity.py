@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, literal_column
 from sqlalchemy.sql import ColumnElement
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from monitor.model import Article
 from monitor.store.articles import _article_from_row
@@ -81,6 +81,7 @@ class StoredArticle:
     article: Article
     feeds: tuple[str, ...]  # sorted
     first_seen_at: datetime
+    story_id: int | None = None  # its story (monitor.store.stories), if it has one
 
 
 class ActivityQueries(StoreBase):
@@ -170,14 +171,20 @@ class ActivityQueries(StoreBase):
         return found
 
     def recent_articles(
-        self, since: datetime | None = None, *, batch_size: int = 200
+        self,
+        since: datetime | None = None,
+        *,
+        below_id: int | None = None,
+        feed: str | None = None,
+        batch_size: int = 200,
     ) -> Iterator[StoredArticle]:
         """Given a time (or None for all), yield the articles first seen at or after it,
-        newest first, with their feeds; articles whose text retention pruned are left out.
+        newest first, with their feeds; articles whose text retention pruned are left out,
+        and with `below_id` those with that id or a greater one, with `feed` those the feed
+        did not carry.
 
         Read `batch_size` rows at a time, each batch in a short transaction of its own, so
         a caller that stops early (a search with enough results) reads no more."""
-        before_id: int | None = None
         while True:
             statement = (
                 select(ArticleRow)
@@ -187,28 +194,32 @@ class ActivityQueries(StoreBase):
             )
             if since is not None:
                 statement = statement.where(col(ArticleRow.first_seen_at) >= since)
-            if before_id is not None:
-                statement = statement.where(col(ArticleRow.id) < before_id)
+            if below_id is not None:
+                statement = statement.where(col(ArticleRow.id) < below_id)
+            if feed is not None:
+                statement = statement.where(
+                    select(FeedArticleRow.article_id)
+                    .where(col(FeedArticleRow.article_id) == col(ArticleRow.id))
+                    .where(col(FeedArticleRow.feed_name) == feed)
+                    .exists()
+                )
             with self._reading() as session:
                 rows = session.exec(statement).all()
-                feeds: dict[int, list[str]] = {}
-                if rows:
-                    for article_id, feed_name in session.exec(
-                        select(FeedArticleRow.article_id, FeedArticleRow.feed_name).where(
-                            col(FeedArticleRow.article_id).in_([row.id for row in rows])
-                        )
-                    ).all():
-                        feeds.setdefault(article_id, []).append(feed_name)
-            for row in rows:
-                yield StoredArticle(
-                    article_id=row.id or 0,
-                    article=_article_from_row(row),
-                    feeds=tuple(sorted(feeds.get(row.id or 0, [row.first_feed]))),
-                    first_seen_at=aware(row.first_seen_at),
-                )
+                found = _with_feeds(session, rows)
+            yield from found
             if len(rows) < batch_size:
                 return
-            before_id = rows[-1].id
+            below_id = rows[-1].id
+
+    def articles_by_id(self, article_ids: Sequence[int]) -> list[StoredArticle]:
+        """Given article ids, return those articles, in the same order (unknown ids left
+        out)."""
+        if not article_ids:
+            return []
+        with self._reading() as session:
+            rows = session.exec(select(ArticleRow).where(col(ArticleRow.id).in_(article_ids))).all()
+            found = {stored.article_id: stored for stored in _with_feeds(session, rows)}
+        return [found[article_id] for article_id in article_ids if article_id in found]
 
     def _daily_counts(
         self,
@@ -278,3 +289,25 @@ def _local_date(dialect: str, column: Any, offset_seconds: int) -> ColumnElement
 
 def _aware_or_none(moment: datetime | None) -> datetime | None:
     return aware(moment) if moment is not None else None
+
+
+def _with_feeds(session: Session, rows: Sequence[ArticleRow]) -> list[StoredArticle]:
+    """Given article rows, return them as StoredArticles, with the feeds that carried each."""
+    feeds: dict[int, list[str]] = {}
+    if rows:
+        for article_id, feed_name in session.exec(
+            select(FeedArticleRow.article_id, FeedArticleRow.feed_name).where(
+                col(FeedArticleRow.article_id).in_([row.id for row in rows])
+            )
+        ).all():
+            feeds.setdefault(article_id, []).append(feed_name)
+    return [
+        StoredArticle(
+            article_id=row.id or 0,
+            article=_article_from_row(row),
+            feeds=tuple(sorted(feeds.get(row.id or 0, [row.first_feed]))),
+            first_seen_at=aware(row.first_seen_at),
+            story_id=row.story_id,
+        )
+        for row in rows
+    ]

@@ -5,7 +5,8 @@ What is copied is what keeps the past from alerting again: feed state (validator
 baselines done, next polls), articles with their identity keys, stories and the feeds that
 carried them, rule hits, deliveries with their items (sent ones too: a rule alerts at most once per
 article, ever), rule failures. Not copied: the instance table (who ran where), feed leases
-(the instances make them from the feed state) and singleton jobs. Rows keep their ids, and
+(the instances make them from the feed state), singleton jobs, and the search index (rebuilt
+on the target from the articles copied). Rows keep their ids, and
 PostgreSQL's id sequences are moved past them.
 
 The copy is table-driven: COPIED_TABLES lists the tables in an order where every foreign
@@ -121,6 +122,9 @@ def copy_store(source: Store, target: Store, *, batch_rows: int = BATCH_ROWS) ->
                     )
     except SQLAlchemyError as error:
         raise StoreError(f"copy failed: {describe_error(error)}") from error
+    # The search index is not copied (its form differs between databases): the target's
+    # daemon builds it from the articles copied, and searches scan them meanwhile.
+    target.rebuild_search_index()
     return CopyReport(copied)
 
 

@@ -4,9 +4,9 @@ writes that must run together. Each is assembled from the parts of one domain:
 - monitor.store.engine: the engine (SQLite WAL and BEGIN IMMEDIATE, or PostgreSQL) and
   its transactions; monitor.store.tables: the tables;
 - monitor.store.migrations: bringing a database of any earlier version up to date;
-- monitor.store.feeds, .articles, .stories, .rules, .deliveries, .retention, .instances,
-  .leases: the queries and writes of each; monitor.store.activity: reads of what happened
-  over time; monitor.store.copy: a whole store into another.
+- monitor.store.feeds, .articles, .stories, .search, .rules, .deliveries, .retention,
+  .instances, .leases: the queries and writes of each; monitor.store.activity: reads of
+  what happened over time; monitor.store.copy: a whole store into another.
 
 They are the only modules of news-monitor that import SQLAlchemy or SQLModel.
 """
@@ -25,6 +25,7 @@ from monitor.store.leases import LeaseQueries
 from monitor.store.migrations import SchemaMigrations
 from monitor.store.retention import RetentionQueries
 from monitor.store.rules import RuleQueries, RuleTransaction
+from monitor.store.search import SearchQueries
 from monitor.store.stories import StoryQueries
 
 
@@ -37,6 +38,7 @@ class Store(
     FeedQueries,
     ArticleQueries,
     StoryQueries,
+    SearchQueries,
     RuleQueries,
     DeliveryQueries,
     RetentionQueries,

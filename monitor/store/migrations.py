@@ -40,6 +40,7 @@ import monitor.store.instances  # noqa: F401  (its table is one of this version'
 from monitor import __version__
 from monitor.model import StoreError
 from monitor.store.engine import StoreBase, describe_error
+from monitor.store.search import create_search_index
 from monitor.store.tables import SchemaMigrationRow, partial_indexes_on, table_of
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Several instances on PostgreSQL: feed leases, singleton jobs, instance leases, and the
     # version that applied each step.
     Migration(7, "add the tables and columns of shared work", add_missing_tables_and_columns),
+    # The search index (monitor.store.search), empty: the daemon indexes the articles stored
+    # before in short batches (Store.index_backlog), and searches scan those meanwhile.
+    Migration(8, "create the search index", create_search_index),
 )
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select, update
 
 from monitor.store.articles import serialise_identity
 from monitor.store.engine import StoreBase
+from monitor.store.search import remove_from_index
 from monitor.store.tables import (
     FAILED,
     SENT,
@@ -98,16 +99,22 @@ class RetentionQueries(StoreBase):
         # The lock upsert_articles holds (PostgreSQL): a poll that is deciding whether an
         # article was edited finishes before it is pruned.
         serialise_identity(session)
-        batch = (
-            select(ArticleRow.id)
-            .where(col(ArticleRow.pruned_at).is_(None))
-            .where(col(ArticleRow.first_seen_at) < older_than)
-            .order_by(col(ArticleRow.first_seen_at))
-            .limit(batch_size)
+        batch = list(
+            session.exec(
+                select(ArticleRow.id)
+                .where(col(ArticleRow.pruned_at).is_(None))
+                .where(col(ArticleRow.first_seen_at) < older_than)
+                .order_by(col(ArticleRow.first_seen_at))
+                .limit(batch_size)
+            ).all()
         )
+        if not batch:
+            return 0
+        # Pruned articles are not searchable; their text is still stored at this point.
+        remove_from_index(session, [article_id for article_id in batch if article_id is not None])
         result = session.exec(
             update(ArticleRow)
-            .where(col(ArticleRow.id).in_(batch.scalar_subquery()))
+            .where(col(ArticleRow.id).in_(batch))
             .values(summary="", content="", pruned_at=now)
         )
         return result.rowcount

@@ -291,3 +291,16 @@ def table_of(model: type[SQLModel]) -> Table:
     table = inspect(model).local_table
     assert isinstance(table, Table)
     return table
+
+
+class SearchIndexStateRow(SQLModel, table=True):
+    """Which stored articles the search index holds (monitor.store.search): one row."""
+
+    __tablename__ = "search_index_state"
+
+    id: int = Field(default=1, primary_key=True)
+    # What made the tokens in the index (monitor.matching.tokens_version).
+    tokens_version: str = Field(max_length=200)
+    # The index holds the articles with this id or a greater one; smaller ones are still to
+    # be indexed (Store.index_backlog).
+    indexed_from_id: int = Field(sa_type=BigInteger)

@@ -27,7 +27,7 @@ from web_view import (
     write_monitored_config,
 )
 
-from monitor.service.web.search import SearchQueryError, search_articles
+from monitor.service.search import SearchQueryError, search_articles
 from monitor.store import Store
 
 

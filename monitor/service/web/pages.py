@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from monitor.config import parse_duration
 from monitor.service.http import Health, Metrics
+from monitor.service.search import SearchOutcome, SearchQueryError, search_articles
 from monitor.service.web.reports import (
     WebSources,
     feed_document,
@@ -34,7 +35,6 @@ from monitor.service.web.reports import (
     read_stories,
     search_document,
 )
-from monitor.service.web.search import SearchOutcome, SearchQueryError, search_articles
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, Config
+from monitor.service.search import SearchOutcome, SearchResult
 from monitor.service.status import iso
 from monitor.service.web.charts import Chart, small_daily_chart, stacked_daily_chart
-from monitor.service.web.search import SearchOutcome, SearchResult
 from monitor.store import FeedState, HitDelivery, RecentHit, Store
 
 CHART_DAYS = 30
