@@ -11,6 +11,7 @@ import pytest
 import yaml
 from feed_server import FeedServer
 from receivers import WebhookReceiver
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from monitor.config.secrets import SECRETS
@@ -46,12 +47,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store = Store(f"sqlite:///{tmp_path}/state/monitor.db")
     else:
         store = Store(POSTGRES_URL)
-        SQLModel.metadata.drop_all(store.engine)  # a clean database for every test
+        _drop_tables(store)  # a clean database for every test
     store.create_schema()
     yield store
     if request.param == "postgresql":
-        SQLModel.metadata.drop_all(store.engine)
+        _drop_tables(store)
     store.close()
+
+
+def _drop_tables(store: Store) -> None:
+    """Drop every table of the schema: the models', and the search index, which is made by
+    its own statement (monitor.store.search)."""
+    SQLModel.metadata.drop_all(store.engine)
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS article_search"))
 
 
 @pytest.fixture

@@ -20,11 +20,13 @@ from monitor.cli.feeds import feeds_discover, feeds_export
 from monitor.cli.notify import notify_test
 from monitor.cli.rules import rules_test
 from monitor.cli.run import check, run
+from monitor.cli.search import search
 from monitor.cli.status import health, status
 from monitor.cli.stories import stories
 from monitor.config import SECRETS, ConfigNotFoundError, find_config_file
 from monitor.model import ConfigError, StoreError
 from monitor.service import (
+    DEFAULT_SEARCH_SINCE_SECONDS,
     DEFAULT_STORIES_SINCE_SECONDS,
     catch_daemon_signals,
     configure_logging,
@@ -213,7 +215,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every story, also those of a single article"
     )
     stories.add_argument("--json", action="store_true", help="one JSON object per story")
+
+    search_command = commands.add_parser(
+        "search",
+        parents=[common],
+        help="stored articles a rule with this query would match, newest first",
+        description="Search the stored articles with the rule query language (the README's "
+        '"Watch rules"), with every folding rules have: Traditional and Simplified, '
+        "Taiwan and Mainland vocabulary, full width, case. Results are exactly what "
+        "`rules test` would match for a rule with the query, newest first, each with an "
+        "excerpt marking the matched text 【like this】.",
+        epilog="Exit 0 (also with no result), 2 for a bad query.",
+    )
+    search_command.add_argument("query", metavar="QUERY", help="e.g. 韩日 or '关税 AND 美国'")
+    search_command.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        default=DEFAULT_SEARCH_SINCE_SECONDS,
+        help="articles first seen within this period, e.g. 7d (default: 30d)",
+    )
+    search_command.add_argument("--feed", metavar="NAME", help="only articles this feed carried")
+    search_command.add_argument(
+        "--limit", type=_positive, default=20, help="at most this many results (default: 20)"
+    )
+    search_command.add_argument("--json", action="store_true", help="one JSON object per result")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _duration(text: str) -> float:
@@ -286,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return rules_test(config, arguments)
         if arguments.command == "stories":
             return stories(config, arguments)
+        if arguments.command == "search":
+            return search(config, arguments)
     except AlreadyRunningError as error:
         print(f"news-monitor run: {error}", file=sys.stderr)
         return EXIT_FAILURE

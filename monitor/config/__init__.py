@@ -13,6 +13,7 @@ from monitor.config.opml import OutlineEntry, opml_text
 from monitor.config.schema import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_BYTES,
+    DEFAULT_SEARCH_TIMEOUT_SECONDS,
     DEFAULT_STORY_WINDOW_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     FULLTEXT_ALWAYS,
@@ -45,6 +46,7 @@ from monitor.config.settings import (
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_SEARCH_TIMEOUT_SECONDS",
     "DEFAULT_STORY_WINDOW_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
     "FULLTEXT_ALWAYS",

@@ -34,6 +34,13 @@ if TYPE_CHECKING:
         send_test_alert,
         stored_articles,
     )
+    from monitor.service.search import (
+        DEFAULT_SEARCH_SINCE_SECONDS,
+        SearchQueryError,
+        format_result,
+        result_document,
+        search_archive,
+    )
     from monitor.service.signals import catch_daemon_signals
     from monitor.service.status import check_health, format_status, read_status
     from monitor.service.stories import (
@@ -68,6 +75,11 @@ _MODULE_OF = {
     "retry_failed_deliveries": "operations",
     "send_test_alert": "operations",
     "stored_articles": "operations",
+    "DEFAULT_SEARCH_SINCE_SECONDS": "search",
+    "SearchQueryError": "search",
+    "format_result": "search",
+    "result_document": "search",
+    "search_archive": "search",
     "catch_daemon_signals": "signals",
     "check_health": "status",
     "format_status": "status",
@@ -79,11 +91,13 @@ _MODULE_OF = {
 }
 
 __all__ = [
+    "DEFAULT_SEARCH_SINCE_SECONDS",
     "DEFAULT_STORIES_SINCE_SECONDS",
     "Backtest",
     "CycleReport",
     "Monitor",
     "Runtime",
+    "SearchQueryError",
     "UnknownRuleError",
     "catch_daemon_signals",
     "check_configuration",
@@ -95,6 +109,7 @@ __all__ = [
     "file_articles",
     "format_failures",
     "format_hit",
+    "format_result",
     "format_status",
     "format_story",
     "format_summary",
@@ -104,7 +119,9 @@ __all__ = [
     "load_database_settings",
     "load_feed_list",
     "read_status",
+    "result_document",
     "retry_failed_deliveries",
+    "search_archive",
     "select_rules",
     "send_test_alert",
     "stored_articles",

@@ -44,6 +44,11 @@ from monitor.service.pipeline import PollResult, Rules, refresh_feed, story_grou
 from monitor.service.poll_log import log_poll
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
+from monitor.service.search import (
+    INDEX_BUILD_INTERVAL_SECONDS,
+    INDEX_BUILD_ONCE_SECONDS,
+    build_search_index,
+)
 from monitor.service.shared_schedule import SharedPollSchedule
 from monitor.service.signals import install_daemon_signals
 from monitor.store import (
@@ -330,6 +335,8 @@ class Monitor(InstanceLiveness):
             ]
         )
         self.prune()
+        if not self.dry_run:
+            build_search_index(self.store, time_budget_seconds=INDEX_BUILD_ONCE_SECONDS)
         counts = self.store.delivery_counts(self.clock())
         logger.info(
             "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
@@ -440,6 +447,13 @@ class Monitor(InstanceLiveness):
             executor="housekeeping",
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
+        scheduler.add_job(
+            self._search_index_job,
+            "interval",
+            seconds=INDEX_BUILD_INTERVAL_SECONDS,
+            id="search-index",
+            executor="housekeeping",
+        )
         http = self._start_http()
         scheduler.start()
         polls.start()
@@ -503,6 +517,12 @@ class Monitor(InstanceLiveness):
             self.prune()
         except StoreError as error:
             logger.error("retention status=store_error error=%r", str(error))
+
+    def _search_index_job(self) -> None:
+        try:
+            build_search_index(self.store)
+        except StoreError as error:
+            logger.error("search_index status=store_error error=%r", str(error))
 
     def _poll_schedule(self) -> PollSchedule | SharedPollSchedule:
         """The daemon's polls: claimed from the shared feed leases on a shared database

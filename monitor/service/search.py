@@ -16,12 +16,13 @@ never the daemon's poll or send threads.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from monitor.config import RuleConfig
+from monitor.config import DEFAULT_SEARCH_TIMEOUT_SECONDS, Config, RuleConfig
 from monitor.matching import (
     IndexQuery,
     RuleSet,
@@ -34,7 +35,11 @@ from monitor.model import ConfigError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
 from monitor.store import Store, StoredArticle
 
+logger = logging.getLogger(__name__)
+
 SEARCH_RULE = "search"
+# The period `news-monitor search` looks at when not told: a month of news.
+DEFAULT_SEARCH_SINCE_SECONDS = 30 * 86400.0
 # Candidates read from the index at a time: a page of results and then some, as a few
 # candidates of a longer term are not matches (their bigrams are apart in the text).
 CANDIDATE_PAGE_ARTICLES = 64
@@ -145,6 +150,11 @@ def _indexed(
         below_id = article_ids[-1]
 
 
+def _newest_first(result: SearchResult) -> tuple[float, float, int]:
+    published = result.published or result.first_seen_at
+    return (-result.first_seen_at.timestamp(), -published.timestamp(), -result.article_id)
+
+
 class _Search:
     """The results of one search so far, matched by the rule engine in batches."""
 
@@ -162,7 +172,10 @@ class _Search:
         return len(self.results) >= self.limit
 
     def outcome(self, *, complete: bool) -> SearchOutcome:
-        return SearchOutcome(tuple(self.results), complete=complete, articles_checked=self.checked)
+        # Newest first: read by when the store first saw them, and the articles one poll
+        # stored (a feed's first poll stores dozens) by their published time.
+        results = sorted(self.results, key=_newest_first)
+        return SearchOutcome(tuple(results), complete=complete, articles_checked=self.checked)
 
     def check(self, articles: Iterator[StoredArticle]) -> bool:
         """Match articles until `limit` results or none left (True), or the time limit
@@ -196,3 +209,116 @@ class _Search:
                 if self.done():
                     break
         return True
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def search_archive(
+    config: Config,
+    query: str,
+    *,
+    since_seconds: float | None,
+    feed: str | None,
+    limit: int,
+) -> SearchOutcome:
+    """`news-monitor search`: search the configured store (see search_articles), with the
+    web view's time limit (`http.search_timeout`, 5 s unless configured). Raise
+    SearchQueryError for an invalid query or a feed the configuration does not name."""
+    if feed is not None and feed not in {entry.name for entry in config.feeds}:
+        known = ", ".join(sorted(entry.name for entry in config.feeds))
+        raise SearchQueryError(f"unknown feed {feed!r} (feeds: {known})")
+    since = None
+    if since_seconds is not None:
+        since = datetime.now(UTC) - timedelta(seconds=since_seconds)
+    store = Store(config.database_url)
+    try:
+        store.create_schema()
+        time_limit = (
+            config.http.search_timeout_seconds
+            if config.http is not None
+            else DEFAULT_SEARCH_TIMEOUT_SECONDS
+        )
+        return search_articles(
+            store, query, since=since, feed=feed, limit=limit, time_limit_seconds=time_limit
+        )
+    finally:
+        store.close()
+
+
+def format_result(result: SearchResult, timezone: tzinfo) -> str:
+    """Given a result, return it as lines for people: published time (first seen when the
+    feed gave none), feeds and title; the link; the excerpt."""
+    moment = result.published or result.first_seen_at
+    when = moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M %Z").strip()
+    lines = [f"{when}  {', '.join(result.feeds)}  {_one_line(result.title) or '(no title)'}"]
+    if result.link:
+        lines.append(f"  {result.link}")
+    if result.excerpt:
+        lines.append(f"  {_one_line(result.excerpt)}")
+    return "\n".join(lines)
+
+
+def result_document(result: SearchResult) -> dict[str, object]:
+    """Given a result, return it as a JSON object: {"published", "feed", "feeds", "title",
+    "link", "excerpt", "story"}; times in ISO 8601 UTC (published may be null), story the
+    id of its story (`news-monitor stories`) or null."""
+    return {
+        "published": _iso(result.published) if result.published else None,
+        "feed": result.feeds[0] if result.feeds else None,
+        "feeds": list(result.feeds),
+        "title": result.title,
+        "link": result.link,
+        "excerpt": result.excerpt,
+        "story": result.story_id,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------- building the index
+
+# How often the daemon indexes articles stored before the index (a database from an earlier
+# version, a copy, new tokens), and for how long each time: batches are short transactions,
+# and polls store their articles between them.
+INDEX_BUILD_INTERVAL_SECONDS = 5.0
+INDEX_BUILD_SECONDS = 2.0
+# `run --once` (from cron, say) runs seldom: it gives the index a longer share at the end of
+# each cycle.
+INDEX_BUILD_ONCE_SECONDS = 10.0
+
+
+def build_search_index(
+    store: Store,
+    *,
+    time_budget_seconds: float = INDEX_BUILD_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Index stored articles the search index does not hold yet, a batch at a time, for
+    about `time_budget_seconds`; return how many were indexed (0 once it holds them all:
+    then this costs one query)."""
+    state = store.search_index_state()
+    if state is None or (state.current and state.indexed_from_id <= 1):
+        return 0
+    deadline = clock() + time_budget_seconds
+    indexed = 0
+    while clock() < deadline:
+        batch = store.index_backlog()
+        indexed += batch
+        if not batch:
+            logger.info("search_index status=complete")
+            break
+    else:
+        progress = store.search_index_progress()
+        logger.info(
+            "search_index status=building indexed=%d to_index=%d",
+            indexed,
+            progress.articles_to_index if progress is not None else 0,
+        )
+    return indexed

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import SECRETS, Config
-from monitor.service.search import SearchOutcome, SearchResult
+from monitor.service.search import SearchOutcome, result_document
 from monitor.service.status import iso
 from monitor.service.web.charts import Chart, small_daily_chart, stacked_daily_chart
 from monitor.store import FeedState, HitDelivery, RecentHit, Store
@@ -257,16 +257,4 @@ def search_document(query: str, outcome: SearchOutcome) -> dict[str, object]:
         "query": query,
         "complete": outcome.complete,
         "results": [result_document(result) for result in outcome.results],
-    }
-
-
-def result_document(result: SearchResult) -> dict[str, object]:
-    return {
-        "published": iso(result.published),
-        "feed": result.feeds[0] if result.feeds else None,
-        "feeds": list(result.feeds),
-        "title": result.title,
-        "link": result.link,
-        "excerpt": result.excerpt,
-        "story": None,
     }

@@ -1,0 +1,127 @@
+"""The search index in the store (monitor.store.search), on a real SQLite file and on the
+local PostgreSQL server (the `store` fixture): kept in the transaction that stores, edits or
+prunes an article, built in batches for articles stored before it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from monitor.matching import index_query, parse_query
+from monitor.model import Article
+from monitor.store import Store
+from monitor.store.tables import SearchIndexStateRow, table_of
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+def _article(key: str, title: str, summary: str = "") -> Article:
+    return Article(
+        guid=key,
+        link=f"https://example.org/{key}",
+        canonical_link=None,
+        title=title,
+        summary=summary,
+        content="",
+        published=NOW,
+        content_hash=f"{key}:{title}:{summary}",
+    )
+
+
+def _store(store: Store, feed: str, articles: list[Article], when: datetime = NOW) -> list[int]:
+    with store.transaction() as transaction:
+        changes, _ = transaction.upsert_articles(feed, articles, baseline=False, now=when)
+    return [change.article_id for change in changes]
+
+
+def _candidates(store: Store, query: str, **options) -> list[int]:
+    wanted = index_query(parse_query(query))
+    assert wanted is not None
+    arguments = {"since": None, "feed": None, "below_id": None, "limit": 100, **options}
+    return store.search_candidates(wanted, **arguments)
+
+
+def test_stored_articles_are_found_by_their_terms_newest_first(store: Store) -> None:
+    first, second = _store(
+        store, "cn", [_article("a", "韩日副外长级战略对话"), _article("b", "美国关税")]
+    )
+    (third,) = _store(store, "tw", [_article("c", "韓日外長會談")])
+
+    assert _candidates(store, "韩日") == [third, first]
+    assert _candidates(store, "關稅") == [second]
+    assert _candidates(store, "韩日 AND 会谈") == [third]
+    assert _candidates(store, "劳工") == []
+    assert store.search_index_progress().articles_to_index == 0  # type: ignore[union-attr]
+
+
+def test_candidates_page_by_id_and_filter_by_feed_and_time(store: Store) -> None:
+    old = _store(store, "cn", [_article("a", "韩日一")], NOW - timedelta(days=3))
+    cn = _store(store, "cn", [_article("b", "韩日二"), _article("c", "韩日三")])
+    tw = _store(store, "tw", [_article("d", "韩日四")])
+    newest_first = sorted(old + cn + tw, reverse=True)
+
+    assert _candidates(store, "韩日", limit=2) == newest_first[:2]
+    assert _candidates(store, "韩日", below_id=newest_first[1]) == newest_first[2:]
+    assert _candidates(store, "韩日", feed="cn") == sorted(old + cn, reverse=True)
+    assert _candidates(store, "韩日", since=NOW - timedelta(days=1)) == newest_first[:3]
+
+
+def test_an_edited_article_is_found_by_its_new_text_only(store: Store) -> None:
+    (article_id,) = _store(store, "cn", [_article("a", "美国关税", "暂缓加征")])
+    _store(store, "cn", [_article("a", "美国关税", "宣布上调")])
+
+    assert _candidates(store, "上调") == [article_id]
+    assert _candidates(store, "加征") == []
+    assert _candidates(store, "关税") == [article_id]
+
+
+def test_a_pruned_article_is_not_found(store: Store) -> None:
+    (old,) = _store(store, "cn", [_article("a", "韩日旧闻")], NOW - timedelta(days=40))
+    (new,) = _store(store, "cn", [_article("b", "韩日新闻")])
+
+    store.prune_articles(NOW - timedelta(days=30))
+
+    assert _candidates(store, "韩日") == [new]
+    assert old < new
+
+
+def test_articles_stored_before_the_index_are_indexed_in_batches(store: Store) -> None:
+    ids = _store(store, "cn", [_article(f"k{number}", f"韩日第{number}号") for number in range(5)])
+    store.rebuild_search_index()  # as the schema step leaves a database with articles
+    assert _candidates(store, "韩日") == []
+    assert store.search_index_progress().articles_to_index == 5  # type: ignore[union-attr]
+    (later,) = _store(store, "cn", [_article("later", "韩日后来")])
+    assert _candidates(store, "韩日") == [later]
+
+    batches = []
+    while indexed := store.index_backlog(batch_articles=2):
+        batches.append(indexed)
+
+    assert batches == [2, 2, 1]
+    assert _candidates(store, "韩日") == sorted([*ids, later], reverse=True)
+    assert store.search_index_progress().articles_to_index == 0  # type: ignore[union-attr]
+
+
+def test_an_index_made_by_another_version_is_rebuilt(store: Store) -> None:
+    ids = _store(store, "cn", [_article("a", "韩日对话"), _article("b", "关税")])
+    with store.engine.begin() as connection:
+        connection.execute(
+            table_of(SearchIndexStateRow).update().values(tokens_version="0/older tokens")
+        )
+    # Its tokens would not match this version's queries: it is not read.
+    assert _candidates(store, "韩日") == []
+
+    while store.index_backlog():
+        pass
+
+    assert _candidates(store, "韩日") == [ids[0]]
+    assert store.search_index_state().current  # type: ignore[union-attr]
+
+
+def test_a_new_database_has_a_complete_empty_index(store: Store) -> None:
+    state = store.search_index_state()
+
+    assert state is not None and state.current and state.indexed_from_id == 1
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM article_search")).scalar() == 0
