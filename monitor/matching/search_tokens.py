@@ -18,6 +18,7 @@ index gives candidates only: the rule engine decides, so search finds exactly wh
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,9 +35,6 @@ INDEXED_FIELDS = DEFAULT_MATCH_FIELDS
 # earlier version no longer match queries made by this one, so the index is rebuilt.
 TOKENS_VERSION = 1
 
-_LATIN, _CJK, _OTHER = 0, 1, 2
-
-
 def tokens_version() -> str:
     """What the tokens depend on: this module's version, and the Unicode and OpenCC data of
     normalisation. A stored index made under another is rebuilt."""
@@ -45,26 +43,35 @@ def tokens_version() -> str:
     return f"{TOKENS_VERSION}/unicode {unicodedata.unidata_version}/opencc {version('opencc')}"
 
 
-def _kind(char: str) -> int:
-    if is_latin_char(char):
-        return _LATIN
-    if unicodedata.category(char)[0] in "LN" and is_cjk_char(char):
-        return _CJK
-    return _OTHER
+_LATIN, _CJK, _OTHER = "L", "C", " "
+_RUN = re.compile(f"{_LATIN}+|{_CJK}+")
 
 
-def _runs(normalised: str) -> Iterator[tuple[int, str]]:
+class _Kinds(dict[int, str]):
+    """Character -> its kind, for str.translate: each character is classified (by the rules'
+    own boundary tests) the first time it is seen, so an article's text is classified at
+    the speed of translate, not of a Python loop over its characters."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if is_latin_char(char):
+            kind = _LATIN
+        elif unicodedata.category(char)[0] in "LN" and is_cjk_char(char):
+            kind = _CJK
+        else:
+            kind = _OTHER
+        self[code] = kind
+        return kind
+
+
+_KINDS = _Kinds()
+
+
+def _runs(normalised: str) -> Iterator[tuple[str, str]]:
     """The text's runs of Latin letters and digits, and of CJK letters, each with its kind."""
-    start = 0
-    kind = _OTHER
-    for index, char in enumerate(normalised):
-        char_kind = _kind(char)
-        if char_kind != kind:
-            if kind != _OTHER:
-                yield kind, normalised[start:index]
-            start, kind = index, char_kind
-    if kind != _OTHER:
-        yield kind, normalised[start:]
+    kinds = normalised.translate(_KINDS)
+    for found in _RUN.finditer(kinds):
+        yield found.group()[0], normalised[found.start() : found.end()]
 
 
 def _bigrams(run: str) -> Iterator[str]:
