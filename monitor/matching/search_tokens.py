@@ -35,6 +35,7 @@ INDEXED_FIELDS = DEFAULT_MATCH_FIELDS
 # earlier version no longer match queries made by this one, so the index is rebuilt.
 TOKENS_VERSION = 1
 
+
 def tokens_version() -> str:
     """What the tokens depend on: this module's version, and the Unicode and OpenCC data of
     normalisation. A stored index made under another is rebuilt."""

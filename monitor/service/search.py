@@ -33,7 +33,7 @@ from monitor.matching import (
 )
 from monitor.model import ConfigError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
-from monitor.store import Store, StoredArticle
+from monitor.store import INDEX_BATCH_ARTICLES, Store, StoredArticle
 
 logger = logging.getLogger(__name__)
 
@@ -123,16 +123,16 @@ def search_articles(
         raise SearchQueryError(str(error.problems[0].message)) from None
     search = _Search(matcher, limit, deadline=clock() + time_limit_seconds, clock=clock)
     wanted = index_query(parse_query(query))
-    state = store.search_index_state()
-    unindexed_below: int | None = None  # the articles the index cannot answer for
-    if wanted is not None and state is not None and state.current:
-        if not search.check(_indexed(store, wanted, since=since, feed=feed)):
-            return search.outcome(complete=False)
-        unindexed_below = state.indexed_from_id
-        if unindexed_below <= 1 or search.done():
-            return search.outcome(complete=True)
-    articles = store.recent_articles(since, below_id=unindexed_below, feed=feed)
-    return search.outcome(complete=search.check(articles))
+    if wanted is None or not store.search_index_ready():
+        # Nothing the index could narrow (or an index of other tokens, being rebuilt).
+        complete = search.check(store.recent_articles(since, feed=feed))
+        return search.outcome(complete=complete)
+    # The newest matches among the indexed articles, and among those stored since the
+    # indexer last ran (or before the index): each read newest first, then merged.
+    complete = search.check(_indexed(store, wanted, since=since, feed=feed)) and search.check(
+        store.recent_articles(since, feed=feed, not_indexed_only=True)
+    )
+    return search.outcome(complete=complete)
 
 
 def _indexed(
@@ -168,19 +168,17 @@ class _Search:
         self.results: list[SearchResult] = []
         self.checked = 0
 
-    def done(self) -> bool:
-        return len(self.results) >= self.limit
-
     def outcome(self, *, complete: bool) -> SearchOutcome:
-        # Newest first: read by when the store first saw them, and the articles one poll
-        # stored (a feed's first poll stores dozens) by their published time.
-        results = sorted(self.results, key=_newest_first)
+        # Newest first: by when the store first saw them, and the articles one poll stored
+        # (a feed's first poll stores dozens) by their published time.
+        results = sorted(self.results, key=_newest_first)[: self.limit]
         return SearchOutcome(tuple(results), complete=complete, articles_checked=self.checked)
 
     def check(self, articles: Iterator[StoredArticle]) -> bool:
-        """Match articles until `limit` results or none left (True), or the time limit
-        (False)."""
-        while not self.done():
+        """Match articles, newest first, until `limit` results among them or none left
+        (True), or the time limit (False)."""
+        found = 0
+        while found < self.limit:
             if self.clock() >= self.deadline:
                 return False
             batch = list(itertools.islice(articles, SEARCH_BATCH_ARTICLES))
@@ -206,7 +204,8 @@ class _Search:
                         story_id=stored.story_id,
                     )
                 )
-                if self.done():
+                found += 1
+                if found >= self.limit:
                     break
         return True
 
@@ -300,25 +299,20 @@ def build_search_index(
     time_budget_seconds: float = INDEX_BUILD_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Index stored articles the search index does not hold yet, a batch at a time, for
-    about `time_budget_seconds`; return how many were indexed (0 once it holds them all:
-    then this costs one query)."""
-    state = store.search_index_state()
-    if state is None or (state.current and state.indexed_from_id <= 1):
-        return 0
+    """Index the stored articles the search index does not hold yet, a batch at a time, for
+    about `time_budget_seconds`; return how many were indexed (0 when none waited: then
+    this cost one query)."""
     deadline = clock() + time_budget_seconds
     indexed = 0
     while clock() < deadline:
-        batch = store.index_backlog()
+        batch = store.index_pending()
         indexed += batch
-        if not batch:
-            logger.info("search_index status=complete")
+        if batch < INDEX_BATCH_ARTICLES:
             break
     else:
-        progress = store.search_index_progress()
         logger.info(
             "search_index status=building indexed=%d to_index=%d",
             indexed,
-            progress.articles_to_index if progress is not None else 0,
+            store.articles_to_index(),
         )
     return indexed

@@ -24,6 +24,7 @@ from monitor.store.leases import ClaimedPoll, PollCompletion, PollRound
 from monitor.store.migrations import SchemaTooNewError
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
+from monitor.store.search import INDEX_BATCH_ARTICLES
 from monitor.store.stories import ArticleStory, StoryArticle, StoryGrouping, StoryRecord
 from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
 
@@ -36,6 +37,7 @@ __all__ = [
     "HEARTBEAT_FRESH_SECONDS",
     "HEARTBEAT_INTERVAL_SECONDS",
     "HELD",
+    "INDEX_BATCH_ARTICLES",
     "PENDING",
     "SENT",
     "AlreadyRunningError",

@@ -27,6 +27,7 @@ from monitor.store.tables import (
     DeliveryRow,
     FeedArticleRow,
     RuleHitRow,
+    SearchPendingRow,
 )
 
 # Offsets change on whole minutes; a window is walked in steps of this, then to the minute.
@@ -174,17 +175,18 @@ class ActivityQueries(StoreBase):
         self,
         since: datetime | None = None,
         *,
-        below_id: int | None = None,
         feed: str | None = None,
+        not_indexed_only: bool = False,
         batch_size: int = 200,
     ) -> Iterator[StoredArticle]:
         """Given a time (or None for all), yield the articles first seen at or after it,
         newest first, with their feeds; articles whose text retention pruned are left out,
-        and with `below_id` those with that id or a greater one, with `feed` those the feed
-        did not carry.
+        with `feed` those the feed did not carry, with `not_indexed_only` only those the
+        search index does not hold yet (monitor.store.search).
 
         Read `batch_size` rows at a time, each batch in a short transaction of its own, so
         a caller that stops early (a search with enough results) reads no more."""
+        below_id: int | None = None
         while True:
             statement = (
                 select(ArticleRow)
@@ -196,6 +198,10 @@ class ActivityQueries(StoreBase):
                 statement = statement.where(col(ArticleRow.first_seen_at) >= since)
             if below_id is not None:
                 statement = statement.where(col(ArticleRow.id) < below_id)
+            if not_indexed_only:
+                statement = statement.where(
+                    col(ArticleRow.id).in_(select(SearchPendingRow.article_id))
+                )
             if feed is not None:
                 statement = statement.where(
                     select(FeedArticleRow.article_id)

@@ -29,7 +29,7 @@ from monitor.ingest import (
 )
 from monitor.model import Article
 from monitor.store.engine import StoreBase
-from monitor.store.search import add_to_index, remove_from_index
+from monitor.store.search import queue_for_index, remove_from_index
 from monitor.store.stories import ArticleStory, StoryGrouping, StoryTransaction, suppressions
 from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
 
@@ -240,7 +240,7 @@ class ArticleTransaction(StoryTransaction):
             baselines=[baseline or index in seen_before for index in range(len(new_articles))],
             now=now,
         )
-        add_to_index(self.session, list(zip(new_ids, new_articles, strict=True)))
+        queue_for_index(self.session, new_ids)
         new_stories = (
             self._record_stories(new_ids, new_articles, places, now)
             if places is not None
@@ -401,7 +401,7 @@ class ArticleTransaction(StoryTransaction):
             for article_id, article, _ in items
             if stored.get(article_id, (article.content_hash,))[0] != article.content_hash
         ]
-        remove_from_index(self.session, edited)  # (while the index's text is stored)
+        remove_from_index(self.session, edited)  # (while the text it was given is stored)
         changes = []
         updated: list[tuple[int, Article]] = []
         for article_id, article, quietly in items:
@@ -419,7 +419,7 @@ class ArticleTransaction(StoryTransaction):
                 changes.append(
                     ArticleChange(article_id, article, is_new=False, baseline=was_baseline)
                 )
-        add_to_index(self.session, list(dict(updated).items()))  # (an article's last text)
+        queue_for_index(self.session, [article_id for article_id, _ in updated])
         if stories is None or not updated:
             return changes
         story_of = self._refresh_fingerprints(updated, now, stories)

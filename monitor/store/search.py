@@ -1,6 +1,5 @@
 """The search index: the tokens of every stored article (monitor.matching's article_tokens:
-Latin words and CJK bigrams of the normalised text), kept in the transaction that stores,
-edits or prunes the article, and the candidates a query's tokens give.
+Latin words and CJK bigrams of the normalised text), and the candidates a query's tokens give.
 
 SQLite: an FTS5 table that keeps no copy of the text (`content=''`) nor positions
 (`detail=none`): the rule engine checks every candidate, so the index only has to say which
@@ -11,24 +10,29 @@ worked out again from the text stored, before the text changes.
 PostgreSQL: a table of one tsvector per article (its tokens as lexemes, no parser involved)
 under a GIN index.
 
-`search_index_state` says which articles the index holds: those with an id from
-`indexed_from_id` on. A database made before the index, or one whose tokens were made by
+Every unpruned article is either in the index or in `search_pending`. The transaction that
+stores a new article, or an edit, adds it to `search_pending` (an edited one leaves the
+index first); Store.index_pending moves pending articles into the index in batches, each a
+short transaction of its own, on the daemon's housekeeping thread. Indexing costs about a
+millisecond of CPU an article (tokens, and FTS5's or GIN's own work), as much again as
+storing it: out of the storing transaction, a poll's write lock is not held for it, and a
+first poll of a thousand feeds is not slowed by it. Searches read the index for what it
+holds and the rule engine reads the pending articles in full, so an article is found from
+the moment it is stored. A database made before the index, or whose tokens were made by
 another version (`tokens_version`: the tokenizer, Unicode's and OpenCC's data), starts with
-an empty index and every stored article still to index: Store.index_backlog fills it in
-batches from the newest down, each batch a short transaction, while the daemon runs.
-Searches read what is indexed from the index and scan the rest.
+an empty index and every article pending.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Text, bindparam, func, text
+from sqlalchemy import ARRAY, BigInteger, Table, Text, bindparam, func, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from monitor.matching import (
     INDEXED_FIELDS,
@@ -41,33 +45,16 @@ from monitor.matching import (
 )
 from monitor.model import Article
 from monitor.store.engine import StoreBase
-from monitor.store.tables import ArticleRow, FeedArticleRow, SearchIndexStateRow, table_of
+from monitor.store.tables import ArticleRow, SearchIndexStateRow, SearchPendingRow, table_of
 
 SEARCH_TABLE = "article_search"
-# Articles indexed per transaction while the index is built: a few hundred milliseconds of
-# a writer's time, so that pollers wait little for it.
+# Articles indexed per transaction: a few hundred milliseconds of a writer's time, so that
+# polls wait little for it.
 INDEX_BATCH_ARTICLES = 200
 
 
-@dataclass(frozen=True)
-class IndexState:
-    tokens_version: str  # what made the tokens in the index
-    indexed_from_id: int  # the index holds the articles with this id or a greater one
-
-    @property
-    def current(self) -> bool:
-        """Whether this version's queries may read the index."""
-        return self.tokens_version == tokens_version()
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    articles_to_index: int  # stored, unpruned articles the index does not hold yet
-    indexed_from_id: int
-
-
 def create_search_index(connection: Connection) -> None:
-    """Create the index and its state (every stored article still to index)."""
+    """Create the index, empty, with every stored article pending."""
     if connection.dialect.name == "sqlite":
         connection.execute(
             text(
@@ -88,86 +75,78 @@ def create_search_index(connection: Connection) -> None:
                 f"ON {SEARCH_TABLE} USING gin (tokens)"
             )
         )
-    SearchIndexStateRow.metadata.create_all(connection, tables=[table_of(SearchIndexStateRow)])
+    SQLModel.metadata.create_all(
+        connection, tables=[table_of(SearchIndexStateRow), table_of(SearchPendingRow)]
+    )
     if connection.execute(select(SearchIndexStateRow.id)).first() is None:
         connection.execute(
-            table_of(SearchIndexStateRow).insert().values(id=1, **_reset_values(connection)),
+            table_of(SearchIndexStateRow).insert().values(id=1, tokens_version=tokens_version())
         )
+        _all_pending(connection)
 
 
-def _reset_values(connection: Connection) -> dict[str, object]:
-    """The state of an empty index over every article stored so far."""
-    last_id = connection.execute(select(func.max(ArticleRow.id))).scalar_one_or_none() or 0
-    return {"tokens_version": tokens_version(), "indexed_from_id": last_id + 1}
-
-
-def read_index_state(session: Session) -> IndexState | None:
-    row = session.exec(select(SearchIndexStateRow)).first()
-    if row is None:
-        return None  # (a database before the index's migration step: a read-only store)
-    return IndexState(row.tokens_version, row.indexed_from_id)
+def _all_pending(connection: Connection) -> None:
+    """Mark every unpruned article pending (the index being empty)."""
+    pending = table_of(SearchPendingRow)
+    connection.execute(pending.delete())
+    connection.execute(
+        pending.insert().from_select(
+            ["article_id"],
+            select(ArticleRow.id).where(col(ArticleRow.pruned_at).is_(None)),
+        )
+    )
 
 
 def _texts(article: Article) -> list[str]:
     return [getattr(article, field) for field in INDEXED_FIELDS]
 
 
-def add_to_index(session: Session, articles: Sequence[tuple[int, Article]]) -> None:
-    """Index these (id, article) as stored now, those the index is to hold; call in the
-    transaction that stores them, after remove_from_index for an article indexed before."""
-    state = read_index_state(session)
-    if state is None or not state.current:
-        return  # the index belongs to another version until it is rebuilt
-    rows = [
-        {"article_id": article_id, "tokens": article_tokens(_texts(article))}
-        for article_id, article in articles
-        if article_id >= state.indexed_from_id
-    ]
-    _insert_tokens(session, rows)
-
-
-def _insert_tokens(session: Session, rows: list[dict[str, Any]]) -> None:
-    rows = [row for row in rows if row["tokens"]]
-    if not rows:
+def queue_for_index(session: Session, article_ids: Sequence[int]) -> None:
+    """Mark these articles, just stored or edited, pending; call in the transaction that
+    stores them (an edited one after remove_from_index)."""
+    if not article_ids:
         return
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.execute(
-            text(f"INSERT INTO {SEARCH_TABLE} (rowid, tokens) VALUES (:article_id, :tokens)"),
-            [{"article_id": row["article_id"], "tokens": " ".join(row["tokens"])} for row in rows],
-        )
-    else:
-        connection.execute(
-            text(
-                f"INSERT INTO {SEARCH_TABLE} (article_id, tokens) "
-                "VALUES (:article_id, array_to_tsvector(:tokens)) "
-                "ON CONFLICT (article_id) DO UPDATE SET tokens = excluded.tokens"
-            ).bindparams(bindparam("tokens", type_=ARRAY(Text))),
-            rows,
-        )
+    session.connection().execute(
+        _dialect_insert(session, table_of(SearchPendingRow)).on_conflict_do_nothing(
+            index_elements=["article_id"]
+        ),
+        [{"article_id": article_id} for article_id in dict.fromkeys(article_ids)],
+    )
+
+
+def _dialect_insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
 
 
 def remove_from_index(session: Session, article_ids: Sequence[int]) -> None:
-    """Take these articles out of the index; call before their stored text changes (the
-    SQLite index needs the tokens it was given, worked out from that text)."""
-    state = read_index_state(session)
-    if state is None or not state.current:
+    """Take these articles out of the index and out of pending; call before their stored
+    text changes (the SQLite index needs the tokens it was given, worked out from it)."""
+    if not article_ids:
         return
-    ids = [article_id for article_id in article_ids if article_id >= state.indexed_from_id]
-    if not ids:
-        return
+    pending = table_of(SearchPendingRow)
     connection = session.connection()
+    waiting = set(
+        connection.execute(
+            select(pending.c.article_id).where(pending.c.article_id.in_(article_ids))
+        ).scalars()
+    )
+    if waiting:
+        connection.execute(pending.delete().where(pending.c.article_id.in_(waiting)))
+    indexed = [article_id for article_id in dict.fromkeys(article_ids) if article_id not in waiting]
+    if not indexed:
+        return
     if connection.dialect.name != "sqlite":
         connection.execute(
             text(f"DELETE FROM {SEARCH_TABLE} WHERE article_id = ANY(:ids)").bindparams(
                 bindparam("ids", type_=ARRAY(BigInteger))
             ),
-            {"ids": ids},
+            {"ids": indexed},
         )
         return
     rows = session.exec(
         select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content).where(
-            col(ArticleRow.id).in_(ids)
+            col(ArticleRow.id).in_(indexed)
         )
     ).all()
     deletes = [
@@ -182,6 +161,26 @@ def remove_from_index(session: Session, article_ids: Sequence[int]) -> None:
                 "VALUES ('delete', :article_id, :tokens)"
             ),
             deletes,
+        )
+
+
+def _insert_tokens(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    rows = [row for row in rows if row["tokens"]]
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        connection.execute(
+            text(f"INSERT INTO {SEARCH_TABLE} (rowid, tokens) VALUES (:article_id, :tokens)"),
+            [{"article_id": row["article_id"], "tokens": " ".join(row["tokens"])} for row in rows],
+        )
+    else:
+        connection.execute(
+            text(
+                f"INSERT INTO {SEARCH_TABLE} (article_id, tokens) "
+                "VALUES (:article_id, array_to_tsvector(:tokens)) "
+                "ON CONFLICT (article_id) DO UPDATE SET tokens = excluded.tokens"
+            ).bindparams(bindparam("tokens", type_=ARRAY(Text))),
+            rows,
         )
 
 
@@ -209,12 +208,14 @@ def _match_expression(query: IndexQuery, *, sqlite: bool) -> str:
 
 
 class SearchQueries(StoreBase):
-    """Store's search index: candidates for a query, and building the index."""
+    """Store's search index: candidates for a query, and indexing pending articles."""
 
-    def search_index_state(self) -> IndexState | None:
-        """The index's state, None for a database without one (older than the index)."""
+    def search_index_ready(self) -> bool:
+        """Whether the index may be read: made by this version's tokens (else it is
+        rebuilt by index_pending, and searches read every article)."""
         with self._reading() as session:
-            return read_index_state(session)
+            row = session.exec(select(SearchIndexStateRow)).first()
+            return row is not None and row.tokens_version == tokens_version()
 
     def search_candidates(
         self,
@@ -227,15 +228,14 @@ class SearchQueries(StoreBase):
     ) -> list[int]:
         """Given what the index is to be asked, return the ids of up to `limit` unpruned
         articles indexed under it, newest (greatest id) first: first seen since `since`,
-        carried by `feed`, with an id below `below_id`, each when given. Only articles the
-        index holds (see search_index_state) are candidates."""
+        carried by `feed`, with an id below `below_id`, each when given. Pending articles
+        are not among them (Store.recent_articles(pending=True) gives those)."""
         sqlite = self.engine.dialect.name == "sqlite"
         if sqlite:
-            indexed, key, holds = "s.rowid", "s.rowid", f"{SEARCH_TABLE} MATCH :match"
+            key, holds = "s.rowid", f"{SEARCH_TABLE} MATCH :match"
         else:
-            indexed, key = "s.article_id", "s.article_id"
-            holds = "s.tokens @@ CAST(:match AS tsquery)"
-        conditions = [holds, "a.pruned_at IS NULL", f"{key} >= :indexed_from"]
+            key, holds = "s.article_id", "s.tokens @@ CAST(:match AS tsquery)"
+        conditions = [holds, "a.pruned_at IS NULL"]
         parameters: dict[str, object] = {
             "match": _match_expression(query, sqlite=sqlite),
             "limit": limit,
@@ -248,84 +248,66 @@ class SearchQueries(StoreBase):
             parameters["since"] = since
         if feed is not None:
             conditions.append(
-                f"EXISTS (SELECT 1 FROM {FeedArticleRow.__tablename__} f "
+                "EXISTS (SELECT 1 FROM feed_article f "
                 "WHERE f.article_id = a.id AND f.feed_name = :feed)"
             )
             parameters["feed"] = feed
         statement = text(
-            f"SELECT {indexed} FROM {SEARCH_TABLE} s JOIN article a ON a.id = {key} "
+            f"SELECT {key} FROM {SEARCH_TABLE} s JOIN article a ON a.id = {key} "
             f"WHERE {' AND '.join(conditions)} ORDER BY {key} DESC LIMIT :limit"
         )
         with self._reading() as session:
-            state = read_index_state(session)
-            if state is None or not state.current:
-                return []
-            parameters["indexed_from"] = state.indexed_from_id
             return list(session.connection().execute(statement, parameters).scalars())
 
-    def search_index_progress(self) -> IndexProgress | None:
-        """How much of the stored archive the index does not hold yet; None without one."""
+    def articles_to_index(self) -> int:
+        """How many stored articles the index does not hold yet."""
         with self._reading() as session:
-            state = read_index_state(session)
-            if state is None:
-                return None
-            indexed_from = state.indexed_from_id if state.current else 2**62
-            waiting = session.exec(
-                select(func.count())
-                .select_from(ArticleRow)
-                .where(col(ArticleRow.id) < indexed_from)
-                .where(col(ArticleRow.pruned_at).is_(None))
-            ).one()
-            return IndexProgress(waiting, state.indexed_from_id)
+            return session.exec(select(func.count()).select_from(SearchPendingRow)).one()
 
-    def index_backlog(self, *, batch_articles: int = INDEX_BATCH_ARTICLES) -> int:
-        """Index one batch of the stored articles the index does not hold yet, the newest of
-        them, in one transaction; return how many were indexed (0: the index is complete).
-        An index made by another version is emptied first (its tokens would not match)."""
+    def index_pending(self, *, batch_articles: int = INDEX_BATCH_ARTICLES) -> int:
+        """Index a batch of pending articles, the newest first, in one transaction; return
+        how many were indexed (0: none is pending). An index made by another version is
+        emptied first, and every article made pending."""
         with self._writing() as session:
-            state_row = session.exec(select(SearchIndexStateRow).with_for_update()).first()
-            if state_row is None:
-                return 0
             connection = session.connection()
-            if state_row.tokens_version != tokens_version():
+            state = session.exec(select(SearchIndexStateRow).with_for_update()).first()
+            if state is None:
+                return 0
+            if state.tokens_version != tokens_version():
                 _empty_index(connection)
-                for name, value in _reset_values(connection).items():
-                    setattr(state_row, name, value)
-            below = state_row.indexed_from_id
+                _all_pending(connection)
+                state.tokens_version = tokens_version()
+                session.add(state)
+            pending = table_of(SearchPendingRow)
+            batch = select(pending.c.article_id).order_by(pending.c.article_id.desc())
+            if connection.dialect.name != "sqlite":
+                # Several instances index at once: each takes pending rows none other has.
+                batch = batch.with_for_update(skip_locked=True)
+            article_ids = list(connection.execute(batch.limit(batch_articles)).scalars())
+            if not article_ids:
+                return 0
             rows = session.exec(
                 select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content)
-                .where(col(ArticleRow.id) < below)
+                .where(col(ArticleRow.id).in_(article_ids))
                 .where(col(ArticleRow.pruned_at).is_(None))
-                .order_by(col(ArticleRow.id).desc())
-                .limit(batch_articles)
             ).all()
-            if not rows:
-                state_row.indexed_from_id = min(below, 1)  # (1: it holds every article)
-                session.add(state_row)
-                return 0
             _insert_tokens(
-                session,
+                connection,
                 [
                     {"article_id": article_id, "tokens": article_tokens(texts)}
                     for article_id, *texts in rows
                 ],
             )
-            # Pruned articles below the batch need no indexing; the next batch starts here.
-            last_id = rows[-1][0]
-            assert last_id is not None  # (stored rows have ids)
-            state_row.indexed_from_id = last_id
-            session.add(state_row)
-            return len(rows)
+            connection.execute(pending.delete().where(pending.c.article_id.in_(article_ids)))
+            return len(article_ids)
 
     def rebuild_search_index(self) -> None:
-        """Empty the index and mark every stored article as still to index (index_backlog
-        then rebuilds it): after rows were copied into this database, say."""
+        """Empty the index and make every stored article pending (index_pending then
+        rebuilds it): after rows were copied into this database, say."""
         with self._writing() as session:
             connection = session.connection()
             _empty_index(connection)
-            connection.execute(
-                table_of(SearchIndexStateRow).update().values(**_reset_values(connection))
-            )
+            _all_pending(connection)
 
 
 def _empty_index(connection: Connection) -> None:

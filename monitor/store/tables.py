@@ -294,13 +294,20 @@ def table_of(model: type[SQLModel]) -> Table:
 
 
 class SearchIndexStateRow(SQLModel, table=True):
-    """Which stored articles the search index holds (monitor.store.search): one row."""
+    """What made the tokens in the search index (monitor.store.search): one row."""
 
     __tablename__ = "search_index_state"
 
     id: int = Field(default=1, primary_key=True)
-    # What made the tokens in the index (monitor.matching.tokens_version).
-    tokens_version: str = Field(max_length=200)
-    # The index holds the articles with this id or a greater one; smaller ones are still to
-    # be indexed (Store.index_backlog).
-    indexed_from_id: int = Field(sa_type=BigInteger)
+    tokens_version: str = Field(max_length=200)  # monitor.matching.tokens_version()
+
+
+class SearchPendingRow(SQLModel, table=True):
+    """A stored article the search index does not hold yet: stored or edited since the
+    indexer last ran, or stored before the index (monitor.store.search)."""
+
+    __tablename__ = "search_pending"
+
+    article_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )

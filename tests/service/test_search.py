@@ -153,14 +153,14 @@ def test_a_search_while_the_index_is_built_finds_the_same(archive: Path) -> None
     try:
         before = {q: _links(search_articles(store, q, since=None)) for q in QUERIES}
         store.rebuild_search_index()  # as after an upgrade or a copy: nothing indexed yet
-        assert store.search_index_progress().articles_to_index == 4  # type: ignore[union-attr]
+        assert store.articles_to_index() == 4
 
         while_empty = {q: _links(search_articles(store, q, since=None)) for q in QUERIES}
         indexed = build_search_index(store)
 
         assert while_empty == before
         assert indexed == 4
-        assert store.search_index_progress().articles_to_index == 0  # type: ignore[union-attr]
+        assert store.articles_to_index() == 0
         assert {q: _links(search_articles(store, q, since=None)) for q in QUERIES} == before
     finally:
         store.close()

@@ -1,6 +1,6 @@
 """The search index in the store (monitor.store.search), on a real SQLite file and on the
-local PostgreSQL server (the `store` fixture): kept in the transaction that stores, edits or
-prunes an article, built in batches for articles stored before it."""
+local PostgreSQL server (the `store` fixture): every article stored or edited is pending
+until the indexer takes it into the index; a pruned one leaves both."""
 
 from __future__ import annotations
 
@@ -29,9 +29,14 @@ def _article(key: str, title: str, summary: str = "") -> Article:
     )
 
 
-def _store(store: Store, feed: str, articles: list[Article], when: datetime = NOW) -> list[int]:
+def _store(
+    store: Store, feed: str, articles: list[Article], when: datetime = NOW, *, index: bool = True
+) -> list[int]:
+    """Store articles as a poll does; then, with `index`, run the indexer until none waits."""
     with store.transaction() as transaction:
         changes, _ = transaction.upsert_articles(feed, articles, baseline=False, now=when)
+    while index and store.index_pending():
+        pass
     return [change.article_id for change in changes]
 
 
@@ -52,7 +57,21 @@ def test_stored_articles_are_found_by_their_terms_newest_first(store: Store) -> 
     assert _candidates(store, "關稅") == [second]
     assert _candidates(store, "韩日 AND 会谈") == [third]
     assert _candidates(store, "劳工") == []
-    assert store.search_index_progress().articles_to_index == 0  # type: ignore[union-attr]
+    assert store.articles_to_index() == 0
+
+
+def test_a_stored_article_is_pending_until_indexed(store: Store) -> None:
+    (article_id,) = _store(store, "cn", [_article("a", "韩日对话")], index=False)
+
+    assert store.articles_to_index() == 1
+    assert _candidates(store, "韩日") == []
+    assert [stored.article_id for stored in store.recent_articles(not_indexed_only=True)] == [
+        article_id
+    ]
+
+    assert store.index_pending() == 1
+    assert _candidates(store, "韩日") == [article_id]
+    assert list(store.recent_articles(not_indexed_only=True)) == []
 
 
 def test_candidates_page_by_id_and_filter_by_feed_and_time(store: Store) -> None:
@@ -69,38 +88,54 @@ def test_candidates_page_by_id_and_filter_by_feed_and_time(store: Store) -> None
 
 def test_an_edited_article_is_found_by_its_new_text_only(store: Store) -> None:
     (article_id,) = _store(store, "cn", [_article("a", "美国关税", "暂缓加征")])
-    _store(store, "cn", [_article("a", "美国关税", "宣布上调")])
+    _store(store, "cn", [_article("a", "美国关税", "宣布上调")], index=False)
+    # Out of the index until indexed again (searches read it in full meanwhile).
+    assert _candidates(store, "关税") == []
+    assert store.articles_to_index() == 1
+    while store.index_pending():
+        pass
 
     assert _candidates(store, "上调") == [article_id]
     assert _candidates(store, "加征") == []
     assert _candidates(store, "关税") == [article_id]
 
 
-def test_a_pruned_article_is_not_found(store: Store) -> None:
+def test_an_article_edited_twice_before_indexing_is_indexed_once(store: Store) -> None:
+    (article_id,) = _store(store, "cn", [_article("a", "美国关税", "暂缓加征")], index=False)
+    _store(store, "cn", [_article("a", "美国关税", "宣布上调")], index=False)
+    _store(store, "cn", [_article("a", "美国关税", "再度下调")])
+
+    assert _candidates(store, "下调") == [article_id]
+    assert _candidates(store, "上调") == []
+
+
+def test_a_pruned_article_is_not_found_nor_pending(store: Store) -> None:
     (old,) = _store(store, "cn", [_article("a", "韩日旧闻")], NOW - timedelta(days=40))
-    (new,) = _store(store, "cn", [_article("b", "韩日新闻")])
+    _store(store, "cn", [_article("p", "韩日旧的待索引")], NOW - timedelta(days=40), index=False)
+    (new,) = _store(store, "cn", [_article("b", "韩日新闻")], index=False)
 
     store.prune_articles(NOW - timedelta(days=30))
+    while store.index_pending():
+        pass
 
     assert _candidates(store, "韩日") == [new]
     assert old < new
+    assert store.articles_to_index() == 0
 
 
-def test_articles_stored_before_the_index_are_indexed_in_batches(store: Store) -> None:
+def test_a_rebuilt_index_is_filled_in_batches_newest_first(store: Store) -> None:
     ids = _store(store, "cn", [_article(f"k{number}", f"韩日第{number}号") for number in range(5)])
-    store.rebuild_search_index()  # as the schema step leaves a database with articles
+    store.rebuild_search_index()  # as after a copy: every article pending
     assert _candidates(store, "韩日") == []
-    assert store.search_index_progress().articles_to_index == 5  # type: ignore[union-attr]
-    (later,) = _store(store, "cn", [_article("later", "韩日后来")])
-    assert _candidates(store, "韩日") == [later]
+    assert store.articles_to_index() == 5
 
-    batches = []
-    while indexed := store.index_backlog(batch_articles=2):
-        batches.append(indexed)
+    assert store.index_pending(batch_articles=2) == 2
+    assert _candidates(store, "韩日") == sorted(ids, reverse=True)[:2]
+    while store.index_pending(batch_articles=2):
+        pass
 
-    assert batches == [2, 2, 1]
-    assert _candidates(store, "韩日") == sorted([*ids, later], reverse=True)
-    assert store.search_index_progress().articles_to_index == 0  # type: ignore[union-attr]
+    assert _candidates(store, "韩日") == sorted(ids, reverse=True)
+    assert store.articles_to_index() == 0
 
 
 def test_an_index_made_by_another_version_is_rebuilt(store: Store) -> None:
@@ -109,19 +144,18 @@ def test_an_index_made_by_another_version_is_rebuilt(store: Store) -> None:
         connection.execute(
             table_of(SearchIndexStateRow).update().values(tokens_version="0/older tokens")
         )
-    # Its tokens would not match this version's queries: it is not read.
-    assert _candidates(store, "韩日") == []
+    # Its tokens would not match this version's queries: searches do not read it.
+    assert not store.search_index_ready()
 
-    while store.index_backlog():
+    while store.index_pending():
         pass
 
+    assert store.search_index_ready()
     assert _candidates(store, "韩日") == [ids[0]]
-    assert store.search_index_state().current  # type: ignore[union-attr]
 
 
-def test_a_new_database_has_a_complete_empty_index(store: Store) -> None:
-    state = store.search_index_state()
-
-    assert state is not None and state.current and state.indexed_from_id == 1
+def test_a_new_database_has_an_empty_index_and_nothing_pending(store: Store) -> None:
+    assert store.search_index_ready()
+    assert store.articles_to_index() == 0
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM article_search")).scalar() == 0
