@@ -55,6 +55,10 @@ class HitDelivery:
     next_attempt_at: datetime | None
     sent_at: datetime | None
     last_error: str | None  # may hold a secret: mask before showing
+    # Its story had already alerted the channel (per_story): this hit sent nothing, and
+    # story_alert_link is the link of the article whose alert did.
+    suppressed: bool = False
+    story_alert_link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,13 +154,31 @@ class ActivityQueries(StoreBase):
         if not hit_ids:
             return {}
         statement = (
-            select(DeliveryItemRow.hit_id, DeliveryRow)
+            select(
+                DeliveryItemRow.hit_id,
+                DeliveryItemRow.suppressed_at,
+                DeliveryItemRow.story_lead_hit_id,
+                DeliveryRow,
+            )
             .join(DeliveryRow, col(DeliveryRow.id) == col(DeliveryItemRow.delivery_id))
             .where(col(DeliveryItemRow.hit_id).in_(hit_ids))
             .order_by(col(DeliveryItemRow.channel))
         )
+        rows = session.exec(statement).all()
+        lead_hits = {lead for _, suppressed, lead, _ in rows if suppressed and lead is not None}
+        lead_links = (
+            dict(
+                session.exec(
+                    select(RuleHitRow.id, ArticleRow.link)
+                    .join(ArticleRow, col(ArticleRow.id) == col(RuleHitRow.article_id))
+                    .where(col(RuleHitRow.id).in_(lead_hits))
+                ).all()
+            )
+            if lead_hits
+            else {}
+        )
         found: dict[int, list[HitDelivery]] = {}
-        for hit_id, delivery in session.exec(statement).all():
+        for hit_id, suppressed_at, lead_hit_id, delivery in rows:
             found.setdefault(hit_id, []).append(
                 HitDelivery(
                     channel=delivery.channel,
@@ -167,6 +189,8 @@ class ActivityQueries(StoreBase):
                     next_attempt_at=_aware_or_none(delivery.next_attempt_at),
                     sent_at=_aware_or_none(delivery.sent_at),
                     last_error=delivery.last_error,
+                    suppressed=suppressed_at is not None,
+                    story_alert_link=lead_links.get(lead_hit_id) if suppressed_at else None,
                 )
             )
         return found

@@ -16,6 +16,7 @@ import pytest
 from feeds import Item, rss
 from processes import run_cli
 from story_articles import DIALOGUE_CN, DIALOGUE_TW, MINISTERS_MEETING, item
+from web_view import start_view
 
 from monitor.service.configuration import load_config
 from monitor.service.daemon import CycleReport, Monitor
@@ -360,3 +361,41 @@ def test_stories_false_groups_nothing(newsroom) -> None:
     assert "grouping is off" in stories.stderr
     assert [hit["story"] for hit in hits] == [None, None]
     assert all("suppressed_by" not in hit for hit in hits)
+
+
+# --------------------------------------------------------------------------- web view
+
+
+def test_the_web_view_lists_the_story_and_why_its_tw_match_sent_nothing(newsroom) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    room = newsroom(KOREA, now=now - timedelta(hours=2), http={"listen": "127.0.0.1:0"})
+    room.publish("cn", DIALOGUE_CN, "dialogue")
+    room.publish("cn", MINISTERS_MEETING, "meeting")
+    room.cycle_at(now - timedelta(hours=1))
+    room.publish("tw", DIALOGUE_TW, "dialogue")
+    room.cycle_at(now)
+
+    view = start_view(room.config)
+    try:
+        page = view.text("/stories")
+        api = view.json("/api/stories")
+        matches = view.json("/api/matches")["matches"]
+        matches_page = view.text("/matches")
+    finally:
+        view.close()
+
+    (story,) = api["stories"]  # the other meeting is a story of one article: not listed
+    assert story["title"] == DIALOGUE_CN[0]
+    assert [(article["feed"], article["link"]) for article in story["articles"]] == [
+        ("rfi-cn", CN_LINK),
+        ("rfi-tw", TW_LINK),
+    ]
+    assert DIALOGUE_TW[0] in page and f'href="{TW_LINK}"' in page
+    assert MINISTERS_MEETING[0] not in page
+    assert "2 articles" in page
+    # The /tw article's match sent nothing: the story's alert (the /cn article's) had gone.
+    (tw_match,) = [match for match in matches if match["feed"] == "rfi-tw"]
+    assert {delivery["suppressed_by"] for delivery in tw_match["deliveries"]} == {CN_LINK}
+    cn_match = next(match for match in matches if match["link"] == CN_LINK)
+    assert {delivery["suppressed_by"] for delivery in cn_match["deliveries"]} == {None}
+    assert "nothing sent: its story alerted" in matches_page

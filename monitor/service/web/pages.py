@@ -34,6 +34,7 @@ from monitor.service.web.reports import (
     read_overview,
     read_stories,
     search_document,
+    story_document,
 )
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class WebPages:
         return _json({"feeds": [feed_document(report) for report in read_feeds(self.sources)]})
 
     def api_stories(self, request: Request) -> Response:
-        return _json({"stories": read_stories(self.sources)})
+        return _json({"stories": [story_document(story) for story in read_stories(self.sources)]})
 
     async def api_search(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()

@@ -7,6 +7,7 @@ delivery's last error, a feed URL) are masked here, once, for both HTML and JSON
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,11 +17,15 @@ from monitor.config import SECRETS, Config
 from monitor.service.search import SearchOutcome, result_document
 from monitor.service.status import iso
 from monitor.service.web.charts import Chart, small_daily_chart, stacked_daily_chart
-from monitor.store import FeedState, HitDelivery, RecentHit, Store
+from monitor.store import FeedState, HitDelivery, RecentHit, Store, StoryRecord
 
 CHART_DAYS = 30
 # The overview lists rules with their counts; past this many, the most active are shown.
 OVERVIEW_RULES_SHOWN = 500
+# /stories lists the stories of several articles first seen within this many days, newest
+# first, at most STORIES_SHOWN (`news-monitor stories --since` reaches further back).
+STORIES_DAYS = 7
+STORIES_SHOWN = 100
 
 
 def utc_now() -> datetime:
@@ -156,6 +161,8 @@ def delivery_document(delivery: HitDelivery) -> dict[str, object]:
         "next_attempt_at": iso(delivery.next_attempt_at),
         "sent_at": iso(delivery.sent_at),
         "last_error": SECRETS.apply(delivery.last_error) if delivery.last_error else None,
+        # Sent nothing: its story's alert (that article's link) had gone to the channel.
+        "suppressed_by": delivery.story_alert_link if delivery.suppressed else None,
     }
 
 
@@ -246,10 +253,31 @@ def feed_document(report: FeedReport) -> dict[str, object]:
 # ------------------------------------------------------------------------ stories, search
 
 
-def read_stories(sources: WebSources) -> list[dict[str, object]]:
-    """Stories of several articles, newest first. This store groups no articles into
-    stories: there are none to show."""
-    return []
+def read_stories(sources: WebSources) -> list[StoryRecord]:
+    """The stories of several articles first seen within the last STORIES_DAYS, newest
+    first, at most STORIES_SHOWN; none while grouping is off (`stories: false`)."""
+    if not sources.config().stories.enabled:
+        return []
+    since = sources.clock() - timedelta(days=STORIES_DAYS)
+    return list(itertools.islice(sources.store.stories(since), STORIES_SHOWN))
+
+
+def story_document(story: StoryRecord) -> dict[str, object]:
+    return {
+        "id": story.story_id,
+        "first_seen": iso(story.first_seen),
+        "title": story.title,
+        "articles": [
+            {
+                "feed": article.feed_name,
+                "title": article.title,
+                "link": article.link,
+                "published": iso(article.published),
+                "first_seen": iso(article.first_seen),
+            }
+            for article in story.articles
+        ],
+    }
 
 
 def search_document(query: str, outcome: SearchOutcome) -> dict[str, object]:
