@@ -24,6 +24,8 @@ from receivers import free_port
 from sqlalchemy import create_engine, text
 from tcp_proxy import TcpProxy
 
+from monitor.store import Store
+
 INTERVAL_SECONDS = 2.0
 LEASE_SECONDS = 6.0
 FEEDS = 6
@@ -334,6 +336,15 @@ def test_db_copy_moves_a_sqlite_store_to_postgresql_and_nothing_alerts_again(
     moved = write_config(
         feeds={"cn": server.url("/cn")}, channels=channels, rules=[RULE], database=target
     )
+    # The search index is not copied: the copied articles wait for the target's indexer,
+    # and a search finds them meanwhile.
+    pending = Store(target)
+    try:
+        assert pending.articles_to_index() == 2
+    finally:
+        pending.close()
+    found = run_cli("search", "韩日", "--config", str(moved), cwd=moved.parent)
+    assert found.returncode == 0 and "韩日对话" in found.stdout
     assert run_cli("run", "--once", "--config", str(moved), cwd=moved.parent).returncode == 0
     server.add_feed(
         "/cn", rss([_item(3, "韩日峰会"), _item(2, "韩日对话"), _item(1, "法国新闻")]), etag='"3"'
@@ -347,3 +358,8 @@ def test_db_copy_moves_a_sqlite_store_to_postgresql_and_nothing_alerts_again(
     for output in (copied.stdout, copied.stderr, again.stdout, again.stderr):
         assert password not in output
     assert _titles(hook) == ["[korea-japan] 韩日对话", "[korea-japan] 韩日峰会"]
+    indexed = Store(target)
+    try:
+        assert indexed.articles_to_index() == 0  # (each run --once indexed what waited)
+    finally:
+        indexed.close()

@@ -159,3 +159,26 @@ def test_a_new_database_has_an_empty_index_and_nothing_pending(store: Store) -> 
     assert store.articles_to_index() == 0
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM article_search")).scalar() == 0
+
+
+def test_a_database_from_before_the_index_gets_it_with_every_article_pending(
+    store: Store,
+) -> None:
+    ids = _store(store, "cn", [_article("a", "韩日对话"), _article("b", "韩日会谈")])
+    # The database as the version before the index left it: no index, no step 8.
+    with store.engine.begin() as connection:
+        for table in ("article_search", "search_pending", "search_index_state"):
+            connection.execute(text(f"DROP TABLE {table}"))
+        connection.execute(
+            text("DELETE FROM schema_migration WHERE name = :name"),
+            {"name": "create the search index"},
+        )
+    assert not store.schema_is_current()
+
+    store.create_schema()
+
+    assert store.search_index_ready()
+    assert store.articles_to_index() == 2
+    while store.index_pending():
+        pass
+    assert _candidates(store, "韩日") == sorted(ids, reverse=True)
