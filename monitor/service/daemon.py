@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -46,8 +47,8 @@ from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.search import (
     INDEX_BUILD_INTERVAL_SECONDS,
-    INDEX_BUILD_ONCE_SECONDS,
-    build_search_index,
+    index_after_cycle,
+    search_index_job,
 )
 from monitor.service.shared_schedule import SharedPollSchedule
 from monitor.service.signals import install_daemon_signals
@@ -296,6 +297,7 @@ class Monitor(InstanceLiveness):
         """Poll every enabled feed once (ignoring schedules and backoff), and attempt every
         pending delivery once (ignoring retry backoff): those queued before the run, and
         those its polls queue, as soon as they are, while the other feeds are polled."""
+        cycle_started = time.monotonic()
         feeds = [feed for feed in self.runtime.config.feeds if feed.enabled]
         workers = poll_thread_count(feeds)
         # One read of every feed's state, and one write for all the unchanged ones: a cycle
@@ -336,7 +338,7 @@ class Monitor(InstanceLiveness):
         )
         self.prune()
         if not self.dry_run:
-            build_search_index(self.store, time_budget_seconds=INDEX_BUILD_ONCE_SECONDS)
+            index_after_cycle(self.store, time.monotonic() - cycle_started)
         counts = self.store.delivery_counts(self.clock())
         logger.info(
             "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
@@ -448,8 +450,9 @@ class Monitor(InstanceLiveness):
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
         scheduler.add_job(
-            self._search_index_job,
+            search_index_job,
             "interval",
+            args=[self.store],
             seconds=INDEX_BUILD_INTERVAL_SECONDS,
             id="search-index",
             executor="housekeeping",
@@ -517,12 +520,6 @@ class Monitor(InstanceLiveness):
             self.prune()
         except StoreError as error:
             logger.error("retention status=store_error error=%r", str(error))
-
-    def _search_index_job(self) -> None:
-        try:
-            build_search_index(self.store)
-        except StoreError as error:
-            logger.error("search_index status=store_error error=%r", str(error))
 
     def _poll_schedule(self) -> PollSchedule | SharedPollSchedule:
         """The daemon's polls: claimed from the shared feed leases on a shared database
