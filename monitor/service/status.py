@@ -38,6 +38,7 @@ class StatusReport:
     database_missing: bool = False  # a SQLite file that does not exist yet
     next_release: datetime | None = None  # of the next held batch
     recent_errors: list[tuple[str, str, str]] = field(default_factory=list)  # of deliveries
+    articles_to_index: int = 0  # stored articles the search index does not hold yet
 
     @property
     def alive(self) -> list[InstanceRecord]:
@@ -69,6 +70,7 @@ class StatusReport:
                 for record in alive
             ],
             "config_problems": self.config_problems,
+            "search_index": {"articles_to_index": self.articles_to_index},
         }
 
 
@@ -109,6 +111,7 @@ def read_status(settings: DatabaseSettings, now: datetime) -> StatusReport:
             now=now,
             next_release=store.next_release_time(now) if counts["held"] else None,
             recent_errors=store.last_delivery_errors(),
+            articles_to_index=store.articles_to_index(),
         )
     finally:
         store.close()
@@ -153,6 +156,11 @@ def format_status(report: StatusReport, settings: DatabaseSettings) -> list[str]
         lines.append(f"  last error rule={rule} channel={channel}: {SECRETS.apply(error)}")
     if counts["failed"]:
         lines.append("  send failed ones again: news-monitor deliveries retry [--rule NAME]")
+    if report.articles_to_index:
+        lines.append(
+            f"search index: {report.articles_to_index} articles still to index (a running "
+            "daemon indexes them in the background; searches read them meanwhile)"
+        )
     for failing in report.failing_rules:
         lines.append(
             f"rule {failing['name']} failing: {failing['failures']} article(s), last at "

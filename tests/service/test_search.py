@@ -169,3 +169,18 @@ def test_a_search_while_the_index_is_built_finds_the_same(archive: Path) -> None
 def _links(outcome: Any) -> list[str]:
     assert outcome.complete
     return [result.link for result in outcome.results]
+
+
+def test_status_says_how_many_articles_wait_for_the_index(archive: Path) -> None:
+    store = Store(load_config(archive).database_url)
+    try:
+        indexed = json.loads(_cli(archive, "status", "--json").stdout)["search_index"]
+        store.rebuild_search_index()
+        waiting = _cli(archive, "status")
+        waiting_json = json.loads(_cli(archive, "status", "--json").stdout)["search_index"]
+    finally:
+        store.close()
+
+    assert indexed == {"articles_to_index": 0}
+    assert waiting_json == {"articles_to_index": 4}
+    assert "search index: 4 articles still to index" in waiting.stdout
