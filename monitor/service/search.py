@@ -284,16 +284,16 @@ def _one_line(text: str) -> str:
 # --------------------------------------------------------------- building the index
 
 # The daemon's indexer: every INDEX_BUILD_INTERVAL_SECONDS, batches for about
-# INDEX_BUILD_SECONDS, a tenth of the time, so that it takes a tenth of a core at most from
-# polls (it holds the GIL while it tokenises). That is about a hundred articles a second:
-# new articles are indexed within seconds, a first poll of a thousand feeds (30,000
-# articles) within minutes, an archive of 100,000 from before the index in about 20.
+# INDEX_BUILD_SECONDS, a twentieth of the time, so that it takes little from polls (it holds
+# the GIL while it tokenises). That is about fifty articles a second: new articles are
+# indexed within seconds, a first poll of a thousand feeds (30,000 articles) within about
+# ten minutes, an archive of 100,000 from before the index within the hour.
 INDEX_BUILD_INTERVAL_SECONDS = 5.0
-INDEX_BUILD_SECONDS = 0.5
-# `run --once` gives the index the same share of its cycle, at the end: a tenth of the
+INDEX_BUILD_SECONDS = 0.25
+# `run --once` gives the index the same share of its cycle, at the end: a twentieth of the
 # cycle's time, at least a second (a cycle from cron stores little; what remains waits for
 # the next run, and searches read it meanwhile).
-INDEX_BUILD_ONCE_SHARE = 0.1
+INDEX_BUILD_ONCE_SHARE = 0.05
 INDEX_BUILD_ONCE_MIN_SECONDS = 1.0
 
 
