@@ -38,7 +38,7 @@ from monitor.matching.validation import (
     query_problem,
     rule_problems,
 )
-from monitor.matching.vocabulary import fold_vocabulary
+from monitor.matching.vocabulary import fold_article_vocabulary, fold_vocabulary
 
 __all__ = [
     "FIELD_ALIASES",
@@ -60,6 +60,7 @@ __all__ = [
     "compile_regex",
     "evaluate",
     "field_name",
+    "fold_article_vocabulary",
     "fold_vocabulary",
     "holds_without_terms",
     "near_spans",
