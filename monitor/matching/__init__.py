@@ -48,7 +48,7 @@ from monitor.matching.validation import (
     query_problem,
     rule_problems,
 )
-from monitor.matching.vocabulary import fold_vocabulary
+from monitor.matching.vocabulary import fold_article_vocabulary, fold_vocabulary
 
 __all__ = [
     "FIELD_ALIASES",
@@ -76,6 +76,7 @@ __all__ = [
     "compile_regex",
     "evaluate",
     "field_name",
+    "fold_article_vocabulary",
     "fold_vocabulary",
     "holds_without_terms",
     "index_query",

@@ -115,6 +115,16 @@ def normalize(text: str) -> str:
     return to_simplified(_nfkc(text)).casefold()
 
 
+def normalize_noting_traditional(text: str) -> tuple[str, bool]:
+    """Given text, return (normalize(text), whether t2s changed it: it holds Traditional
+    characters)."""
+    if not text:
+        return "", False
+    nfkc = _nfkc(text)
+    simplified = to_simplified(nfkc)
+    return simplified.casefold(), simplified != nfkc
+
+
 def normalize_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
     """Given text, return (normalize(text), origins).
 

@@ -29,8 +29,6 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningInsert, Update
 from sqlmodel import Session, col, select
 
-# The package, not its function `fingerprint`: that name is also the package's module's.
-from monitor import stories as measure
 from monitor.config import DEFAULT_STORY_WINDOW_SECONDS
 from monitor.model import Article
 from monitor.store.engine import StoreBase, TransactionBase, aware
@@ -42,7 +40,7 @@ from monitor.store.tables import (
     StoryRow,
     table_of,
 )
-from monitor.stories import DEFAULT_SIMILARITY, StoryFingerprint
+from monitor.stories import DEFAULT_SIMILARITY, StoryFingerprint, fingerprint, similarity
 
 # The candidates of a new article compared with it: those sharing the most band keys. An
 # article of the same story shares many; a handful of boilerplate sentences (a byline, a
@@ -110,9 +108,7 @@ class StoryTransaction(TransactionBase):
         self, articles: Sequence[Article], now: datetime, grouping: StoryGrouping
     ) -> list[StoryPlace]:
         """Given a poll's new articles, in order, return where each goes."""
-        fingerprints = [
-            measure.fingerprint(item.title, item.summary, item.content) for item in articles
-        ]
+        fingerprints = [fingerprint(item.title, item.summary, item.content) for item in articles]
         window_start = _seconds(now - timedelta(seconds=grouping.window_seconds))
         stored = self._stored_bands(
             {key for each in fingerprints for key in each.band_keys}, window_start
@@ -127,13 +123,13 @@ class StoryTransaction(TransactionBase):
             best_place = StoryPlace(mine)
             for article_id in shortlists[index]:
                 story_id, first_seen_seconds, theirs = known[article_id]
-                ranking = (measure.similarity(mine, theirs), 1, -story_id)
+                ranking = (similarity(mine, theirs), 1, -story_id)
                 if best is None or ranking > best:
                     best = ranking
                     best_place = StoryPlace(mine, story_id, None, first_seen_seconds)
             earlier = {other for key in mine.band_keys for other in batch_bands.get(key, ())}
             for other in sorted(earlier):
-                ranking = (measure.similarity(mine, fingerprints[other]), 0, -other)
+                ranking = (similarity(mine, fingerprints[other]), 0, -other)
                 if best is None or ranking > best:
                     best = ranking
                     place = places[other]
@@ -292,7 +288,7 @@ class StoryTransaction(TransactionBase):
                 continue
             stories[article_id] = story_id
             article = by_id[article_id]
-            fresh = measure.fingerprint(article.title, article.summary, article.content)
+            fresh = fingerprint(article.title, article.summary, article.content)
             if signature == fresh.signature:
                 continue
             if signature is not None:

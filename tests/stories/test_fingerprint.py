@@ -1,4 +1,4 @@
-"""Tests for monitor.stories.fingerprint: what the store keeps of an article to group it.
+"""Tests for monitor.stories.measure: what the store keeps of an article to group it.
 
 Signatures and band keys are stored, so they must come out the same in every process, on
 every machine and in every Python version: a fixed text has a fixed signature here.
@@ -23,12 +23,12 @@ SUMMARY = "韩日两国时隔9年重启副外长战略对话会议，共商加�
 # sha256 of fingerprint(TITLE, SUMMARY, "").signature and some of its band keys. If these
 # change, every stored signature stops matching new ones: change them only together with
 # the signature format or the MinHash library's algorithm version.
-EXPECTED_SIGNATURE_SHA256 = "ce47be7b93aa027db67d6c01930b3a4cdfcda899a4e158ff5d7b4bef5c61f584"
+EXPECTED_SIGNATURE_SHA256 = "f4f12e328bf626d338ba8bad130757b8874eca0a851fc04249c7d5694a66d75d"
 EXPECTED_BAND_KEYS = {
-    0: 2619987306104373576,
-    39: -7622984644694467562,
-    40: 2473700489592272835,
-    63: 1415081638676618841,
+    0: -6431454595025747918,
+    11: -4547760207100503827,
+    12: 8133398123499356609,
+    31: 1199056701321052933,
 }
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -102,6 +102,15 @@ def test_signature_of_another_minhash_algorithm_version_is_similar_to_nothing() 
     stored = StoryFingerprint.from_signature(bytes(older))
     assert stored.band_keys == ()
     assert similarity(stored, print_) == 0.0
+
+
+def test_signature_of_the_earlier_format_is_accepted_and_similar_to_nothing() -> None:
+    print_ = fingerprint(TITLE, SUMMARY, "")
+    earlier = bytes([1]) + print_.signature[1:]  # format 1: what earlier versions stored
+    stored = StoryFingerprint.from_signature(earlier)
+    assert stored.band_keys == ()
+    assert similarity(stored, print_) == 0.0
+    assert similarity(print_, stored) == 0.0
 
 
 @pytest.mark.parametrize(
