@@ -41,8 +41,9 @@ SEARCH_RULE = "search"
 # The period `news-monitor search` looks at when not told: a month of news.
 DEFAULT_SEARCH_SINCE_SECONDS = 30 * 86400.0
 # Candidates read from the index at a time: a page of results and then some, as a few
-# candidates of a longer term are not matches (their bigrams are apart in the text).
-CANDIDATE_PAGE_ARTICLES = 64
+# candidates of a longer term are not matches (their bigrams are apart in the text). Each
+# is read whole (about 5 KB), so more at once cost more than they save.
+CANDIDATE_PAGE_ARTICLES = 32
 # Articles matched together between two looks at the clock. A /regex/ may take up to
 # monitor.matching's REGEX_TIME_LIMIT_SECONDS per article, so a batch may run past the time
 # limit by this many times that; from about 16 on, larger batches were no faster (see

@@ -223,8 +223,8 @@ class ActivityQueries(StoreBase):
             if below_id is not None:
                 statement = statement.where(col(ArticleRow.id) < below_id)
             if not_indexed_only:
-                statement = statement.where(
-                    col(ArticleRow.id).in_(select(SearchPendingRow.article_id))
+                statement = statement.join(
+                    SearchPendingRow, col(SearchPendingRow.article_id) == col(ArticleRow.id)
                 )
             if feed is not None:
                 statement = statement.where(
