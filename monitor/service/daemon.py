@@ -450,6 +450,9 @@ class Monitor(InstanceLiveness):
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
         scheduler.add_job(
+            search_index_job, args=[self.store], kwargs={"starting": True}, executor="housekeeping"
+        )
+        scheduler.add_job(
             search_index_job,
             "interval",
             args=[self.store],

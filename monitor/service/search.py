@@ -323,9 +323,12 @@ def build_search_index(
     return indexed
 
 
-def search_index_job(store: Store) -> None:
-    """The daemon's indexer (every INDEX_BUILD_INTERVAL_SECONDS)."""
+def search_index_job(store: Store, *, starting: bool = False) -> None:
+    """The daemon's indexer (every INDEX_BUILD_INTERVAL_SECONDS). `starting`: its first
+    run, which also queues the articles an older version stored beside this one."""
     try:
+        if starting and (found := store.queue_unindexed_articles()):
+            logger.info("search_index status=queued articles_stored_by_another_version=%d", found)
         build_search_index(store)
     except StoreError as error:
         logger.error("search_index status=store_error error=%r", str(error))

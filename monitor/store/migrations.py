@@ -163,9 +163,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Several instances on PostgreSQL: feed leases, singleton jobs, instance leases, and the
     # version that applied each step.
     Migration(7, "add the tables and columns of shared work", add_missing_tables_and_columns),
-    # The search index (monitor.store.search), empty: the daemon indexes the articles stored
-    # before in short batches (Store.index_backlog), and searches scan those meanwhile.
-    Migration(8, "create the search index", create_search_index),
+    # The search index (monitor.store.search), empty, every stored article pending: the
+    # daemon indexes them in short batches (Store.index_pending), and searches read them in
+    # full meanwhile. An older version would store articles the index never hears of, and
+    # could change the text of indexed ones (which SQLite's index must be told of, with the
+    # old text): it refuses to start on a database with the index.
+    Migration(8, "create the search index", create_search_index, required_steps=8),
 )
 
 

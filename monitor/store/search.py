@@ -10,7 +10,9 @@ worked out again from the text stored, before the text changes.
 PostgreSQL: a table of one tsvector per article (its tokens as lexemes, no parser involved)
 under a GIN index.
 
-Every unpruned article is either in the index or in `search_pending`. The transaction that
+Every unpruned article is in the index or in `search_pending` (or, stored by an older
+version running beside this one, in neither until it is edited or the daemon next starts:
+Store.queue_unindexed_articles). The transaction that
 stores a new article, or an edit, adds it to `search_pending` (an edited one leaves the
 index first); Store.index_pending moves pending articles into the index in batches, each a
 short transaction of its own, on the daemon's housekeeping thread. Indexing costs about a
@@ -129,14 +131,19 @@ def remove_from_index(session: Session, article_ids: Sequence[int]) -> None:
         return
     pending = table_of(SearchPendingRow)
     connection = session.connection()
-    waiting = set(
+    connection.execute(pending.delete().where(pending.c.article_id.in_(article_ids)))
+    # Those the index holds: asked of the index itself (a contentless FTS5 table answers
+    # rowid lookups), as an article may be in neither (stored by an older version beside
+    # this one), and SQLite's index must never be told to remove what it does not hold.
+    key = "rowid" if connection.dialect.name == "sqlite" else "article_id"
+    indexed = list(
         connection.execute(
-            select(pending.c.article_id).where(pending.c.article_id.in_(article_ids))
+            text(f"SELECT {key} FROM {SEARCH_TABLE} WHERE {key} IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": list(dict.fromkeys(article_ids))},
         ).scalars()
     )
-    if waiting:
-        connection.execute(pending.delete().where(pending.c.article_id.in_(waiting)))
-    indexed = [article_id for article_id in dict.fromkeys(article_ids) if article_id not in waiting]
     if not indexed:
         return
     if connection.dialect.name != "sqlite":
@@ -303,6 +310,23 @@ class SearchQueries(StoreBase):
             )
             connection.execute(pending.delete().where(pending.c.article_id.in_(article_ids)))
             return len(article_ids)
+
+    def queue_unindexed_articles(self) -> int:
+        """Mark pending the unpruned articles neither indexed nor pending (stored by an
+        older version beside this one); return how many. One pass over the articles: for
+        the daemon's start, not for every cycle."""
+        key = "rowid" if self.engine.dialect.name == "sqlite" else "article_id"
+        with self._writing() as session:
+            result = session.connection().execute(
+                text(
+                    "INSERT INTO search_pending (article_id) SELECT a.id FROM article a "
+                    "WHERE a.pruned_at IS NULL "
+                    "AND a.id NOT IN (SELECT article_id FROM search_pending) "
+                    f"AND a.id NOT IN (SELECT {key} FROM {SEARCH_TABLE}) "
+                    "ON CONFLICT (article_id) DO NOTHING"  # (another instance, starting too)
+                )
+            )
+            return result.rowcount
 
     def rebuild_search_index(self) -> None:
         """Empty the index and make every stored article pending (index_pending then

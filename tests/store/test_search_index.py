@@ -182,3 +182,28 @@ def test_a_database_from_before_the_index_gets_it_with_every_article_pending(
     while store.index_pending():
         pass
     assert _candidates(store, "韩日") == sorted(ids, reverse=True)
+
+
+def test_articles_an_older_version_stored_are_queued_and_edits_of_them_are_safe(
+    store: Store,
+) -> None:
+    (indexed,) = _store(store, "cn", [_article("a", "韩日对话")])
+    # Two articles written as a version without the index writes them: neither indexed
+    # nor pending.
+    orphans = _store(
+        store, "cn", [_article("b", "韩日旧闻"), _article("c", "韩日会谈")], index=False
+    )
+    with store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM search_pending"))
+    # An edit of one must not ask the index to remove what it never held (on SQLite that
+    # would corrupt it): the edited article is simply queued.
+    _store(store, "cn", [_article("b", "韩日旧闻", "补充")], index=False)
+    assert store.articles_to_index() == 1
+
+    assert store.queue_unindexed_articles() == 1  # the other one
+    assert store.queue_unindexed_articles() == 0
+    while store.index_pending():
+        pass
+
+    assert _candidates(store, "韩日") == sorted([indexed, *orphans], reverse=True)
+    assert _candidates(store, "补充") == [orphans[0]]
