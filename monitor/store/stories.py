@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, insert
+from sqlalchemy import delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.dml import ReturningInsert, Update
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from monitor.config import DEFAULT_STORY_WINDOW_SECONDS
@@ -70,6 +70,18 @@ class StoryPlace:
     story_id: int | None = None
     with_new: int | None = None
     story_first_seen_seconds: int | None = None  # a stored story's
+
+
+@dataclass(frozen=True)
+class StoryOfNew:
+    """A new article's story, known before the article is inserted: its id (taken for a
+    story the article starts), whether the article starts it, its first-seen time (Unix
+    seconds), and the article's fingerprint."""
+
+    story_id: int
+    started: bool
+    first_seen_seconds: int
+    fingerprint: StoryFingerprint
 
 
 @dataclass(frozen=True)
@@ -201,60 +213,74 @@ class StoryTransaction(TransactionBase):
             .where(col(ArticleRow.id).in_(list(article_ids)))
         ).all()
 
-    def _record_stories(
-        self,
-        article_ids: Sequence[int],
-        articles: Sequence[Article],
-        places: Sequence[StoryPlace],
-        now: datetime,
-    ) -> list[tuple[int, bool]]:
-        """Record where the new articles (just inserted with these ids) went: the stories
-        they start, each one's story, signature and band keys. Return (story id, whether
-        the article started it) for each."""
-        if not article_ids:
-            return []
+    def _story_of_each(self, places: Sequence[StoryPlace], now: datetime) -> list[StoryOfNew]:
+        """Given where a poll's new articles go, return each one's story, the new stories'
+        ids taken now: the articles are inserted with their story, no UPDATE after."""
         starters = [
             index
             for index, place in enumerate(places)
             if place.story_id is None and place.with_new is None
         ]
-        story_of_starter: dict[int, int] = {}
-        if starters:
-            result = self._execute_many(
-                _story_insert(),
-                [
-                    {
-                        "first_seen_at": now,
-                        "title": articles[index].title,
-                        "first_article_id": article_ids[index],
-                    }
-                    for index in starters
-                ],
-            )
-            story_of_starter = dict(zip(starters, result.scalars(), strict=True))
+        new_ids = dict(zip(starters, self._new_story_ids(len(starters)), strict=True))
         now_seconds = _seconds(now)
-        stories: list[tuple[int, bool]] = []
-        bands: dict[tuple[int, int], int] = {}
+        stories: list[StoryOfNew] = []
         for index, place in enumerate(places):
             if place.story_id is not None:
-                story_id, first_seen = place.story_id, place.story_first_seen_seconds or now_seconds
+                story_id = place.story_id
+                first_seen = place.story_first_seen_seconds or now_seconds
             else:
-                starter = index if place.with_new is None else place.with_new
-                story_id, first_seen = story_of_starter[starter], now_seconds
-            stories.append((story_id, index in story_of_starter))
-            for key in place.fingerprint.band_keys:
-                bands[(key, article_ids[index])] = first_seen
-        self._execute_many(
-            _story_assignment(),
-            [
-                {"article": article_id, "story": story_id, "signature": place.fingerprint.signature}
-                for article_id, (story_id, _), place in zip(
-                    article_ids, stories, places, strict=True
-                )
-            ],
-        )
-        self._insert_bands(bands)
+                story_id = new_ids[index if place.with_new is None else place.with_new]
+                first_seen = now_seconds
+            stories.append(StoryOfNew(story_id, index in new_ids, first_seen, place.fingerprint))
         return stories
+
+    def _new_story_ids(self, count: int) -> list[int]:
+        """Take the ids of `count` new stories (their rows are inserted after their first
+        articles, which they name)."""
+        if not count:
+            return []
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            return sorted(
+                connection.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('story', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    (count,),
+                ).scalars()
+            )
+        # SQLite admits one writer at a time (serialise_identity): nobody else takes an id
+        # before this transaction inserts them, and stories are never deleted.
+        highest = connection.exec_driver_sql("SELECT max(id) FROM story").scalar()
+        return list(range((highest or 0) + 1, (highest or 0) + 1 + count))
+
+    def _record_stories(
+        self,
+        article_ids: Sequence[int],
+        articles: Sequence[Article],
+        stories: Sequence[StoryOfNew],
+        now: datetime,
+    ) -> None:
+        """Record the stories the new articles (just inserted with these ids and their
+        stories) start, and every new article's band keys."""
+        started = [
+            {
+                "id": story.story_id,
+                "first_seen_at": now,
+                "title": article.title,
+                "first_article_id": article_id,
+            }
+            for article_id, article, story in zip(article_ids, articles, stories, strict=True)
+            if story.started
+        ]
+        if started:
+            self._execute_many(_story_insert(), started)
+        self._insert_bands(
+            {
+                (key, article_id): story.first_seen_seconds
+                for article_id, story in zip(article_ids, stories, strict=True)
+                for key in story.fingerprint.band_keys
+            }
+        )
 
     def _insert_bands(self, bands: dict[tuple[int, int], int]) -> None:
         """Given {(band key, article id): its story's first-seen Unix seconds}, insert them."""
@@ -267,7 +293,10 @@ class StoryTransaction(TransactionBase):
         connection.exec_driver_sql(
             "INSERT INTO story_band (band_key, story_first_seen_seconds, article_id) "
             f"VALUES ({marker}, {marker}, {marker})",
-            [(key, first_seen, article_id) for (key, article_id), first_seen in bands.items()],
+            # In the primary key's order: each row goes next to the one before in the index.
+            sorted(
+                (key, first_seen, article_id) for (key, article_id), first_seen in bands.items()
+            ),
         )
 
     def _refresh_fingerprints(
@@ -391,20 +420,8 @@ class StoryQueries(StoreBase):
 
 
 @functools.cache
-def _story_insert() -> ReturningInsert[int]:
-    table = table_of(StoryRow)
-    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
-
-
-@functools.cache
-def _story_assignment() -> Update:
-    """UPDATE article SET story_id = :story, story_signature = :signature WHERE id = :article"""
-    table = table_of(ArticleRow)
-    return (
-        table.update()
-        .where(table.c.id == bindparam("article"))
-        .values(story_id=bindparam("story"), story_signature=bindparam("signature"))
-    )
+def _story_insert() -> Insert:
+    return insert(table_of(StoryRow))
 
 
 def _marker(connection: Connection) -> str:
