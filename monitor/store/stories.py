@@ -46,7 +46,8 @@ from monitor.stories import DEFAULT_SIMILARITY, StoryFingerprint, fingerprint, s
 # article of the same story shares many; a handful of boilerplate sentences (a byline, a
 # "share" line) must not make a crowd of unrelated articles into candidates.
 CANDIDATES_PER_ARTICLE = 24
-# Band keys looked up in one statement: well within every database's limit of parameters.
+# Band keys (or articles) looked up in one statement: well within every database's limit
+# of parameters.
 KEYS_PER_LOOKUP = 2000
 
 
@@ -122,11 +123,13 @@ class StoryTransaction(TransactionBase):
         """Given a poll's new articles, in order, return where each goes."""
         fingerprints = [fingerprint(item.title, item.summary, item.content) for item in articles]
         window_start = _seconds(now - timedelta(seconds=grouping.window_seconds))
-        stored = self._stored_bands(
+        stored, first_seen_of = self._stored_bands(
             {key for each in fingerprints for key in each.band_keys}, window_start
         )
         shortlists = [_shortlist(each.band_keys, stored) for each in fingerprints]
-        known = self._grouped_articles({article for each in shortlists for article in each})
+        known = self._grouped_articles(
+            {article for each in shortlists for article in each}, first_seen_of
+        )
         batch_bands: dict[int, list[int]] = {}
         places: list[StoryPlace] = []
         for index, mine in enumerate(fingerprints):
@@ -159,10 +162,14 @@ class StoryTransaction(TransactionBase):
                 batch_bands.setdefault(key, []).append(index)
         return places
 
-    def _stored_bands(self, keys: set[int], window_start: int) -> dict[int, list[int]]:
+    def _stored_bands(
+        self, keys: set[int], window_start: int
+    ) -> tuple[dict[int, list[int]], dict[int, int]]:
         """Given band keys, return {key: the articles that have it} among the articles of
-        stories first seen since window_start (Unix seconds)."""
+        stories first seen since window_start (Unix seconds), and {article: its story's
+        first-seen time}."""
         found: dict[int, list[int]] = {}
+        first_seen_of: dict[int, int] = {}
         ordered = sorted(keys)
         connection = self.session.connection()
         marker = _marker(connection)
@@ -171,31 +178,44 @@ class StoryTransaction(TransactionBase):
             # Written for the driver: SQLAlchemy renders an expanding IN of a poll's
             # hundreds of keys anew for each call, which cost more than the lookup itself.
             rows = connection.exec_driver_sql(
-                "SELECT band_key, article_id FROM story_band "
+                "SELECT band_key, article_id, story_first_seen_seconds FROM story_band "
                 f"WHERE story_first_seen_seconds >= {marker} "
                 f"AND band_key IN ({', '.join([marker] * len(chunk))})",
                 (window_start, *chunk),
             )
-            for key, article_id in rows:
+            for key, article_id, first_seen in rows:
                 found.setdefault(key, []).append(article_id)
-        return found
+                first_seen_of[article_id] = first_seen
+        return found, first_seen_of
 
     def _grouped_articles(
-        self, article_ids: set[int]
+        self, article_ids: set[int], first_seen_of: dict[int, int]
     ) -> dict[int, tuple[int, int, StoryFingerprint]]:
-        """Given grouped articles, return {id: (story id, the story's first-seen time in
-        Unix seconds, fingerprint)}."""
+        """Given grouped articles and their stories' first-seen times (Unix seconds, from
+        their band rows), return {id: (story id, the story's first-seen time,
+        fingerprint)}."""
         if not article_ids:
             return {}
-        return {
-            article_id: (
-                story_id,
-                _seconds(aware(first_seen)),
-                StoryFingerprint.from_signature(signature),
+        connection = self.session.connection()
+        marker = _marker(connection)
+        ordered = sorted(article_ids)
+        found: dict[int, tuple[int, int, StoryFingerprint]] = {}
+        for start in range(0, len(ordered), KEYS_PER_LOOKUP):
+            chunk = ordered[start : start + KEYS_PER_LOOKUP]
+            # Through the driver, as _stored_bands: a new IN list for every poll.
+            rows = connection.exec_driver_sql(
+                "SELECT id, story_id, story_signature FROM article "
+                f"WHERE id IN ({', '.join([marker] * len(chunk))})",
+                tuple(chunk),
             )
-            for article_id, story_id, signature, first_seen in self._story_rows(article_ids)
-            if article_id is not None and story_id is not None and signature is not None
-        }
+            for article_id, story_id, signature in rows:
+                if story_id is not None and signature is not None:
+                    found[article_id] = (
+                        story_id,
+                        first_seen_of[article_id],
+                        StoryFingerprint.from_signature(signature),
+                    )
+        return found
 
     def _story_rows(
         self, article_ids: Iterable[int]
