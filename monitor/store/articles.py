@@ -30,7 +30,13 @@ from monitor.ingest import (
 from monitor.model import Article
 from monitor.store.engine import StoreBase
 from monitor.store.search import queue_for_index, remove_from_index
-from monitor.store.stories import ArticleStory, StoryGrouping, StoryTransaction, suppressions
+from monitor.store.stories import (
+    ArticleStory,
+    StoryGrouping,
+    StoryOfNew,
+    StoryTransaction,
+    suppressions,
+)
 from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
 
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
@@ -229,8 +235,8 @@ class ArticleTransaction(StoryTransaction):
 
         new_articles = [articles[index] for index in assignment.new_items]
         seen_before = assignment.seen_before
-        places = (
-            self._place_new_articles(new_articles, now, stories)
+        new_stories = (
+            self._story_of_each(self._place_new_articles(new_articles, now, stories), now)
             if stories is not None and new_articles
             else None
         )
@@ -239,13 +245,11 @@ class ArticleTransaction(StoryTransaction):
             new_articles,
             baselines=[baseline or index in seen_before for index in range(len(new_articles))],
             now=now,
+            stories=new_stories,
         )
         queue_for_index(self.session, new_ids)
-        new_stories = (
-            self._record_stories(new_ids, new_articles, places, now)
-            if places is not None
-            else [(None, False)] * len(new_ids)
-        )
+        if new_stories is not None:
+            self._record_stories(new_ids, new_articles, new_stories, now)
 
         def article_id(target: Target) -> int:
             if isinstance(target, Stored):
@@ -264,7 +268,14 @@ class ArticleTransaction(StoryTransaction):
                 story_started=started,
             )
             for index, (article_id_, article, (story_id, started)) in enumerate(
-                zip(new_ids, new_articles, new_stories, strict=True)
+                zip(
+                    new_ids,
+                    new_articles,
+                    [(None, False)] * len(new_ids)
+                    if new_stories is None
+                    else [(story.story_id, story.started) for story in new_stories],
+                    strict=True,
+                )
             )
             if index not in seen_before
         ]
@@ -333,10 +344,16 @@ class ArticleTransaction(StoryTransaction):
         )
 
     def _insert_articles(
-        self, feed_name: str, articles: list[Article], *, baselines: list[bool], now: datetime
+        self,
+        feed_name: str,
+        articles: list[Article],
+        *,
+        baselines: list[bool],
+        now: datetime,
+        stories: Sequence[StoryOfNew] | None = None,
     ) -> list[int]:
-        """Insert articles (each recorded by a baseline or not); return their ids in the
-        same order."""
+        """Insert articles (each recorded by a baseline or not, each with its story if
+        grouped); return their ids in the same order."""
         if not articles:
             return []
         rows = [
@@ -349,6 +366,10 @@ class ArticleTransaction(StoryTransaction):
             }
             for article, baseline in zip(articles, baselines, strict=True)
         ]
+        if stories is not None:
+            for row, story in zip(rows, stories, strict=True):
+                row["story_id"] = story.story_id
+                row["story_signature"] = story.fingerprint.signature
         table = table_of(ArticleRow)
         result = self._execute_many(
             insert(table).returning(table.c.id, sort_by_parameter_order=True), rows

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, insert
+from sqlalchemy import delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.dml import ReturningInsert, Update
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from monitor.config import DEFAULT_STORY_WINDOW_SECONDS
@@ -46,7 +46,8 @@ from monitor.stories import DEFAULT_SIMILARITY, StoryFingerprint, fingerprint, s
 # article of the same story shares many; a handful of boilerplate sentences (a byline, a
 # "share" line) must not make a crowd of unrelated articles into candidates.
 CANDIDATES_PER_ARTICLE = 24
-# Band keys looked up in one statement: well within every database's limit of parameters.
+# Band keys (or articles) looked up in one statement: well within every database's limit
+# of parameters.
 KEYS_PER_LOOKUP = 2000
 
 
@@ -70,6 +71,18 @@ class StoryPlace:
     story_id: int | None = None
     with_new: int | None = None
     story_first_seen_seconds: int | None = None  # a stored story's
+
+
+@dataclass(frozen=True)
+class StoryOfNew:
+    """A new article's story, known before the article is inserted: its id (taken for a
+    story the article starts), whether the article starts it, its first-seen time (Unix
+    seconds), and the article's fingerprint."""
+
+    story_id: int
+    started: bool
+    first_seen_seconds: int
+    fingerprint: StoryFingerprint
 
 
 @dataclass(frozen=True)
@@ -110,11 +123,13 @@ class StoryTransaction(TransactionBase):
         """Given a poll's new articles, in order, return where each goes."""
         fingerprints = [fingerprint(item.title, item.summary, item.content) for item in articles]
         window_start = _seconds(now - timedelta(seconds=grouping.window_seconds))
-        stored = self._stored_bands(
+        stored, first_seen_of = self._stored_bands(
             {key for each in fingerprints for key in each.band_keys}, window_start
         )
         shortlists = [_shortlist(each.band_keys, stored) for each in fingerprints]
-        known = self._grouped_articles({article for each in shortlists for article in each})
+        known = self._grouped_articles(
+            {article for each in shortlists for article in each}, first_seen_of
+        )
         batch_bands: dict[int, list[int]] = {}
         places: list[StoryPlace] = []
         for index, mine in enumerate(fingerprints):
@@ -147,10 +162,14 @@ class StoryTransaction(TransactionBase):
                 batch_bands.setdefault(key, []).append(index)
         return places
 
-    def _stored_bands(self, keys: set[int], window_start: int) -> dict[int, list[int]]:
+    def _stored_bands(
+        self, keys: set[int], window_start: int
+    ) -> tuple[dict[int, list[int]], dict[int, int]]:
         """Given band keys, return {key: the articles that have it} among the articles of
-        stories first seen since window_start (Unix seconds)."""
+        stories first seen since window_start (Unix seconds), and {article: its story's
+        first-seen time}."""
         found: dict[int, list[int]] = {}
+        first_seen_of: dict[int, int] = {}
         ordered = sorted(keys)
         connection = self.session.connection()
         marker = _marker(connection)
@@ -159,31 +178,44 @@ class StoryTransaction(TransactionBase):
             # Written for the driver: SQLAlchemy renders an expanding IN of a poll's
             # hundreds of keys anew for each call, which cost more than the lookup itself.
             rows = connection.exec_driver_sql(
-                "SELECT band_key, article_id FROM story_band "
+                "SELECT band_key, article_id, story_first_seen_seconds FROM story_band "
                 f"WHERE story_first_seen_seconds >= {marker} "
                 f"AND band_key IN ({', '.join([marker] * len(chunk))})",
                 (window_start, *chunk),
             )
-            for key, article_id in rows:
+            for key, article_id, first_seen in rows:
                 found.setdefault(key, []).append(article_id)
-        return found
+                first_seen_of[article_id] = first_seen
+        return found, first_seen_of
 
     def _grouped_articles(
-        self, article_ids: set[int]
+        self, article_ids: set[int], first_seen_of: dict[int, int]
     ) -> dict[int, tuple[int, int, StoryFingerprint]]:
-        """Given grouped articles, return {id: (story id, the story's first-seen time in
-        Unix seconds, fingerprint)}."""
+        """Given grouped articles and their stories' first-seen times (Unix seconds, from
+        their band rows), return {id: (story id, the story's first-seen time,
+        fingerprint)}."""
         if not article_ids:
             return {}
-        return {
-            article_id: (
-                story_id,
-                _seconds(aware(first_seen)),
-                StoryFingerprint.from_signature(signature),
+        connection = self.session.connection()
+        marker = _marker(connection)
+        ordered = sorted(article_ids)
+        found: dict[int, tuple[int, int, StoryFingerprint]] = {}
+        for start in range(0, len(ordered), KEYS_PER_LOOKUP):
+            chunk = ordered[start : start + KEYS_PER_LOOKUP]
+            # Through the driver, as _stored_bands: a new IN list for every poll.
+            rows = connection.exec_driver_sql(
+                "SELECT id, story_id, story_signature FROM article "
+                f"WHERE id IN ({', '.join([marker] * len(chunk))})",
+                tuple(chunk),
             )
-            for article_id, story_id, signature, first_seen in self._story_rows(article_ids)
-            if article_id is not None and story_id is not None and signature is not None
-        }
+            for article_id, story_id, signature in rows:
+                if story_id is not None and signature is not None:
+                    found[article_id] = (
+                        story_id,
+                        first_seen_of[article_id],
+                        StoryFingerprint.from_signature(signature),
+                    )
+        return found
 
     def _story_rows(
         self, article_ids: Iterable[int]
@@ -201,60 +233,74 @@ class StoryTransaction(TransactionBase):
             .where(col(ArticleRow.id).in_(list(article_ids)))
         ).all()
 
-    def _record_stories(
-        self,
-        article_ids: Sequence[int],
-        articles: Sequence[Article],
-        places: Sequence[StoryPlace],
-        now: datetime,
-    ) -> list[tuple[int, bool]]:
-        """Record where the new articles (just inserted with these ids) went: the stories
-        they start, each one's story, signature and band keys. Return (story id, whether
-        the article started it) for each."""
-        if not article_ids:
-            return []
+    def _story_of_each(self, places: Sequence[StoryPlace], now: datetime) -> list[StoryOfNew]:
+        """Given where a poll's new articles go, return each one's story, the new stories'
+        ids taken now: the articles are inserted with their story, no UPDATE after."""
         starters = [
             index
             for index, place in enumerate(places)
             if place.story_id is None and place.with_new is None
         ]
-        story_of_starter: dict[int, int] = {}
-        if starters:
-            result = self._execute_many(
-                _story_insert(),
-                [
-                    {
-                        "first_seen_at": now,
-                        "title": articles[index].title,
-                        "first_article_id": article_ids[index],
-                    }
-                    for index in starters
-                ],
-            )
-            story_of_starter = dict(zip(starters, result.scalars(), strict=True))
+        new_ids = dict(zip(starters, self._new_story_ids(len(starters)), strict=True))
         now_seconds = _seconds(now)
-        stories: list[tuple[int, bool]] = []
-        bands: dict[tuple[int, int], int] = {}
+        stories: list[StoryOfNew] = []
         for index, place in enumerate(places):
             if place.story_id is not None:
-                story_id, first_seen = place.story_id, place.story_first_seen_seconds or now_seconds
+                story_id = place.story_id
+                first_seen = place.story_first_seen_seconds or now_seconds
             else:
-                starter = index if place.with_new is None else place.with_new
-                story_id, first_seen = story_of_starter[starter], now_seconds
-            stories.append((story_id, index in story_of_starter))
-            for key in place.fingerprint.band_keys:
-                bands[(key, article_ids[index])] = first_seen
-        self._execute_many(
-            _story_assignment(),
-            [
-                {"article": article_id, "story": story_id, "signature": place.fingerprint.signature}
-                for article_id, (story_id, _), place in zip(
-                    article_ids, stories, places, strict=True
-                )
-            ],
-        )
-        self._insert_bands(bands)
+                story_id = new_ids[index if place.with_new is None else place.with_new]
+                first_seen = now_seconds
+            stories.append(StoryOfNew(story_id, index in new_ids, first_seen, place.fingerprint))
         return stories
+
+    def _new_story_ids(self, count: int) -> list[int]:
+        """Take the ids of `count` new stories (their rows are inserted after their first
+        articles, which they name)."""
+        if not count:
+            return []
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            return sorted(
+                connection.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('story', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    (count,),
+                ).scalars()
+            )
+        # SQLite admits one writer at a time (serialise_identity): nobody else takes an id
+        # before this transaction inserts them, and stories are never deleted.
+        highest = connection.exec_driver_sql("SELECT max(id) FROM story").scalar()
+        return list(range((highest or 0) + 1, (highest or 0) + 1 + count))
+
+    def _record_stories(
+        self,
+        article_ids: Sequence[int],
+        articles: Sequence[Article],
+        stories: Sequence[StoryOfNew],
+        now: datetime,
+    ) -> None:
+        """Record the stories the new articles (just inserted with these ids and their
+        stories) start, and every new article's band keys."""
+        started = [
+            {
+                "id": story.story_id,
+                "first_seen_at": now,
+                "title": article.title,
+                "first_article_id": article_id,
+            }
+            for article_id, article, story in zip(article_ids, articles, stories, strict=True)
+            if story.started
+        ]
+        if started:
+            self._execute_many(_story_insert(), started)
+        self._insert_bands(
+            {
+                (key, article_id): story.first_seen_seconds
+                for article_id, story in zip(article_ids, stories, strict=True)
+                for key in story.fingerprint.band_keys
+            }
+        )
 
     def _insert_bands(self, bands: dict[tuple[int, int], int]) -> None:
         """Given {(band key, article id): its story's first-seen Unix seconds}, insert them."""
@@ -267,7 +313,10 @@ class StoryTransaction(TransactionBase):
         connection.exec_driver_sql(
             "INSERT INTO story_band (band_key, story_first_seen_seconds, article_id) "
             f"VALUES ({marker}, {marker}, {marker})",
-            [(key, first_seen, article_id) for (key, article_id), first_seen in bands.items()],
+            # In the primary key's order: each row goes next to the one before in the index.
+            sorted(
+                (key, first_seen, article_id) for (key, article_id), first_seen in bands.items()
+            ),
         )
 
     def _refresh_fingerprints(
@@ -391,20 +440,8 @@ class StoryQueries(StoreBase):
 
 
 @functools.cache
-def _story_insert() -> ReturningInsert[int]:
-    table = table_of(StoryRow)
-    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
-
-
-@functools.cache
-def _story_assignment() -> Update:
-    """UPDATE article SET story_id = :story, story_signature = :signature WHERE id = :article"""
-    table = table_of(ArticleRow)
-    return (
-        table.update()
-        .where(table.c.id == bindparam("article"))
-        .values(story_id=bindparam("story"), story_signature=bindparam("signature"))
-    )
+def _story_insert() -> Insert:
+    return insert(table_of(StoryRow))
 
 
 def _marker(connection: Connection) -> str:
