@@ -107,12 +107,10 @@ class StoryTransaction(TransactionBase):
     """StoreTransaction's grouping of articles into stories (see the module docstring)."""
 
     def _place_new_articles(
-        self, articles: Sequence[Article], now: datetime, grouping: StoryGrouping
+        self, fingerprints: Sequence[StoryFingerprint], now: datetime, grouping: StoryGrouping
     ) -> list[StoryPlace]:
-        """Given a poll's new articles, in order, return where each goes."""
-        fingerprints = [
-            measure.fingerprint(item.title, item.summary, item.content) for item in articles
-        ]
+        """Given the fingerprints of a poll's new articles, in order, return where each
+        goes."""
         window_start = _seconds(now - timedelta(seconds=grouping.window_seconds))
         stored = self._stored_bands(
             {key for each in fingerprints for key in each.band_keys}, window_start
@@ -392,6 +390,11 @@ class StoryQueries(StoreBase):
 
 # Statements run for every poll that stores articles, built once: building them again each
 # time cost SQLAlchemy more than the database spent running them.
+
+
+def story_fingerprints(articles: Sequence[Article]) -> list[StoryFingerprint]:
+    """Given articles, return their fingerprints, in order."""
+    return [measure.fingerprint(item.title, item.summary, item.content) for item in articles]
 
 
 @functools.cache
