@@ -155,6 +155,17 @@ class StoryTransaction(TransactionBase):
         found: dict[int, list[int]] = {}
         ordered = sorted(keys)
         connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            # One array parameter: the driver parses a statement of a thousand
+            # placeholders anew each time (5 ms a baseline poll), while storing waits.
+            rows = connection.exec_driver_sql(
+                "SELECT band_key, article_id FROM story_band "
+                "WHERE story_first_seen_seconds >= %s AND band_key = ANY(%s::bigint[])",
+                (window_start, ordered),
+            )
+            for key, article_id in rows:
+                found.setdefault(key, []).append(article_id)
+            return found
         marker = _marker(connection)
         for start in range(0, len(ordered), KEYS_PER_LOOKUP):
             chunk = ordered[start : start + KEYS_PER_LOOKUP]
@@ -263,6 +274,20 @@ class StoryTransaction(TransactionBase):
         if not bands:
             return
         connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            # Three arrays, one statement: on a shared database this runs while every
+            # instance's storing waits (serialise_identity), and the driver's handling of
+            # a thousand rows' parameters took longer than the database's insert.
+            keys, first_seen_seconds, article_ids = zip(
+                *((key, first_seen, article_id) for (key, article_id), first_seen in bands.items()),
+                strict=True,
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO story_band (band_key, story_first_seen_seconds, article_id) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::integer[])",
+                (list(keys), list(first_seen_seconds), list(article_ids)),
+            )
+            return
         marker = _marker(connection)
         # Through the driver: a poll of 30 new articles writes about a thousand rows, and
         # SQLAlchemy's handling of each row's parameters cost twice what writing them did.
