@@ -3,6 +3,7 @@ daemons (`news-monitor run`), a cold cycle and a changed cycle each.
 
     .venv/bin/python bench/cluster.py                          # 1, 2 and 3 instances
     .venv/bin/python bench/cluster.py --instances 1,2 --feeds 300
+    .venv/bin/python bench/cluster.py --logs DIR               # keep each daemon's log
     NEWS_MONITOR_BENCH_POSTGRES=postgresql+psycopg://postgres@127.0.0.1:5432/postgres ...
 
 For each number of instances: a fresh database on the local PostgreSQL server (created and
