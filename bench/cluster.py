@@ -3,6 +3,7 @@ daemons (`news-monitor run`), a cold cycle and a changed cycle each.
 
     .venv/bin/python bench/cluster.py                          # 1, 2 and 3 instances
     .venv/bin/python bench/cluster.py --instances 1,2 --feeds 300
+    .venv/bin/python bench/cluster.py --logs DIR               # keep each daemon's log
     NEWS_MONITOR_BENCH_POSTGRES=postgresql+psycopg://postgres@127.0.0.1:5432/postgres ...
 
 For each number of instances: a fresh database on the local PostgreSQL server (created and
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,7 +121,7 @@ class BackendCpu:
                 self._ticks[pid] = max(self._ticks.get(pid, 0), int(fields[11]) + int(fields[12]))
 
 
-def measure(instances: int, feeds: int, timeout: float) -> dict:
+def measure(instances: int, feeds: int, timeout: float, logs: Path | None = None) -> dict:
     database = f"nm_bench_{uuid.uuid4().hex[:10]}"
     with _admin() as connection:
         connection.execute(f'CREATE DATABASE "{database}"')
@@ -131,7 +133,13 @@ def measure(instances: int, feeds: int, timeout: float) -> dict:
             tempfile.TemporaryDirectory(prefix="bench-cluster-") as folder,
             FarmProcess(feeds, ITEMS_PER_FEED) as farm,
         ):
-            return _run(Path(folder), farm, url, database, instances, feeds, timeout)
+            try:
+                return _run(Path(folder), farm, url, database, instances, feeds, timeout)
+            finally:
+                if logs is not None:
+                    logs.mkdir(parents=True, exist_ok=True)
+                    for log in Path(folder).glob("node-*.log"):
+                        shutil.copy(log, logs / f"{instances}-{log.name}")
     finally:
         with _admin() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -271,9 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", default="1,2,3", help="comma-separated counts")
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument(
+        "--logs", type=Path, help="copy each daemon's log here (as INSTANCES-node-N.log)"
+    )
     arguments = parser.parse_args(argv)
     for count in (int(n) for n in arguments.instances.split(",")):
-        print(json.dumps(measure(count, arguments.feeds, arguments.timeout)), flush=True)
+        print(
+            json.dumps(measure(count, arguments.feeds, arguments.timeout, arguments.logs)),
+            flush=True,
+        )
     return 0
 
 

@@ -36,6 +36,9 @@ UNSHARED_SEND_TIMEOUT_SECONDS = 60.0
 # an instance that died.
 RETENTION_EVERY_SECONDS = 86400.0
 RETENTION_ASK_EVERY_SECONDS = 3600.0
+# Statistics of the tables that grew (Store.analyze_grown_tables) are taken by one
+# instance at most this often; each asks at half that.
+STATISTICS_EVERY_SECONDS = 30.0
 
 
 def send_margin_seconds(lease_seconds: float) -> float:

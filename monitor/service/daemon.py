@@ -33,6 +33,7 @@ from monitor.model import ConfigError, StoreError
 from monitor.service.cluster import (
     RETENTION_ASK_EVERY_SECONDS,
     RETENTION_EVERY_SECONDS,
+    STATISTICS_EVERY_SECONDS,
     Lease,
     send_timeout_seconds,
 )
@@ -460,6 +461,14 @@ class Monitor(InstanceLiveness):
             id="search-index",
             executor="housekeeping",
         )
+        if self.shared:
+            scheduler.add_job(
+                self._statistics_job,
+                "interval",
+                seconds=STATISTICS_EVERY_SECONDS / 2,
+                id="statistics",
+                executor="housekeeping",
+            )
         http = self._start_http()
         scheduler.start()
         polls.start()
@@ -523,6 +532,17 @@ class Monitor(InstanceLiveness):
             self.prune()
         except StoreError as error:
             logger.error("retention status=store_error error=%r", str(error))
+
+    def _statistics_job(self) -> None:
+        try:
+            if self.store.start_singleton_job(
+                "statistics", self.instance.claim_prefix, STATISTICS_EVERY_SECONDS
+            ):
+                analyzed = self.store.analyze_grown_tables()
+                if analyzed:
+                    logger.info("statistics analyzed=%s", ",".join(analyzed))
+        except StoreError as error:
+            logger.error("statistics status=store_error error=%r", str(error))
 
     def _poll_schedule(self) -> PollSchedule | SharedPollSchedule:
         """The daemon's polls: claimed from the shared feed leases on a shared database

@@ -30,7 +30,7 @@ from monitor.ingest import (
     split_items,
 )
 from monitor.matching import RuleSet
-from monitor.model import Article, FetchError, ParseError, RuleMatch
+from monitor.model import Article, FetchError, ParseError, RuleFailure, RuleMatch
 from monitor.service.fulltext import add_full_text
 from monitor.store import (
     ArticleChange,
@@ -254,6 +254,18 @@ def refresh_feed(
         if fulltext is not None:
             parsed = replace(parsed, articles=fulltext.articles)
     oldest_notified = now - timedelta(seconds=feed.max_age_seconds)
+    # Matched before the transaction, whose storing is serialised with every other
+    # instance's on a shared database (monitor.store.articles): the items parsed are the
+    # new ones, and edits (unless a baseline or an identity upgrade parsed them all).
+    matched = (
+        {
+            article: _rule_matches(article, feed.name, rules)
+            for article in parsed.articles
+            if not _too_old(article, oldest_notified)
+        }
+        if not baseline and upgrade is None
+        else {}
+    )
     new_state: dict[str, object] = {}
     with store.transaction() as transaction:
         changes, new_items = transaction.upsert_articles(
@@ -268,7 +280,8 @@ def refresh_feed(
         for change in changes:
             if change.baseline or _too_old(change.article, oldest_notified):
                 continue
-            hits = _match(change, feed.name, rules, transaction, now)
+            found = matched.get(change.article) or _rule_matches(change.article, feed.name, rules)
+            hits = _hits(change, found, feed.name, rules, transaction, now)
             matches += len(hits)
             deliveries += transaction.record_hits(change.article_id, feed.name, hits, now)
         new_state.update(
@@ -368,14 +381,32 @@ def _too_old(article: Article, oldest_notified: datetime) -> bool:
     return article.published is not None and article.published < oldest_notified
 
 
-def _match(
+@dataclass(frozen=True)
+class _RuleMatches:
+    """The rules that match an article, each with its excerpt, and the rules that could
+    not be evaluated on it."""
+
+    matched: list[tuple[RuleMatch, str]]
+    failures: list[RuleFailure]
+
+
+def _rule_matches(article: Article, feed_name: str, rules: Rules) -> _RuleMatches:
+    matched, failures = rules.matcher.match_with_failures(article, feed_name)
+    return _RuleMatches(
+        [(match, excerpt(article, match, rules.matcher)) for match in matched], failures
+    )
+
+
+def _hits(
     change: ArticleChange,
+    found: _RuleMatches,
     feed_name: str,
     rules: Rules,
     transaction: StoreTransaction,
     now: datetime,
 ) -> list[HitToRecord]:
-    matched, failures = rules.matcher.match_with_failures(change.article, feed_name)
+    """The rule hits to record of a change, given its rule matches."""
+    matched, failures = found.matched, found.failures
     for failure in failures:
         # The rule is skipped for this article only; status shows it as failing.
         logger.warning(
@@ -396,12 +427,12 @@ def _match(
         HitToRecord(
             rule_name=match.rule_name,
             terms=match.matched_terms,
-            excerpt=excerpt(change.article, match, rules.matcher),
+            excerpt=text,
             channels=rules.by_name[match.rule_name].notify,
             timing=rules.policies[match.rule_name].timing(now),
             story_id=story_id if rules.by_name[match.rule_name].per_story else None,
         )
-        for match in matched
+        for match, text in matched
         if match.rule_name not in already
     ]
 

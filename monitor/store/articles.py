@@ -35,6 +35,7 @@ from monitor.store.stories import (
     StoryGrouping,
     StoryOfNew,
     StoryTransaction,
+    story_fingerprints,
     suppressions,
 )
 from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
@@ -222,8 +223,15 @@ class ArticleTransaction(StoryTransaction):
         one multi-row insert of the new articles, one of their keys, one of the feed links;
         items known by their guid, or new by every key, need nothing more.
         """
-        serialise_identity(self.session)
+        # What needs no stored fact is worked out before the lock that serialises storing
+        # across instances (serialise_identity): the items' keys, and the fingerprints of
+        # the parsed items, which are the new ones (all of them when the feed's identity
+        # is being upgraded: those are fingerprinted once known to be new).
         items = [item_keys(feed_name, article) for article in articles]
+        fingerprints = (
+            story_fingerprints(articles) if stories is not None and upgrade is None else None
+        )
+        serialise_identity(self.session)
         known = self._known_keys(lookup_keys(items))
         carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
         facts = StoredFacts(
@@ -236,7 +244,16 @@ class ArticleTransaction(StoryTransaction):
         new_articles = [articles[index] for index in assignment.new_items]
         seen_before = assignment.seen_before
         new_stories = (
-            self._story_of_each(self._place_new_articles(new_articles, now, stories), now)
+            self._story_of_each(
+                self._place_new_articles(
+                    [fingerprints[index] for index in assignment.new_items]
+                    if fingerprints is not None
+                    else story_fingerprints(new_articles),
+                    now,
+                    stories,
+                ),
+                now,
+            )
             if stories is not None and new_articles
             else None
         )

@@ -4,6 +4,7 @@ leases, singleton jobs, and schema steps an older instance does or does not know
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -110,6 +111,25 @@ def test_on_sqlite_a_second_daemon_is_refused_while_the_first_process_lives(tmp_
 def test_retention_is_started_by_one_instance_a_day(shared: Store) -> None:
     assert shared.start_singleton_job("retention", "a/1/1", 86400)
     assert not shared.start_singleton_job("retention", "b/2/2", 86400)
+
+
+def test_statistics_are_taken_of_the_tables_that_grew(shared: Store, tmp_path) -> None:
+    shared.ensure_feed_leases([(f"feed-{n}", 60.0) for n in range(500)])
+    # The database counts changed rows a moment after the transaction that made them.
+    deadline = time.monotonic() + 30
+    analyzed: list[str] = []
+    while "feed_lease" not in analyzed and time.monotonic() < deadline:
+        analyzed += shared.analyze_grown_tables()
+    assert "feed_lease" in analyzed
+    with shared.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'feed_lease'")
+        ).scalar()
+    assert rows == 500  # the statistics are there
+    alone = Store(f"sqlite:///{tmp_path}/monitor.db")
+    alone.create_schema()
+    assert alone.analyze_grown_tables() == []  # one daemon per SQLite database: not needed
+    alone.close()
 
 
 def test_an_instance_works_on_with_a_newer_additive_schema_and_refuses_one_it_cannot(
