@@ -21,9 +21,15 @@ recorded.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+from monitor.model import StoreError
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
 
 # A send starts only while more than this share of the lease remains, and no service of a
 # message may take longer: with the default 60 s lease, 30 s.
@@ -88,3 +94,16 @@ class Lease:
     def may_send(self) -> bool:
         """Whether a send (one service's) may start now: more than the margin is left."""
         return self.remaining_seconds() > self.margin_seconds
+
+
+def statistics_job(store: Store, claim_prefix: str) -> None:
+    """On a shared database: take the statistics of the tables that grew (the planner
+    needs them, and autovacuum may be off), by one instance at a time, at most every
+    STATISTICS_EVERY_SECONDS."""
+    try:
+        if store.start_singleton_job("statistics", claim_prefix, STATISTICS_EVERY_SECONDS):
+            analyzed = store.analyze_grown_tables()
+            if analyzed:
+                logger.info("statistics analyzed=%s", ",".join(analyzed))
+    except StoreError as error:
+        logger.error("statistics status=store_error error=%r", str(error))

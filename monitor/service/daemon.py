@@ -36,6 +36,7 @@ from monitor.service.cluster import (
     STATISTICS_EVERY_SECONDS,
     Lease,
     send_timeout_seconds,
+    statistics_job,
 )
 from monitor.service.configuration import load_config
 from monitor.service.feed_states import FLUSH_INTERVAL_SECONDS, FeedStates
@@ -47,9 +48,8 @@ from monitor.service.poll_log import log_poll
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
 from monitor.service.search import (
-    INDEX_BUILD_INTERVAL_SECONDS,
     index_after_cycle,
-    search_index_job,
+    schedule_search_index,
 )
 from monitor.service.shared_schedule import SharedPollSchedule
 from monitor.service.signals import install_daemon_signals
@@ -450,21 +450,12 @@ class Monitor(InstanceLiveness):
             executor="housekeeping",
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
-        scheduler.add_job(
-            search_index_job, args=[self.store], kwargs={"starting": True}, executor="housekeeping"
-        )
-        scheduler.add_job(
-            search_index_job,
-            "interval",
-            args=[self.store],
-            seconds=INDEX_BUILD_INTERVAL_SECONDS,
-            id="search-index",
-            executor="housekeeping",
-        )
+        schedule_search_index(scheduler, self.store, executor="housekeeping")
         if self.shared:
             scheduler.add_job(
-                self._statistics_job,
+                statistics_job,
                 "interval",
+                args=[self.store, self.instance.claim_prefix],
                 seconds=STATISTICS_EVERY_SECONDS / 2,
                 id="statistics",
                 executor="housekeeping",
@@ -532,17 +523,6 @@ class Monitor(InstanceLiveness):
             self.prune()
         except StoreError as error:
             logger.error("retention status=store_error error=%r", str(error))
-
-    def _statistics_job(self) -> None:
-        try:
-            if self.store.start_singleton_job(
-                "statistics", self.instance.claim_prefix, STATISTICS_EVERY_SECONDS
-            ):
-                analyzed = self.store.analyze_grown_tables()
-                if analyzed:
-                    logger.info("statistics analyzed=%s", ",".join(analyzed))
-        except StoreError as error:
-            logger.error("statistics status=store_error error=%r", str(error))
 
     def _poll_schedule(self) -> PollSchedule | SharedPollSchedule:
         """The daemon's polls: claimed from the shared feed leases on a shared database

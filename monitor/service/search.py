@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from monitor.config import DEFAULT_SEARCH_TIMEOUT_SECONDS, Config, RuleConfig
 from monitor.matching import (
@@ -34,6 +35,9 @@ from monitor.matching import (
 from monitor.model import ConfigError, StoreError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
 from monitor.store import INDEX_BATCH_ARTICLES, Store, StoredArticle
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -341,4 +345,18 @@ def index_after_cycle(store: Store, cycle_seconds: float) -> None:
         time_budget_seconds=max(
             INDEX_BUILD_ONCE_MIN_SECONDS, INDEX_BUILD_ONCE_SHARE * cycle_seconds
         ),
+    )
+
+
+def schedule_search_index(scheduler: BaseScheduler, store: Store, *, executor: str) -> None:
+    """Add the daemon's indexer to its scheduler: a first run at once (which also queues
+    what an older version stored), then every INDEX_BUILD_INTERVAL_SECONDS."""
+    scheduler.add_job(search_index_job, args=[store], kwargs={"starting": True}, executor=executor)
+    scheduler.add_job(
+        search_index_job,
+        "interval",
+        args=[store],
+        seconds=INDEX_BUILD_INTERVAL_SECONDS,
+        id="search-index",
+        executor=executor,
     )
