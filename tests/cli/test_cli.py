@@ -297,7 +297,19 @@ def test_notify_test_with_failing_service_exits_one(tmp_path: Path, write_config
 
 @pytest.mark.parametrize(
     "command",
-    ["run", "check", "status", "health", "notify", "rules", "deliveries", "feeds", "db"],
+    [
+        "run",
+        "check",
+        "status",
+        "health",
+        "notify",
+        "rules",
+        "deliveries",
+        "feeds",
+        "db",
+        "stories",
+        "search",
+    ],
 )
 def test_build_parser_every_command_is_in_readme(command: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
