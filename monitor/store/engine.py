@@ -197,6 +197,12 @@ class StoreBase:
             yield connection
 
 
+def dialect_insert(session: Session, model: type[SQLModel] | Table) -> Any:
+    """The dialect's own insert, for ON CONFLICT; imported on use, as only one is needed."""
+    dialect = session.get_bind().dialect.name
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(model)
+
+
 class TransactionBase:
     """The session of one write transaction (see Store.transaction)."""
 
@@ -204,9 +210,7 @@ class TransactionBase:
         self.session = session
 
     def _insert(self, model: type[SQLModel] | Table) -> Any:
-        """The dialect's own insert, for ON CONFLICT; imported on use, as only one is needed."""
-        dialect = self.session.get_bind().dialect.name
-        return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(model)
+        return dialect_insert(self.session, model)
 
     def _execute_many(self, statement: Executable, rows: list[dict[str, object]]) -> Result[Any]:
         """Run a Core statement once per row, as one executemany.

@@ -27,12 +27,11 @@ an empty index and every article pending.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Table, Text, bindparam, func, text
+from sqlalchemy import ARRAY, BigInteger, Text, bindparam, func, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel, col, select
 
@@ -45,8 +44,7 @@ from monitor.matching import (
     article_tokens,
     tokens_version,
 )
-from monitor.model import Article
-from monitor.store.engine import StoreBase
+from monitor.store.engine import StoreBase, dialect_insert
 from monitor.store.tables import ArticleRow, SearchIndexStateRow, SearchPendingRow, table_of
 
 SEARCH_TABLE = "article_search"
@@ -102,8 +100,9 @@ def _all_pending(connection: Connection) -> None:
     )
 
 
-def _texts(article: Article) -> list[str]:
-    return [getattr(article, field) for field in INDEXED_FIELDS]
+def _indexed_columns() -> list[Any]:
+    """The article's columns the index holds the tokens of (matching.INDEXED_FIELDS)."""
+    return [getattr(ArticleRow, field) for field in INDEXED_FIELDS]
 
 
 def queue_for_index(session: Session, article_ids: Sequence[int]) -> None:
@@ -112,16 +111,11 @@ def queue_for_index(session: Session, article_ids: Sequence[int]) -> None:
     if not article_ids:
         return
     session.connection().execute(
-        _dialect_insert(session, table_of(SearchPendingRow)).on_conflict_do_nothing(
+        dialect_insert(session, table_of(SearchPendingRow)).on_conflict_do_nothing(
             index_elements=["article_id"]
         ),
         [{"article_id": article_id} for article_id in dict.fromkeys(article_ids)],
     )
-
-
-def _dialect_insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
 
 
 def remove_from_index(session: Session, article_ids: Sequence[int]) -> None:
@@ -155,9 +149,7 @@ def remove_from_index(session: Session, article_ids: Sequence[int]) -> None:
         )
         return
     rows = session.exec(
-        select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content).where(
-            col(ArticleRow.id).in_(indexed)
-        )
+        select(ArticleRow.id, *_indexed_columns()).where(col(ArticleRow.id).in_(indexed))
     ).all()
     deletes = [
         {"article_id": article_id, "tokens": " ".join(tokens)}
@@ -297,7 +289,7 @@ class SearchQueries(StoreBase):
             if not article_ids:
                 return 0
             rows = session.exec(
-                select(ArticleRow.id, ArticleRow.title, ArticleRow.summary, ArticleRow.content)
+                select(ArticleRow.id, *_indexed_columns())
                 .where(col(ArticleRow.id).in_(article_ids))
                 .where(col(ArticleRow.pruned_at).is_(None))
             ).all()
