@@ -135,7 +135,7 @@ def search_articles(
     # The newest matches among the indexed articles, and among those stored since the
     # indexer last ran (or before the index): each read newest first, then merged.
     complete = search.check(_indexed(store, wanted, since=since, feed=feed)) and search.check(
-        store.recent_articles(since, feed=feed, not_indexed_only=True)
+        _pending(store, since=since, feed=feed)
     )
     return search.outcome(complete=complete)
 
@@ -150,6 +150,22 @@ def _indexed(
             wanted, since=since, feed=feed, below_id=below_id, limit=CANDIDATE_PAGE_ARTICLES
         )
         yield from store.articles_by_id(article_ids)
+        if len(article_ids) < CANDIDATE_PAGE_ARTICLES:
+            return
+        below_id = article_ids[-1]
+
+
+def _pending(store: Store, *, since: datetime | None, feed: str | None) -> Iterator[StoredArticle]:
+    """The articles the index does not hold yet, newest first, a page at a time (read
+    from the short list of pending ids: normally the last few seconds' articles)."""
+    below_id: int | None = None
+    while True:
+        article_ids = store.pending_article_ids(below_id=below_id, limit=CANDIDATE_PAGE_ARTICLES)
+        for stored in store.articles_by_id(article_ids):
+            if (since is None or stored.first_seen_at >= since) and (
+                feed is None or feed in stored.feeds
+            ):
+                yield stored
         if len(article_ids) < CANDIDATE_PAGE_ARTICLES:
             return
         below_id = article_ids[-1]

@@ -27,7 +27,6 @@ from monitor.store.tables import (
     DeliveryRow,
     FeedArticleRow,
     RuleHitRow,
-    SearchPendingRow,
 )
 
 # Offsets change on whole minutes; a window is walked in steps of this, then to the minute.
@@ -200,13 +199,11 @@ class ActivityQueries(StoreBase):
         since: datetime | None = None,
         *,
         feed: str | None = None,
-        not_indexed_only: bool = False,
         batch_size: int = 200,
     ) -> Iterator[StoredArticle]:
         """Given a time (or None for all), yield the articles first seen at or after it,
         newest first, with their feeds; articles whose text retention pruned are left out,
-        with `feed` those the feed did not carry, with `not_indexed_only` only those the
-        search index does not hold yet (monitor.store.search).
+        and with `feed` those the feed did not carry.
 
         Read `batch_size` rows at a time, each batch in a short transaction of its own, so
         a caller that stops early (a search with enough results) reads no more."""
@@ -222,10 +219,6 @@ class ActivityQueries(StoreBase):
                 statement = statement.where(col(ArticleRow.first_seen_at) >= since)
             if below_id is not None:
                 statement = statement.where(col(ArticleRow.id) < below_id)
-            if not_indexed_only:
-                statement = statement.join(
-                    SearchPendingRow, col(SearchPendingRow.article_id) == col(ArticleRow.id)
-                )
             if feed is not None:
                 statement = statement.where(
                     select(FeedArticleRow.article_id)
@@ -242,12 +235,16 @@ class ActivityQueries(StoreBase):
             below_id = rows[-1].id
 
     def articles_by_id(self, article_ids: Sequence[int]) -> list[StoredArticle]:
-        """Given article ids, return those articles, in the same order (unknown ids left
-        out)."""
+        """Given article ids, return those articles, in the same order (unknown ids and
+        articles whose text retention pruned left out)."""
         if not article_ids:
             return []
         with self._reading() as session:
-            rows = session.exec(select(ArticleRow).where(col(ArticleRow.id).in_(article_ids))).all()
+            rows = session.exec(
+                select(ArticleRow)
+                .where(col(ArticleRow.id).in_(article_ids))
+                .where(col(ArticleRow.pruned_at).is_(None))
+            ).all()
             found = {stored.article_id: stored for stored in _with_feeds(session, rows)}
         return [found[article_id] for article_id in article_ids if article_id in found]
 

@@ -231,7 +231,7 @@ class SearchQueries(StoreBase):
         """Given what the index is to be asked, return the ids of up to `limit` unpruned
         articles indexed under it, newest (greatest id) first: first seen since `since`,
         carried by `feed`, with an id below `below_id`, each when given. Pending articles
-        are not among them (Store.recent_articles(pending=True) gives those)."""
+        are not among them (Store.pending_article_ids gives those)."""
         sqlite = self.engine.dialect.name == "sqlite"
         if sqlite:
             key, holds = "s.rowid", f"{SEARCH_TABLE} MATCH :match"
@@ -260,6 +260,16 @@ class SearchQueries(StoreBase):
         )
         with self._reading() as session:
             return list(session.connection().execute(statement, parameters).scalars())
+
+    def pending_article_ids(self, *, below_id: int | None, limit: int) -> list[int]:
+        """The ids of up to `limit` articles the index does not hold yet, greatest first,
+        below `below_id` when given."""
+        pending = table_of(SearchPendingRow)
+        statement = select(pending.c.article_id).order_by(pending.c.article_id.desc())
+        if below_id is not None:
+            statement = statement.where(pending.c.article_id < below_id)
+        with self._reading() as session:
+            return list(session.connection().execute(statement.limit(limit)).scalars())
 
     def articles_to_index(self) -> int:
         """How many stored articles the index does not hold yet."""

@@ -65,13 +65,11 @@ def test_a_stored_article_is_pending_until_indexed(store: Store) -> None:
 
     assert store.articles_to_index() == 1
     assert _candidates(store, "韩日") == []
-    assert [stored.article_id for stored in store.recent_articles(not_indexed_only=True)] == [
-        article_id
-    ]
+    assert store.pending_article_ids(below_id=None, limit=10) == [article_id]
 
     assert store.index_pending() == 1
     assert _candidates(store, "韩日") == [article_id]
-    assert list(store.recent_articles(not_indexed_only=True)) == []
+    assert store.pending_article_ids(below_id=None, limit=10) == []
 
 
 def test_candidates_page_by_id_and_filter_by_feed_and_time(store: Store) -> None:
