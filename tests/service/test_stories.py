@@ -266,14 +266,23 @@ def test_per_story_false_alerts_every_article(newsroom) -> None:
 # --------------------------------------------------------------------------- command line
 
 
-def test_stories_lists_the_story_of_cn_and_tw_for_people_and_as_json(newsroom) -> None:
+def _dialogue_then_tw_an_hour_later(
+    newsroom: Callable[..., Newsroom], *rules: dict, **top: Any
+) -> tuple[Newsroom, datetime]:
+    """The dialogue and another meeting in rfi-cn, polled an hour ago; the dialogue's /tw
+    version polled now. Return the room and now."""
     now = datetime.now(UTC).replace(microsecond=0)
-    room = newsroom(KOREA, now=now - timedelta(hours=2))
+    room = newsroom(*rules, now=now - timedelta(hours=2), **top)
     room.publish("cn", DIALOGUE_CN, "dialogue")
     room.publish("cn", MINISTERS_MEETING, "meeting")
     room.cycle_at(now - timedelta(hours=1))
     room.publish("tw", DIALOGUE_TW, "dialogue")
     room.cycle_at(now)
+    return room, now
+
+
+def test_stories_lists_the_story_of_cn_and_tw_for_people_and_as_json(newsroom) -> None:
+    room, now = _dialogue_then_tw_an_hour_later(newsroom, KOREA)
 
     text = room.cli("stories")
     as_json = room.cli("stories", "--json")
@@ -314,13 +323,7 @@ def test_stories_lists_the_story_of_cn_and_tw_for_people_and_as_json(newsroom) -
 
 
 def test_rules_test_json_gives_each_hit_its_story_and_what_suppressed_it(newsroom) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    room = newsroom(KOREA, DIALOGUE, now=now - timedelta(hours=2))
-    room.publish("cn", DIALOGUE_CN, "dialogue")
-    room.publish("cn", MINISTERS_MEETING, "meeting")
-    room.cycle_at(now - timedelta(hours=1))
-    room.publish("tw", DIALOGUE_TW, "dialogue")
-    room.cycle_at(now)
+    room, _ = _dialogue_then_tw_an_hour_later(newsroom, KOREA, DIALOGUE)
 
     result = room.cli("rules", "test", "--json")
     text = room.cli("rules", "test", "--rule", "dialogue")
@@ -367,13 +370,7 @@ def test_stories_false_groups_nothing(newsroom) -> None:
 
 
 def test_the_web_view_lists_the_story_and_why_its_tw_match_sent_nothing(newsroom) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    room = newsroom(KOREA, now=now - timedelta(hours=2), http={"listen": "127.0.0.1:0"})
-    room.publish("cn", DIALOGUE_CN, "dialogue")
-    room.publish("cn", MINISTERS_MEETING, "meeting")
-    room.cycle_at(now - timedelta(hours=1))
-    room.publish("tw", DIALOGUE_TW, "dialogue")
-    room.cycle_at(now)
+    room, _ = _dialogue_then_tw_an_hour_later(newsroom, KOREA, http={"listen": "127.0.0.1:0"})
 
     view = start_view(room.config)
     try:
