@@ -143,29 +143,41 @@ def search_articles(
 def _indexed(
     store: Store, wanted: IndexQuery, *, since: datetime | None, feed: str | None
 ) -> Iterator[StoredArticle]:
-    """The articles the index gives for a query, newest first, a page at a time."""
-    below_id: int | None = None
-    while True:
-        article_ids = store.search_candidates(
+    """The articles the index gives for a query, newest first."""
+    return _in_pages(
+        store,
+        lambda below_id: store.search_candidates(
             wanted, since=since, feed=feed, below_id=below_id, limit=CANDIDATE_PAGE_ARTICLES
-        )
-        yield from store.articles_by_id(article_ids)
-        if len(article_ids) < CANDIDATE_PAGE_ARTICLES:
-            return
-        below_id = article_ids[-1]
+        ),
+    )
 
 
 def _pending(store: Store, *, since: datetime | None, feed: str | None) -> Iterator[StoredArticle]:
-    """The articles the index does not hold yet, newest first, a page at a time (read
-    from the short list of pending ids: normally the last few seconds' articles)."""
+    """The articles the index does not hold yet, newest first (read from the short list of
+    pending ids: normally the last few seconds' articles)."""
+    pending = _in_pages(
+        store,
+        lambda below_id: store.pending_article_ids(
+            below_id=below_id, limit=CANDIDATE_PAGE_ARTICLES
+        ),
+    )
+    return (
+        stored
+        for stored in pending
+        if (since is None or stored.first_seen_at >= since)
+        and (feed is None or feed in stored.feeds)
+    )
+
+
+def _in_pages(
+    store: Store, ids_below: Callable[[int | None], list[int]]
+) -> Iterator[StoredArticle]:
+    """The articles whose ids `ids_below(below_id)` gives, a page of at most
+    CANDIDATE_PAGE_ARTICLES ids at a time, greatest first (None: from the greatest)."""
     below_id: int | None = None
     while True:
-        article_ids = store.pending_article_ids(below_id=below_id, limit=CANDIDATE_PAGE_ARTICLES)
-        for stored in store.articles_by_id(article_ids):
-            if (since is None or stored.first_seen_at >= since) and (
-                feed is None or feed in stored.feeds
-            ):
-                yield stored
+        article_ids = ids_below(below_id)
+        yield from store.articles_by_id(article_ids)
         if len(article_ids) < CANDIDATE_PAGE_ARTICLES:
             return
         below_id = article_ids[-1]
