@@ -30,6 +30,11 @@ from monitor.ingest import (
     default_worker_count,
 )
 from monitor.model import ConfigError, StoreError
+from monitor.service.backlog import (
+    schedule_search_index,
+    schedule_story_grouping,
+    work_after_cycle,
+)
 from monitor.service.cluster import (
     RETENTION_ASK_EVERY_SECONDS,
     RETENTION_EVERY_SECONDS,
@@ -47,10 +52,6 @@ from monitor.service.pipeline import PollResult, Rules, refresh_feed, story_grou
 from monitor.service.poll_log import log_poll
 from monitor.service.poll_schedule import PollSchedule, poll_thread_count
 from monitor.service.sdnotify import ServiceManager
-from monitor.service.search import (
-    index_after_cycle,
-    schedule_search_index,
-)
 from monitor.service.shared_schedule import SharedPollSchedule
 from monitor.service.signals import install_daemon_signals
 from monitor.store import (
@@ -339,7 +340,7 @@ class Monitor(InstanceLiveness):
         )
         self.prune()
         if not self.dry_run:
-            index_after_cycle(self.store, time.monotonic() - cycle_started)
+            work_after_cycle(self.store, self.runtime.stories, time.monotonic() - cycle_started)
         counts = self.store.delivery_counts(self.clock())
         logger.info(
             "cycle feeds=%d failed_feeds=%d new_articles=%d matches=%d sent=%d "
@@ -451,6 +452,9 @@ class Monitor(InstanceLiveness):
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
         schedule_search_index(scheduler, self.store, executor="housekeeping")
+        schedule_story_grouping(
+            scheduler, self.store, lambda: self.runtime.stories, executor="housekeeping"
+        )
         if self.shared:
             scheduler.add_job(
                 statistics_job,

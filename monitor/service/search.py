@@ -32,12 +32,12 @@ from monitor.matching import (
     positive_term_problems,
     query_problem,
 )
-from monitor.model import ConfigError, StoreError
+from monitor.model import ConfigError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
-from monitor.store import INDEX_BATCH_ARTICLES, Store, StoredArticle
+from monitor.store import Store, StoredArticle
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.base import BaseScheduler
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -312,79 +312,3 @@ def _iso(moment: datetime) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-# --------------------------------------------------------------- building the index
-
-# The daemon's indexer: every INDEX_BUILD_INTERVAL_SECONDS, batches for about
-# INDEX_BUILD_SECONDS, a twentieth of the time, so that it takes little from polls (it holds
-# the GIL while it tokenises). That is about fifty articles a second: new articles are
-# indexed within seconds, a first poll of a thousand feeds (30,000 articles) within about
-# ten minutes, an archive of 100,000 from before the index within the hour.
-INDEX_BUILD_INTERVAL_SECONDS = 5.0
-INDEX_BUILD_SECONDS = 0.25
-# `run --once` gives the index the same share of its cycle, at the end: a twentieth of the
-# cycle's time, at least a second (a cycle from cron stores little; what remains waits for
-# the next run, and searches read it meanwhile).
-INDEX_BUILD_ONCE_SHARE = 0.05
-INDEX_BUILD_ONCE_MIN_SECONDS = 1.0
-
-
-def build_search_index(
-    store: Store,
-    *,
-    time_budget_seconds: float = INDEX_BUILD_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-) -> int:
-    """Index the stored articles the search index does not hold yet, a batch at a time, for
-    about `time_budget_seconds`; return how many were indexed (0 when none waited: then
-    this cost one query)."""
-    deadline = clock() + time_budget_seconds
-    indexed = 0
-    while clock() < deadline:
-        batch = store.index_pending()
-        indexed += batch
-        if batch < INDEX_BATCH_ARTICLES:
-            break
-    else:
-        logger.info(
-            "search_index status=building indexed=%d to_index=%d",
-            indexed,
-            store.articles_to_index(),
-        )
-    return indexed
-
-
-def search_index_job(store: Store, *, starting: bool = False) -> None:
-    """The daemon's indexer (every INDEX_BUILD_INTERVAL_SECONDS). `starting`: its first
-    run, which also queues the articles an older version stored beside this one."""
-    try:
-        if starting and (found := store.queue_unindexed_articles()):
-            logger.info("search_index status=queued articles_stored_by_another_version=%d", found)
-        build_search_index(store)
-    except StoreError as error:
-        logger.error("search_index status=store_error error=%r", str(error))
-
-
-def index_after_cycle(store: Store, cycle_seconds: float) -> None:
-    """`run --once`'s share of indexing, after a cycle that took `cycle_seconds`."""
-    build_search_index(
-        store,
-        time_budget_seconds=max(
-            INDEX_BUILD_ONCE_MIN_SECONDS, INDEX_BUILD_ONCE_SHARE * cycle_seconds
-        ),
-    )
-
-
-def schedule_search_index(scheduler: BaseScheduler, store: Store, *, executor: str) -> None:
-    """Add the daemon's indexer to its scheduler: a first run at once (which also queues
-    what an older version stored), then every INDEX_BUILD_INTERVAL_SECONDS."""
-    scheduler.add_job(search_index_job, args=[store], kwargs={"starting": True}, executor=executor)
-    scheduler.add_job(
-        search_index_job,
-        "interval",
-        args=[store],
-        seconds=INDEX_BUILD_INTERVAL_SECONDS,
-        id="search-index",
-        executor=executor,
-    )

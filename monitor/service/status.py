@@ -39,6 +39,7 @@ class StatusReport:
     next_release: datetime | None = None  # of the next held batch
     recent_errors: list[tuple[str, str, str]] = field(default_factory=list)  # of deliveries
     articles_to_index: int = 0  # stored articles the search index does not hold yet
+    articles_to_group: int = 0  # stored articles of first polls not grouped into stories yet
 
     @property
     def alive(self) -> list[InstanceRecord]:
@@ -71,6 +72,7 @@ class StatusReport:
             ],
             "config_problems": self.config_problems,
             "search_index": {"articles_to_index": self.articles_to_index},
+            "stories": {"articles_to_group": self.articles_to_group},
         }
 
 
@@ -112,6 +114,7 @@ def read_status(settings: DatabaseSettings, now: datetime) -> StatusReport:
             next_release=store.next_release_time(now) if counts["held"] else None,
             recent_errors=store.last_delivery_errors(),
             articles_to_index=store.articles_to_index(),
+            articles_to_group=store.articles_to_group(),
         )
     finally:
         store.close()
@@ -160,6 +163,11 @@ def format_status(report: StatusReport, settings: DatabaseSettings) -> list[str]
         lines.append(
             f"search index: {report.articles_to_index} articles still to index (a running "
             "daemon indexes them in the background; searches read them meanwhile)"
+        )
+    if report.articles_to_group:
+        lines.append(
+            f"stories: {report.articles_to_group} articles of first polls still to group (a "
+            "running daemon groups them in the background)"
         )
     for failing in report.failing_rules:
         lines.append(

@@ -25,7 +25,13 @@ from monitor.store.migrations import SchemaTooNewError
 from monitor.store.retention import PruneReport
 from monitor.store.rules import RuleState
 from monitor.store.search import INDEX_BATCH_ARTICLES
-from monitor.store.stories import ArticleStory, StoryArticle, StoryGrouping, StoryRecord
+from monitor.store.stories import (
+    GROUP_BATCH_ARTICLES,
+    ArticleStory,
+    StoryArticle,
+    StoryGrouping,
+    StoryRecord,
+)
 from monitor.store.tables import ALERT, BATCH, DIGEST, FAILED, HELD, PENDING, SENT
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "CLAIM_LEASE",
     "DIGEST",
     "FAILED",
+    "GROUP_BATCH_ARTICLES",
     "HEARTBEAT_FRESH_SECONDS",
     "HEARTBEAT_INTERVAL_SECONDS",
     "HELD",

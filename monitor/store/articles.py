@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, text
-from sqlmodel import Session, col, select, update
+from sqlalchemy import bindparam, func, insert
+from sqlmodel import col, select, update
 
 from monitor.ingest import (
     Stored,
@@ -28,20 +28,18 @@ from monitor.ingest import (
     lookup_keys,
 )
 from monitor.model import Article
-from monitor.store.engine import StoreBase
+from monitor.store.engine import StoreBase, serialise_identity
 from monitor.store.search import queue_for_index, remove_from_index
 from monitor.store.stories import (
     ArticleStory,
     StoryGrouping,
     StoryOfNew,
     StoryTransaction,
+    queue_for_grouping,
     story_fingerprints,
     suppressions,
 )
 from monitor.store.tables import ArticleKeyRow, ArticleRow, FeedArticleRow, table_of
-
-# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
-IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
 
 
 @dataclass(frozen=True)
@@ -228,9 +226,11 @@ class ArticleTransaction(StoryTransaction):
         # the parsed items, which are the new ones (all of them when the feed's identity
         # is being upgraded: those are fingerprinted once known to be new).
         items = [item_keys(feed_name, article) for article in articles]
-        fingerprints = (
-            story_fingerprints(articles) if stories is not None and upgrade is None else None
-        )
+        # A feed's first poll (a baseline) never alerts, so its articles need no story yet:
+        # they wait in story_pending and are grouped in the background, many at a time
+        # (Store.group_pending), and a first poll of a thousand feeds pays for storing only.
+        group_now = stories is not None and not baseline
+        fingerprints = story_fingerprints(articles) if group_now and upgrade is None else None
         serialise_identity(self.session)
         known = self._known_keys(lookup_keys(items))
         carried_ids, link_ids = facts_needed(items, known, upgrade=upgrade)
@@ -254,7 +254,7 @@ class ArticleTransaction(StoryTransaction):
                 ),
                 now,
             )
-            if stories is not None and new_articles
+            if stories is not None and group_now and new_articles
             else None
         )
         new_ids = self._insert_articles(
@@ -266,7 +266,11 @@ class ArticleTransaction(StoryTransaction):
         )
         queue_for_index(self.session, new_ids)
         if new_stories is not None:
-            self._record_stories(new_ids, new_articles, new_stories, now)
+            self._record_stories(
+                new_ids, [article.title for article in new_articles], new_stories, now
+            )
+        elif stories is not None:
+            queue_for_grouping(self.session, new_ids)
 
         def article_id(target: Target) -> int:
             if isinstance(target, Stored):
@@ -487,19 +491,6 @@ class ArticleTransaction(StoryTransaction):
             rows,
         )
         return list(inserted.scalars())
-
-
-def serialise_identity(session: Session) -> None:
-    """Make deciding "new or known" and storing the answer one step across writers.
-
-    SQLite's BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL's READ
-    COMMITTED would let two polls both see an article as new, store it twice and alert
-    twice; a transaction-scoped advisory lock queues them instead (retention takes it too).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IDENTITY_LOCK_KEY}
-        )
 
 
 def _article_columns(article: Article) -> dict[str, object]:

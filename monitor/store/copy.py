@@ -39,6 +39,7 @@ from monitor.store.tables import (
     RuleHitRow,
     RuleStateRow,
     StoryBandRow,
+    StoryPendingRow,
     StoryRow,
     table_of,
 )
@@ -49,6 +50,7 @@ COPIED_TABLES: tuple[type[SQLModel], ...] = (
     ArticleRow,
     StoryRow,
     StoryBandRow,
+    StoryPendingRow,
     ArticleKeyRow,
     FeedArticleRow,
     RuleHitRow,

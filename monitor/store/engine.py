@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import Table
@@ -27,6 +27,8 @@ from sqlmodel import Session, SQLModel, create_engine
 from monitor.model import StoreError
 
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
+IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
 # libpq's connection settings for PostgreSQL, unless the URL sets them: a connection attempt
 # gives up after 10 s, and a connection whose peer stopped answering is dropped within
 # about 30 s (TCP keepalives, and a bound on data left unacknowledged).
@@ -244,3 +246,16 @@ def describe_error(error: BaseException) -> str:
     # (which can hold one) is never part of it.
     message = str(getattr(error, "orig", None) or error).splitlines()[0]
     return f"{type(error).__name__}: {message}"[:300]
+
+
+def serialise_identity(session: Session) -> None:
+    """Make deciding "new or known" and storing the answer one step across writers.
+
+    SQLite's BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL's READ
+    COMMITTED would let two polls both see an article as new, store it twice and alert
+    twice; a transaction-scoped advisory lock queues them instead (retention takes it too).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IDENTITY_LOCK_KEY}
+        )

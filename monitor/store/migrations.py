@@ -169,6 +169,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # could change the text of indexed ones (which SQLite's index must be told of, with the
     # old text): it refuses to start on a database with the index.
     Migration(8, "create the search index", create_search_index, required_steps=8),
+    # Articles of a feed's first poll wait in story_pending to be grouped in the background
+    # (monitor.store.stories). Additive: an older version groups them when it stores them,
+    # and never reads the table.
+    Migration(9, "add the articles waiting to be grouped", create_missing_tables),
 )
 
 

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, exists
 from sqlmodel import Session, col, select, update
 
-from monitor.store.articles import serialise_identity
-from monitor.store.engine import StoreBase
+from monitor.store.engine import StoreBase, serialise_identity
 from monitor.store.search import remove_from_index
 from monitor.store.tables import (
     FAILED,

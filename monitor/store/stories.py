@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import bindparam, delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
@@ -31,12 +31,13 @@ from sqlmodel import Session, col, select
 
 from monitor.config import DEFAULT_STORY_WINDOW_SECONDS
 from monitor.model import Article
-from monitor.store.engine import StoreBase, TransactionBase, aware
+from monitor.store.engine import StoreBase, TransactionBase, aware, serialise_identity
 from monitor.store.tables import (
     ArticleRow,
     DeliveryItemRow,
     RuleHitRow,
     StoryBandRow,
+    StoryPendingRow,
     StoryRow,
     table_of,
 )
@@ -49,6 +50,10 @@ CANDIDATES_PER_ARTICLE = 24
 # Band keys (or articles) looked up in one statement: well within every database's limit
 # of parameters.
 KEYS_PER_LOOKUP = 2000
+# Articles of story_pending grouped in one transaction: enough that their band rows share
+# the index pages they land on, few enough that storing waits little (about a tenth of a
+# second of the lock that storing takes too).
+GROUP_BATCH_ARTICLES = 100
 
 
 @dataclass(frozen=True)
@@ -288,20 +293,20 @@ class StoryTransaction(TransactionBase):
     def _record_stories(
         self,
         article_ids: Sequence[int],
-        articles: Sequence[Article],
+        titles: Sequence[str],
         stories: Sequence[StoryOfNew],
         now: datetime,
     ) -> None:
-        """Record the stories the new articles (just inserted with these ids and their
-        stories) start, and every new article's band keys."""
+        """Record the stories the new articles (just stored with these ids and titles, and
+        their stories) start, and every new article's band keys."""
         started = [
             {
                 "id": story.story_id,
                 "first_seen_at": now,
-                "title": article.title,
+                "title": title,
                 "first_article_id": article_id,
             }
-            for article_id, article, story in zip(article_ids, articles, stories, strict=True)
+            for article_id, title, story in zip(article_ids, titles, stories, strict=True)
             if story.started
         ]
         if started:
@@ -345,6 +350,32 @@ class StoryTransaction(TransactionBase):
             ),
         )
 
+    def _group_stored(self, rows: Sequence[_WaitingArticle], grouping: StoryGrouping) -> None:
+        """Group stored articles that have no story yet (story_pending's), in the order
+        given, as the new articles of one poll first seen at the last one's time."""
+        now = max(aware(row.first_seen_at) for row in rows)
+        stories = self._story_of_each(
+            self._place_new_articles(
+                [fingerprint(row.title, row.summary, row.content) for row in rows], now, grouping
+            ),
+            now,
+        )
+        article = table_of(ArticleRow)
+        self.session.connection().execute(
+            article.update()
+            .where(article.c.id == bindparam("grouped_id"))
+            .values(story_id=bindparam("story_id"), story_signature=bindparam("signature")),
+            [
+                {
+                    "grouped_id": row.id,
+                    "story_id": story.story_id,
+                    "signature": story.fingerprint.signature,
+                }
+                for row, story in zip(rows, stories, strict=True)
+            ],
+        )
+        self._record_stories([row.id for row in rows], [row.title for row in rows], stories, now)
+
     def _refresh_fingerprints(
         self, edited: Sequence[tuple[int, Article]], now: datetime, grouping: StoryGrouping
     ) -> dict[int, int]:
@@ -387,7 +418,69 @@ class StoryTransaction(TransactionBase):
         return stories
 
 
+@dataclass(frozen=True)
+class _WaitingArticle:
+    """An article of story_pending, as group_pending reads it."""
+
+    id: int
+    title: str
+    summary: str
+    content: str
+    first_seen_at: datetime
+
+
 class StoryQueries(StoreBase):
+    def group_pending(
+        self, grouping: StoryGrouping, *, batch_articles: int = GROUP_BATCH_ARTICLES
+    ) -> int:
+        """Group a batch of the articles waiting in story_pending, the first stored first,
+        in one transaction; return how many were taken (0: none waits). One taken that was
+        pruned meanwhile, or has a story, is only taken off the list."""
+        with self._writing() as session:
+            # As storing does: an article grouped now and one a poll stores at the same
+            # moment on another instance must see each other.
+            serialise_identity(session)
+            pending = table_of(StoryPendingRow)
+            article_ids = list(
+                session.connection()
+                .execute(
+                    core_select(pending.c.article_id)
+                    .order_by(pending.c.article_id)
+                    .limit(batch_articles)
+                )
+                .scalars()
+            )
+            if not article_ids:
+                return 0
+            article = table_of(ArticleRow)
+            rows = [
+                _WaitingArticle(*row)
+                for row in session.connection().execute(
+                    core_select(
+                        article.c.id,
+                        article.c.title,
+                        article.c.summary,
+                        article.c.content,
+                        article.c.first_seen_at,
+                    )
+                    .where(article.c.id.in_(article_ids))
+                    .where(article.c.pruned_at.is_(None))
+                    .where(article.c.story_id.is_(None))
+                    .order_by(article.c.id)
+                )
+            ]
+            session.connection().execute(
+                pending.delete().where(pending.c.article_id.in_(article_ids))
+            )
+            if rows:
+                StoryTransaction(session)._group_stored(rows, grouping)
+            return len(article_ids)
+
+    def articles_to_group(self) -> int:
+        """How many stored articles wait to be grouped into stories."""
+        with self._reading() as session:
+            return session.exec(select(func.count()).select_from(StoryPendingRow)).one()
+
     """Store's queries on stories."""
 
     def stories(
@@ -463,6 +556,16 @@ class StoryQueries(StoreBase):
 
 # Statements run for every poll that stores articles, built once: building them again each
 # time cost SQLAlchemy more than the database spent running them.
+
+
+def queue_for_grouping(session: Session, article_ids: Sequence[int]) -> None:
+    """Put these articles, just stored by a feed's first poll, on the list of those to
+    group (Store.group_pending); call in the transaction that stores them."""
+    if article_ids:
+        session.connection().execute(
+            table_of(StoryPendingRow).insert(),
+            [{"article_id": article_id} for article_id in dict.fromkeys(article_ids)],
+        )
 
 
 def story_fingerprints(articles: Sequence[Article]) -> list[StoryFingerprint]:

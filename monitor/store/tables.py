@@ -311,3 +311,14 @@ class SearchPendingRow(SQLModel, table=True):
     article_id: int = Field(
         primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
     )
+
+
+class StoryPendingRow(SQLModel, table=True):
+    """A stored article not grouped into a story yet: stored by a feed's first poll (a
+    baseline, which never alerts), grouped later by Store.group_pending (monitor.store.stories)."""
+
+    __tablename__ = "story_pending"
+
+    article_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )

@@ -14,9 +14,10 @@ from feeds import rss
 from processes import run_cli
 from story_articles import DIALOGUE_CN, DIALOGUE_TW, FINANCE_FOLLOW_UP, MINISTERS_MEETING, item
 
+from monitor.service.backlog import build_search_index
 from monitor.service.configuration import load_config
 from monitor.service.daemon import Monitor
-from monitor.service.search import build_search_index, search_articles
+from monitor.service.search import search_articles
 from monitor.store import Store
 
 NOW = datetime.now(UTC)

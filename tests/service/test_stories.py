@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from feeds import Item, rss
 from processes import run_cli
-from story_articles import DIALOGUE_CN, DIALOGUE_TW, MINISTERS_MEETING, item
+from story_articles import DIALOGUE_CN, DIALOGUE_TW, MINISTERS_MEETING, article, item
 from web_view import start_view
 
 from monitor.service.configuration import load_config
 from monitor.service.daemon import CycleReport, Monitor
+from monitor.service.pipeline import story_grouping
+from monitor.store import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KOREA = {"name": "korea-japan", "any": ["韩日", "日韩"], "notify": ["a", "b"]}
@@ -396,3 +398,58 @@ def test_the_web_view_lists_the_story_and_why_its_tw_match_sent_nothing(newsroom
     cn_match = next(match for match in matches if match["link"] == CN_LINK)
     assert {delivery["suppressed_by"] for delivery in cn_match["deliveries"]} == {None}
     assert "nothing sent: its story alerted" in matches_page
+
+
+# ------------------------------------------------------------------ first polls, grouped later
+
+
+def test_first_polls_are_grouped_after_the_cycle_and_status_counts_those_waiting(
+    server, hook, write_config
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    server.add_feed(
+        "/cn",
+        rss([item(DIALOGUE_CN, "dialogue", now), item(MINISTERS_MEETING, "meeting", now)]),
+    )
+    server.add_feed("/tw", rss([item(DIALOGUE_TW, "dialogue", now, site="tw")]))
+    config = write_config(
+        feeds={"rfi-cn": server.url("/cn"), "rfi-tw": server.url("/tw")},
+        channels={"a": hook.json_url("/a"), "b": hook.json_url("/b")},
+        rules=[KOREA],
+    )
+
+    def cli(*arguments: str) -> Any:
+        return run_cli(*arguments, "--config", str(config), cwd=config.parent)
+
+    cycle = cli("run", "--once")
+    grouped = _json_lines(cli("stories", "--all", "--json").stdout)
+    after = json.loads(cli("status", "--json").stdout)["stories"]
+
+    # The first polls (baselines: no alert) were grouped at the end of the cycle.
+    assert cycle.returncode == 0, cycle.stderr
+    assert hook.requests == []
+    assert sorted([each["feed"] for each in story["articles"]] for story in grouped) == [
+        ["rfi-cn"],
+        ["rfi-cn", "rfi-tw"],
+    ]
+    assert after == {"articles_to_group": 0}
+
+    # A first poll stored, not grouped yet (as while a daemon works through a large one).
+    settings = load_config(config)
+    store = Store(settings.database_url)
+    try:
+        with store.transaction() as transaction:
+            transaction.upsert_articles(
+                "wire",
+                [article(DIALOGUE_CN, "again", now, site="wire")],
+                baseline=True,
+                now=now,
+                stories=story_grouping(settings.stories),
+            )
+    finally:
+        store.close()
+    waiting = cli("status")
+    waiting_json = json.loads(cli("status", "--json").stdout)["stories"]
+
+    assert waiting_json == {"articles_to_group": 1}
+    assert "stories: 1 articles of first polls still to group" in waiting.stdout

@@ -127,11 +127,60 @@ def test_grouping_off_gives_no_story(store: Store) -> None:
     assert [each.feed_name for each in story.articles] == ["tw"]
 
 
-def test_baseline_articles_join_stories_too(store: Store) -> None:
-    (cn,) = _store(store, "cn", [article(DIALOGUE_CN, "dialogue", NOW)], NOW, baseline=True)
-    (tw,) = _store(store, "tw", [article(DIALOGUE_TW, "dialogue", NOW, site="tw")], NOW)
+def _stories_by_feeds(store: Store) -> list[list[str]]:
+    return sorted(
+        sorted(each.feed_name for each in story.articles)
+        for story in store.stories(include_single=True)
+    )
 
-    assert cn.baseline and tw.story_id == cn.story_id
+
+def test_a_first_poll_is_grouped_later_and_later_articles_join_its_stories(
+    store: Store,
+) -> None:
+    first_poll = [
+        article(DIALOGUE_CN, "dialogue", NOW),
+        article(MINISTERS_MEETING, "meeting", NOW),
+    ]
+    changes = _store(store, "cn", first_poll, NOW, baseline=True)
+
+    # A baseline never alerts: its articles wait to be grouped, with no story yet.
+    assert [change.story_id for change in changes] == [None, None]
+    assert store.articles_to_group() == 2 and _stories_by_feeds(store) == []
+    assert store.group_pending(GROUPING, batch_articles=1) == 1
+    assert store.group_pending(GROUPING) == 1
+    assert store.group_pending(GROUPING) == 0 and store.articles_to_group() == 0
+    assert _stories_by_feeds(store) == [["cn"], ["cn"]]
+
+    (tw,) = _store(store, "tw", [article(DIALOGUE_TW, "dialogue", NOW, site="tw")], NOW)
+    assert not tw.story_started
+    assert _stories_by_feeds(store) == [["cn"], ["cn", "tw"]]
+
+
+def test_a_waiting_article_joins_the_story_a_later_one_started(store: Store) -> None:
+    _store(store, "cn", [article(DIALOGUE_CN, "dialogue", NOW)], NOW, baseline=True)
+    (tw,) = _store(store, "tw", [article(DIALOGUE_TW, "dialogue", NOW, site="tw")], NOW)
+    assert tw.story_started  # the cn article, still waiting, is no candidate yet
+
+    store.group_pending(GROUPING)
+
+    (story,) = store.stories(include_single=True)
+    assert story.story_id == tw.story_id
+    assert sorted(each.feed_name for each in story.articles) == ["cn", "tw"]
+
+
+def test_first_polls_waiting_together_group_with_each_other(store: Store) -> None:
+    _store(store, "cn", [article(DIALOGUE_CN, "dialogue", NOW)], NOW, baseline=True)
+    _store(store, "tw", [article(DIALOGUE_TW, "dialogue", NOW, site="tw")], NOW, baseline=True)
+    _store(store, "x", [article(MINISTERS_MEETING, "meeting", NOW)], NOW, baseline=True)
+
+    assert store.group_pending(GROUPING) == 3
+    assert _stories_by_feeds(store) == [["cn", "tw"], ["x"]]
+
+
+def test_a_first_poll_without_grouping_waits_for_nothing(store: Store) -> None:
+    _store(store, "cn", [article(DIALOGUE_CN, "dialogue", NOW)], NOW, baseline=True, grouping=None)
+
+    assert store.articles_to_group() == 0
 
 
 def test_an_edit_keeps_the_story_and_groups_by_the_new_text(store: Store) -> None:
