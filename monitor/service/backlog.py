@@ -1,9 +1,10 @@
-"""Work kept out of the storing transaction and done in the background, a batch at a time:
-the search index (monitor.store.search) and the stories of a feed's first poll
-(monitor.store.stories). Each takes a twentieth of the daemon's time (every
-BACKLOG_INTERVAL_SECONDS, for about BACKLOG_SECONDS: it holds the GIL while it works, and
-polls must not wait for it); both together a twentieth of a `run --once` cycle, at its end
-(at least a second: a cycle from cron stores little; what remains waits for the next run).
+"""Work kept out of the storing transaction and done on the daemon's housekeeping thread:
+SQLite's checkpoints, and, a batch at a time, the search index (monitor.store.search) and
+the stories of a feed's first poll (monitor.store.stories). Each of the last two takes a
+twentieth of the daemon's time (every BACKLOG_INTERVAL_SECONDS, for about BACKLOG_SECONDS:
+it holds the GIL while it works, and polls must not wait for it); both together a
+twentieth of a `run --once` cycle, at its end (at least a second: a cycle from cron stores
+little; what remains waits for the next run).
 """
 
 from __future__ import annotations
@@ -56,6 +57,36 @@ def work_after_cycle(store: Store, grouping: StoryGrouping | None, cycle_seconds
     if grouping is not None:
         group_first_polls(store, grouping, time_budget_seconds=budget_seconds / 2)
     build_search_index(store, time_budget_seconds=max(0.0, deadline - time.monotonic()))
+
+
+# --------------------------------------------------------------- SQLite's checkpoints
+
+# Every second: a single-article poll adds a few dozen pages to the log, so each checkpoint
+# copies a few hundred at most, while polls commit without one (SQLITE_AUTOCHECKPOINT_PAGES).
+CHECKPOINT_INTERVAL_SECONDS = 1.0
+
+
+def checkpoint_job(store: Store) -> None:
+    """The daemon's checkpoint of SQLite's write-ahead log (Store.checkpoint)."""
+    try:
+        store.checkpoint()
+    except StoreError as error:
+        logger.error("checkpoint status=store_error error=%r", str(error))
+
+
+def schedule_checkpoints(scheduler: BaseScheduler, store: Store, *, executor: str) -> None:
+    """Add the daemon's checkpoints to its scheduler, on SQLite (every
+    CHECKPOINT_INTERVAL_SECONDS)."""
+    if store.engine.dialect.name != "sqlite":
+        return
+    scheduler.add_job(
+        checkpoint_job,
+        "interval",
+        args=[store],
+        seconds=CHECKPOINT_INTERVAL_SECONDS,
+        id="checkpoint",
+        executor=executor,
+    )
 
 
 # --------------------------------------------------------------- building the index

@@ -31,6 +31,7 @@ from monitor.ingest import (
 )
 from monitor.model import ConfigError, StoreError
 from monitor.service.backlog import (
+    schedule_checkpoints,
     schedule_search_index,
     schedule_story_grouping,
     work_after_cycle,
@@ -451,6 +452,7 @@ class Monitor(InstanceLiveness):
             executor="housekeeping",
             next_run_time=self.clock() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
+        schedule_checkpoints(scheduler, self.store, executor="housekeeping")
         schedule_search_index(scheduler, self.store, executor="housekeeping")
         schedule_story_grouping(
             scheduler, self.store, lambda: self.runtime.stories, executor="housekeeping"

@@ -27,6 +27,14 @@ from sqlmodel import Session, SQLModel, create_engine
 from monitor.model import StoreError
 
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+# SQLite copies its write-ahead log into the database file (a checkpoint) in whichever
+# commit takes the log past this many pages. At SQLite's 1,000 (4 MB) that was one commit
+# in twenty of a daemon storing single articles, each then 3-5 times slower than the
+# rest; the daemon checkpoints every CHECKPOINT_INTERVAL_SECONDS on its housekeeping
+# thread instead (Store.checkpoint), and this larger limit (about 40 MB) only bounds the
+# log should that thread fall behind, or for `run --once`. The last connection to close
+# checkpoints what remains.
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises article identity.
 IDENTITY_LOCK_KEY = 0x6E6577735F6D6F6E  # "news_mon"
 # libpq's connection settings for PostgreSQL, unless the URL sets them: a connection attempt
@@ -105,6 +113,7 @@ def make_engine(database_url: str, *, read_only: bool = False) -> Engine:
         else:
             _use_write_ahead_log(cursor)
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -166,6 +175,20 @@ class StoreBase:
             self.engine = make_engine(database_url, read_only=read_only)
         except (SQLAlchemyError, OSError, ValueError) as error:
             raise StoreError(f"cannot open database: {type(error).__name__}") from error
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite write-ahead log into the database file as far as readers allow,
+        waiting for no one (a PASSIVE checkpoint); nothing on PostgreSQL or read-only."""
+        if self.engine.dialect.name != "sqlite" or self.read_only:
+            return
+        with systemic_errors():
+            # On the driver's connection, outside any transaction: a checkpoint is no
+            # statement of one.
+            connection = self.engine.raw_connection()
+            try:
+                connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                connection.close()
 
     def missing(self) -> bool:
         """True for a SQLite database whose file does not exist (nothing has run on it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -314,3 +315,52 @@ def test_run_reloads_when_an_opml_file_of_feeds_from_changes(
 
     assert "reload status=applied feeds=1" in daemon.log()
     assert daemon.stop() == 0
+
+
+def test_run_groups_a_first_poll_and_checkpoints_the_log_in_the_background(
+    server, write_config, start_daemon
+) -> None:
+    # Two items of one story (the same text under two links) and 30 of their own.
+    story_text = f"<p>{distinct_text('story', 300)}</p>"
+    items = [
+        Item(f"一则新闻 {side}", link=f"https://e.org/{side}", guid=side, description=story_text)
+        for side in ("cn", "tw")
+    ] + [_item(number, f"新闻 {number}") for number in range(30)]
+    server.add_feed("/cn", rss(items))
+    config = write_config(feeds={"cn": {"url": server.url("/cn"), "interval": "1h"}})
+    database = config.parent / "state" / "monitor.db"
+
+    def status() -> dict:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--json", "--config", str(config)],
+            cwd=config.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    daemon = start_daemon(config)
+    wait_until(lambda: server.hits("/cn") >= 1, "the first poll")
+    wait_until(
+        lambda: database.exists() and status()["stories"] == {"articles_to_group": 0},
+        "the first poll grouped",
+    )
+    stories = subprocess.run(
+        [sys.executable, "-m", "monitor", "stories", "--json", "--config", str(config)],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # SQLite's log copied into the database file by the daemon's checkpoints, not left
+    # in the log until the daemon stops.
+    wait_until(lambda: database.stat().st_size > 100_000, "a checkpoint")
+
+    (story,) = [json.loads(line) for line in stories.stdout.splitlines()]
+    assert [article["link"] for article in story["articles"]] == [
+        "https://e.org/cn",
+        "https://e.org/tw",
+    ]
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log()

@@ -12,6 +12,7 @@ from monitor.ingest.parse import parse_feed
 from monitor.model import StoreError
 from monitor.store.database import Store
 from monitor.store.deliveries import HitToRecord
+from monitor.store.engine import SQLITE_AUTOCHECKPOINT_PAGES
 from monitor.store.tables import DeliveryRow
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -324,3 +325,45 @@ def test_clear_next_polls_clears_only_the_feeds_named(store: Store) -> None:
 
     assert store.feed_state("cn").next_poll_at is None
     assert store.feed_state("tw").next_poll_at == scheduled
+
+
+def test_commits_leave_the_log_to_checkpoint_which_copies_it_into_the_file(
+    tmp_path: Path,
+) -> None:
+    # The daemon checkpoints on its housekeeping thread (Store.checkpoint); a commit only
+    # does once the log is SQLITE_AUTOCHECKPOINT_PAGES long.
+    database = tmp_path / "monitor.db"
+    store = Store(f"sqlite:///{database}")
+    try:
+        store.create_schema()
+        with store.transaction() as transaction:
+            transaction.upsert_articles("cn", _cn_articles(), baseline=False, now=NOW)
+        file_before = database.stat().st_size
+        assert file_before <= 4096  # the header page: every other page is in the log
+        assert Path(f"{database}-wal").stat().st_size > 0
+        connection = store.engine.raw_connection()
+        try:
+            (pages,) = connection.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()
+        finally:
+            connection.close()
+        assert pages == SQLITE_AUTOCHECKPOINT_PAGES
+
+        store.checkpoint()
+
+        assert database.stat().st_size > file_before
+        assert store.article_count() == len(_cn_articles())
+    finally:
+        store.close()
+
+
+def test_checkpoint_is_nothing_on_a_read_only_store(tmp_path: Path) -> None:
+    database = tmp_path / "monitor.db"
+    writer = Store(f"sqlite:///{database}")
+    writer.create_schema()
+    reader = Store(f"sqlite:///{database}", read_only=True)
+    try:
+        reader.checkpoint()
+        assert reader.article_count() == 0
+    finally:
+        reader.close()
+        writer.close()
