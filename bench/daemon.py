@@ -9,8 +9,11 @@ with every feed's interval at 10 s, waits for the baseline (every feed fetched o
 from then on reads /proc for the daemon and its child processes (the parser processes):
 
 - CPU seconds per 1,000 polls, over at least `polls` polls answered 304 after the baseline
-  (the polls are counted by the farm, not by the daemon);
-- RSS (daemon, and daemon plus children) once 1,000 polls were made, and at the end;
+  and its background work (the polls are counted by the farm, not by the daemon);
+- how long the daemon took to group the baseline's articles into stories and index them
+  for search (monitor.service.backlog, once after a first poll), and its CPU meanwhile;
+  the steady state is measured from then on;
+- RSS (daemon, and daemon plus children) at the steady state's start, and at the end;
 - the warnings APScheduler logged ("skipped: maximum number of running instances reached"
   and any other), and the daemon's own warnings and errors.
 
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,8 +101,25 @@ def measure_steady_state(
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+
+            def background_work_left() -> int:
+                """Articles of the baseline the daemon has yet to group or index."""
+                status = subprocess.run(
+                    [sys.executable, "-m", "monitor", "status", "--json", "--config", str(config)],
+                    cwd=work,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                document = json.loads(status.stdout)
+                return (
+                    document["stories"]["articles_to_group"]
+                    + document["search_index"]["articles_to_index"]
+                )
+
             try:
-                result = _measure(daemon, farm, feeds, polls, deadline)
+                result = _measure(daemon, farm, feeds, polls, deadline, background_work_left)
             finally:
                 daemon.send_signal(signal.SIGTERM)
                 try:
@@ -135,7 +156,12 @@ def _rules(count: int) -> list[dict]:
 
 
 def _measure(
-    daemon: subprocess.Popen, farm: FarmProcess, feeds: int, polls: int, deadline: float
+    daemon: subprocess.Popen,
+    farm: FarmProcess,
+    feeds: int,
+    polls: int,
+    deadline: float,
+    background_work_left: Callable[[], int],
 ) -> dict:
     started = time.monotonic()
 
@@ -153,7 +179,13 @@ def _measure(
 
     wait(lambda: answered()[0] >= feeds, "the baseline (every feed fetched once)")
     baseline_seconds = time.monotonic() - started
-    rss_at_1000 = _memory(daemon.pid)  # 1,000 polls when feeds == 1,000
+    # The baseline's articles are then grouped into stories and indexed for search in the
+    # background (monitor.service.backlog), once: measured apart, the steady state after.
+    cpu_at_baseline = _cpu_seconds(daemon.pid)
+    wait(lambda: _at_most_every(5.0) and background_work_left() == 0, "the background work")
+    background_seconds = time.monotonic() - started - baseline_seconds
+    background_cpu_seconds = _cpu_seconds(daemon.pid) - cpu_at_baseline
+    rss_at_1000 = _memory(daemon.pid)  # the steady state's start
     cpu_before = _cpu_seconds(daemon.pid)
     _, not_modified_before = answered()
     measured_from = time.monotonic()
@@ -168,6 +200,8 @@ def _measure(
         "feeds": feeds,
         "interval_seconds": INTERVAL_SECONDS,
         "baseline_seconds": round(baseline_seconds, 1),
+        "background_work_seconds": round(background_seconds, 1),
+        "background_work_cpu_seconds": round(background_cpu_seconds, 1),
         "polls_measured": measured_polls,
         "polls_answered_200": full,
         "seconds_measured": round(elapsed, 1),
@@ -178,6 +212,17 @@ def _measure(
         "rss_mb_at_end": rss_at_end,
         "polls_at_end": full + not_modified,
     }
+
+
+_last_call = [0.0]
+
+
+def _at_most_every(seconds: float) -> bool:
+    """True at most once every `seconds` (a `status` process costs about a second of CPU)."""
+    if time.monotonic() - _last_call[0] < seconds:
+        return False
+    _last_call[0] = time.monotonic()
+    return True
 
 
 def _children(pid: int) -> list[int]:
