@@ -29,23 +29,28 @@ BACKLOG_ONCE_MIN_SECONDS = 1.0
 
 
 def run_batches(
+    what: str,
     batch: Callable[[], int],
+    remaining: Callable[[], int],
     *,
     batch_size: int,
     time_budget_seconds: float,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[int, bool]:
+) -> int:
     """Call `batch` (which does up to `batch_size` items and returns how many it did) until
-    one does fewer or about `time_budget_seconds` have passed. Return (items done, whether
-    items may remain)."""
+    one does fewer or about `time_budget_seconds` have passed; return how many items were
+    done (0 when none waited: then this cost one batch's query). When time ran out first,
+    log how far `what` got, and how many items remain."""
     deadline = clock() + time_budget_seconds
     done = 0
     while clock() < deadline:
         count = batch()
         done += count
         if count < batch_size:
-            return done, False
-    return done, True
+            return done
+    if done:
+        logger.info("%s status=working done=%d left=%d", what, done, remaining())
+    return done
 
 
 def work_after_cycle(store: Store, grouping: StoryGrouping | None, cycle_seconds: float) -> None:
@@ -105,19 +110,14 @@ def build_search_index(
     """Index the stored articles the search index does not hold yet, a batch at a time, for
     about `time_budget_seconds`; return how many were indexed (0 when none waited: then
     this cost one query)."""
-    indexed, more = run_batches(
+    return run_batches(
+        "search_index",
         store.index_pending,
+        store.articles_to_index,
         batch_size=INDEX_BATCH_ARTICLES,
         time_budget_seconds=time_budget_seconds,
         clock=clock,
     )
-    if more:
-        logger.info(
-            "search_index status=building indexed=%d to_index=%d",
-            indexed,
-            store.articles_to_index(),
-        )
-    return indexed
 
 
 def search_index_job(store: Store, *, starting: bool = False) -> None:
@@ -164,17 +164,14 @@ def group_first_polls(
     """Group the articles of first polls still waiting, a batch at a time, for about
     `time_budget_seconds`; return how many were grouped (0 when none waited: then this cost
     one query)."""
-    grouped, more = run_batches(
+    return run_batches(
+        "stories",
         lambda: store.group_pending(grouping),
+        store.articles_to_group,
         batch_size=GROUP_BATCH_ARTICLES,
         time_budget_seconds=time_budget_seconds,
         clock=clock,
     )
-    if more:
-        logger.info(
-            "stories status=grouping grouped=%d to_group=%d", grouped, store.articles_to_group()
-        )
-    return grouped
 
 
 def story_grouping_job(store: Store, grouping: Callable[[], StoryGrouping | None]) -> None:

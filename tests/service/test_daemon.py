@@ -330,34 +330,30 @@ def test_run_groups_a_first_poll_and_checkpoints_the_log_in_the_background(
     config = write_config(feeds={"cn": {"url": server.url("/cn"), "interval": "1h"}})
     database = config.parent / "state" / "monitor.db"
 
-    def status() -> dict:
-        result = subprocess.run(
-            [sys.executable, "-m", "monitor", "status", "--json", "--config", str(config)],
+    def cli_json(*arguments: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", *arguments, "--json", "--config", str(config)],
             cwd=config.parent,
             capture_output=True,
             text=True,
             check=True,
-        )
-        return json.loads(result.stdout)
+        ).stdout
 
     daemon = start_daemon(config)
     wait_until(lambda: server.hits("/cn") >= 1, "the first poll")
     wait_until(
-        lambda: database.exists() and status()["stories"] == {"articles_to_group": 0},
+        lambda: (
+            database.exists()
+            and json.loads(cli_json("status"))["stories"] == {"articles_to_group": 0}
+        ),
         "the first poll grouped",
     )
-    stories = subprocess.run(
-        [sys.executable, "-m", "monitor", "stories", "--json", "--config", str(config)],
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    stories = cli_json("stories")
     # SQLite's log copied into the database file by the daemon's checkpoints, not left
     # in the log until the daemon stops.
     wait_until(lambda: database.stat().st_size > 100_000, "a checkpoint")
 
-    (story,) = [json.loads(line) for line in stories.stdout.splitlines()]
+    (story,) = [json.loads(line) for line in stories.splitlines()]
     assert [article["link"] for article in story["articles"]] == [
         "https://e.org/cn",
         "https://e.org/tw",
