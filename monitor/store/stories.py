@@ -436,22 +436,20 @@ class StoryQueries(StoreBase):
         """Group a batch of the articles waiting in story_pending, the first stored first,
         in one transaction; return how many were taken (0: none waits). One taken that was
         pruned meanwhile, or has a story, is only taken off the list."""
+        pending = table_of(StoryPendingRow)
+        waiting = core_select(pending.c.article_id).order_by(pending.c.article_id)
         with self._writing() as session:
+            # Mostly none waits: then no lock is taken, and no poll waits for this.
+            if session.connection().execute(waiting.limit(1)).first() is None:
+                return 0
             # As storing does: an article grouped now and one a poll stores at the same
             # moment on another instance must see each other.
             serialise_identity(session)
-            pending = table_of(StoryPendingRow)
             article_ids = list(
-                session.connection()
-                .execute(
-                    core_select(pending.c.article_id)
-                    .order_by(pending.c.article_id)
-                    .limit(batch_articles)
-                )
-                .scalars()
+                session.connection().execute(waiting.limit(batch_articles)).scalars()
             )
             if not article_ids:
-                return 0
+                return 0  # (another instance took the last ones meanwhile)
             article = table_of(ArticleRow)
             rows = [
                 _WaitingArticle(*row)
