@@ -16,12 +16,10 @@ never the daemon's poll or send threads.
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
 
 from monitor.config import DEFAULT_SEARCH_TIMEOUT_SECONDS, Config, RuleConfig
 from monitor.matching import (
@@ -35,11 +33,6 @@ from monitor.matching import (
 from monitor.model import ConfigError
 from monitor.service.backtest import PLAIN_MARKS, TermInContext, contexts_of
 from monitor.store import Store, StoredArticle
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 SEARCH_RULE = "search"
 # The period `news-monitor search` looks at when not told: a month of news.

@@ -276,7 +276,8 @@ def serialise_identity(session: Session) -> None:
 
     SQLite's BEGIN IMMEDIATE already admits one writer at a time. PostgreSQL's READ
     COMMITTED would let two polls both see an article as new, store it twice and alert
-    twice; a transaction-scoped advisory lock queues them instead (retention takes it too).
+    twice; a transaction-scoped advisory lock queues them instead (retention, and grouping
+    the articles of first polls, take it too).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.connection().execute(
